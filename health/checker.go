@@ -1,0 +1,141 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Checker probes one real server once.
+//
+// Check returns nil when the server is healthy and an error whose text is
+// the reason when it is not. It must return by the context's deadline (the
+// Monitor sets it from connect_timeout) and must release every resource it
+// opened (sockets, processes) before returning.
+type Checker interface {
+	Check(ctx context.Context) (Result, error)
+}
+
+// Result is what a successful check reports besides "up".
+type Result struct {
+	// Weight is the weight a dynamic checker (MISC_CHECK with
+	// misc_dynamic) asks for; valid when WeightSet.
+	Weight    int
+	WeightSet bool
+}
+
+// CheckerFunc adapts a function to the Checker interface.
+type CheckerFunc func(ctx context.Context) (Result, error)
+
+// Check calls f(ctx).
+func (f CheckerFunc) Check(ctx context.Context) (Result, error) { return f(ctx) }
+
+// Errors a checker returns, to be matched with errors.Is.
+var (
+	// ErrBodyTooLarge: the HTTP body exceeded the checker's size cap.
+	ErrBodyTooLarge = errors.New("body too large")
+	// ErrNotSupported: the check cannot run on this platform.
+	ErrNotSupported = errors.New("not supported on this platform")
+)
+
+// TimeoutError is returned when a check did not finish within its budget
+// (connect_timeout, or misc_timeout for MISC_CHECK). errors.Is(err,
+// context.DeadlineExceeded) holds for it.
+type TimeoutError struct {
+	// After is the budget the check had.
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string { return "timeout after " + e.After.String() }
+
+// Timeout reports true, as net.Error does.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Is makes errors.Is(err, context.DeadlineExceeded) and
+// errors.Is(err, os.ErrDeadlineExceeded) true.
+func (e *TimeoutError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
+
+// budget is how long a check started at start may run under ctx.
+func budget(ctx context.Context, start time.Time) time.Duration {
+	d := time.Since(start)
+	if dl, ok := ctx.Deadline(); ok {
+		d = dl.Sub(start)
+	}
+	if d > time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// cause turns an error from the standard library into the short words an
+// operator reads: a timeout becomes "timeout after 3s", a socket error the
+// errno text ("connection refused"), without the "dial tcp ...:" noise.
+func cause(ctx context.Context, start time.Time, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		return te
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return &TimeoutError{After: budget(ctx, start)}
+	}
+	if errors.Is(err, context.Canceled) {
+		return context.Canceled
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// Endpoint is where a network checker connects: keepalived's connect_ip,
+// connect_port and bindto.
+type Endpoint struct {
+	// Addr is connect_ip:connect_port (the daemon fills in the real
+	// server's address and port when the config leaves them out).
+	Addr netip.AddrPort
+	// BindTo is the source address (bindto); the zero value lets the
+	// kernel choose.
+	BindTo netip.Addr
+}
+
+// dialTCP connects to e.Addr before ctx's deadline and arms the
+// deadline on the connection, so every later read and write is bounded by
+// the same budget.
+func (e Endpoint) dial(ctx context.Context, network string, start time.Time) (net.Conn, error) {
+	if !e.Addr.IsValid() {
+		return nil, fmt.Errorf("connect: no address")
+	}
+	d := net.Dialer{}
+	if e.BindTo.IsValid() {
+		switch network {
+		case "udp":
+			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.BindTo, 0))
+		default:
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(e.BindTo, 0))
+		}
+	}
+	c, err := d.DialContext(ctx, network, e.Addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", e.Addr, cause(ctx, start, err))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(dl); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("set deadline: %w", err)
+		}
+	}
+	return c, nil
+}
