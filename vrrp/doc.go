@@ -1,0 +1,24 @@
+// Package vrrp implements the Virtual Router Redundancy Protocol, version 3
+// (RFC 5798) and version 2 (RFC 3768), in a way that interoperates with
+// keepalived: the same advert encoding and checksums (including the VRRPv3
+// pseudo-header with the unicast peer as destination), the same election,
+// preemption and priority-0 hand-over, and keepalived's tracker weights.
+//
+// The package is layered so each part can be tested alone:
+//
+//   - Advert is the wire format, a value type with MarshalBinary and
+//     UnmarshalBinary. Decoding failures wrap sentinel errors (ErrBadChecksum,
+//     ErrBadTTL, ErrAuthMismatch, ...) so a receiver can count drops by reason.
+//   - Machine is the RFC 5798 §6.4 state machine (Initialize, Backup, Master,
+//     plus Fault for trackers). It is pure: it is driven by events that carry
+//     the current time and answers with actions, so timer arithmetic is exact
+//     in tests.
+//   - Instance (Linux) runs a Machine over a raw IP socket (protocol 112),
+//     adds and removes virtual addresses with netlink, and announces them with
+//     gratuitous ARP and unsolicited neighbour advertisements.
+//   - Trackers (interfaces, scripts, files, processes) adjust the effective
+//     priority with keepalived's weight semantics or put an instance in Fault.
+//
+// The package imports nothing else of xlb; a daemon builds Instances from its
+// configuration with the plain option structs.
+package vrrp
