@@ -54,8 +54,8 @@ func TestTrackerSequences(t *testing.T) {
 			},
 		},
 		{
-			desc: "alpha starts down; one success is up",
-			opts: LoopOptions{Alpha: true, Retry: 1},
+			desc:  "alpha starts down; one success is up",
+			opts:  LoopOptions{Alpha: true, Retry: 1},
 			steps: []step{ko("", loop), ok("up", loop), ko("", retry), ko("down", loop)},
 		},
 		{
