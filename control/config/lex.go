@@ -9,9 +9,9 @@ import (
 type tokKind uint8
 
 const (
-	tokWord tokKind = iota
-	tokOpen         // {
-	tokClose        // }
+	tokWord  tokKind = iota
+	tokOpen          // {
+	tokClose         // }
 )
 
 // token is one whitespace-separated word of the file, with quotes removed.
