@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -85,10 +86,16 @@ func cause(ctx context.Context, start time.Time, err error) error {
 	if errors.As(err, &te) {
 		return te
 	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return context.Canceled
+	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout()) {
 		return &TimeoutError{After: budget(ctx, start)}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errClosed
 	}
 	if errors.Is(err, context.Canceled) {
 		return context.Canceled
