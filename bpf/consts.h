@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Sizes, limits and named codes shared by the xlb data plane and its Go loader. */
+#ifndef XLB_CONSTS_H
+#define XLB_CONSTS_H
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define ETH_ALEN 6
+
+#define AF_INET 2
+#define AF_INET6 10
+
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+
+/* At most this many VLAN tags (802.1Q or 802.1ad) are walked. */
+#define MAX_VLAN_DEPTH 2
+
+/* Virtual services the data plane can hold; a service's id indexes its arrays. */
+#define MAX_SERVICES 1024
+/* Entries in one slot of a service's scheduling ring (see struct service). */
+#define RING_SIZE 1024
+/* (service, real) pairs: a real's id indexes the reals and real_stats maps. */
+#define MAX_REALS 65536
+
+/* Scheduler of a service; only the switch in sched.h knows them. */
+enum sched {
+	XLB_SCHED_RR = 0,
+};
+
+/* How a packet reaches its real. */
+enum method {
+	XLB_METHOD_NAT = 0,
+	XLB_METHOD_DR = 1,
+};
+
+/* Direction of a connection table entry. */
+enum flow_dir {
+	XLB_FLOW_FORWARD = 0, /* client -> VIP: pick the real */
+	XLB_FLOW_REPLY = 1, /* NAT real -> client: restore VIP:port */
+};
+
+/*
+ * Why a packet was passed to the kernel or dropped. Forwarded packets are
+ * counted per real instead (struct real_counters), which keeps the fast path
+ * at one per-CPU counter update.
+ */
+enum reason {
+	XLB_PASS_NOT_IPV4 = 0, /* ARP, IPv6, anything that is not IPv4 */
+	XLB_PASS_MALFORMED, /* truncated or invalid L2/L3/L4 header */
+	XLB_PASS_FRAGMENT, /* IPv4 fragment: the kernel reassembles */
+	XLB_PASS_NOT_TCP_UDP, /* IPv4 that is neither TCP nor UDP */
+	XLB_PASS_NO_SERVICE, /* not for a virtual service, not a NAT reply */
+	XLB_PASS_NO_NEIGH, /* NAT: next hop unresolved, the kernel forwards it */
+	XLB_PASS_FRAG_NEEDED, /* larger than the egress MTU: the kernel answers */
+	XLB_DROP_NO_REAL, /* service has no real that takes new flows */
+	XLB_DROP_BAD_REAL, /* a ring or flow names an unconfigured real */
+	XLB_DROP_NO_ROUTE, /* fib lookup: no route, blackhole, unreachable */
+	XLB_DROP_FWD_DISABLED, /* fib lookup: forwarding off on the ingress device */
+	XLB_DROP_NO_NEIGH, /* DR: the real's MAC is not resolved yet */
+	XLB_REASON_MAX,
+};
+
+#endif /* XLB_CONSTS_H */

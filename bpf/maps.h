@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The data plane's maps. All are pinned by name under the bpffs root, so a
+ * restarted xlbd (or a new program version) adopts them and no flow is lost.
+ */
+#ifndef XLB_MAPS_H
+#define XLB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "consts.h"
+#include "structs.h"
+
+/* (VIP, port, protocol) -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct endpoint);
+	__type(value, struct service);
+	__uint(max_entries, MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+/* svc_id * 2 * RING_SIZE + slot * RING_SIZE + i -> real id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_SERVICES * 2 * RING_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_rings SEC(".maps");
+
+/* svc_id -> scheduler state (struct sched_state). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sched_state);
+	__uint(max_entries, MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sched_states SEC(".maps");
+
+/* real id -> real. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct real);
+	__uint(max_entries, MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reals SEC(".maps");
+
+/* NAT reals' (address, port, protocol): their packets may be replies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct endpoint);
+	__type(value, __u32);
+	__uint(max_entries, MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat_reals SEC(".maps");
+
+/* The connection table; its size is set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct flow);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* real id -> per-CPU counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct real_counters);
+	__uint(max_entries, MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_stats SEC(".maps");
+
+/* enum reason -> per-CPU counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct reason_counters);
+	__uint(max_entries, XLB_REASON_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reason_stats SEC(".maps");
+
+#endif /* XLB_MAPS_H */

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Cursor-based header parsing. Every parse_* checks its header against
+ * data_end, advances the cursor past it and returns the next protocol, or -1
+ * when the packet is too short or the header is invalid.
+ */
+#ifndef XLB_PARSING_H
+#define XLB_PARSING_H
+
+#include <linux/types.h>
+#include <bpf/bpf_endian.h>
+
+#include "consts.h"
+
+struct cursor {
+	void *pos;
+};
+
+struct ethhdr {
+	__u8 h_dest[ETH_ALEN];
+	__u8 h_source[ETH_ALEN];
+	__be16 h_proto;
+};
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+struct iphdr {
+	__u8 ihl : 4, version : 4;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u16 flags;
+	__be16 window;
+	__sum16 check;
+	__be16 urg_ptr;
+};
+
+struct udphdr {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__sum16 check;
+};
+
+static __always_inline int proto_is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
+
+/*
+ * parse_ethhdr walks the Ethernet header and up to MAX_VLAN_DEPTH VLAN tags.
+ * It returns the inner EtherType (network order) and the tag count in *vlans.
+ */
+static __always_inline int parse_ethhdr(struct cursor *c, void *data_end, struct ethhdr **eth,
+					int *vlans)
+{
+	struct ethhdr *e = c->pos;
+	struct vlan_hdr *vh;
+	__be16 proto;
+	int i;
+
+	if ((void *)(e + 1) > data_end)
+		return -1;
+	c->pos = e + 1;
+	*eth = e;
+	proto = e->h_proto;
+	*vlans = 0;
+
+#pragma unroll
+	for (i = 0; i < MAX_VLAN_DEPTH; i++) {
+		if (!proto_is_vlan(proto))
+			break;
+		vh = c->pos;
+		if ((void *)(vh + 1) > data_end)
+			return -1;
+		proto = vh->encapsulated_proto;
+		c->pos = vh + 1;
+		*vlans = i + 1;
+	}
+	/* A third tag is more than xlb walks: treat the frame as malformed. */
+	if (proto_is_vlan(proto))
+		return -1;
+	return proto;
+}
+
+/* parse_iphdr accepts IPv4 with options; it returns the L4 protocol. */
+static __always_inline int parse_iphdr(struct cursor *c, void *data_end, struct iphdr **iph)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hdrsize;
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	if (ip->version != 4 || ip->ihl < 5)
+		return -1;
+	hdrsize = ip->ihl * 4;
+	if (c->pos + hdrsize > data_end)
+		return -1;
+	if (bpf_ntohs(ip->tot_len) < hdrsize)
+		return -1;
+	c->pos += hdrsize;
+	*iph = ip;
+	return ip->protocol;
+}
+
+static __always_inline int parse_tcphdr(struct cursor *c, void *data_end, struct tcphdr **tcph)
+{
+	struct tcphdr *t = c->pos;
+
+	if ((void *)(t + 1) > data_end)
+		return -1;
+	c->pos = t + 1;
+	*tcph = t;
+	return 0;
+}
+
+static __always_inline int parse_udphdr(struct cursor *c, void *data_end, struct udphdr **udph)
+{
+	struct udphdr *u = c->pos;
+
+	if ((void *)(u + 1) > data_end)
+		return -1;
+	c->pos = u + 1;
+	*udph = u;
+	return 0;
+}
+
+#endif /* XLB_PARSING_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map keys and values shared with Go. The Go types are generated from these
+ * by bpf2go (-type), never copied by hand; padding is explicit.
+ */
+#ifndef XLB_STRUCTS_H
+#define XLB_STRUCTS_H
+
+#include <linux/types.h>
+
+#include "consts.h"
+
+/* An L4 endpoint: a service's VIP:port or a NAT real's address:port. */
+struct endpoint {
+	__be32 addr[4]; /* IPv4 in addr[0], the rest zero */
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* AF_INET or AF_INET6 */
+};
+
+/*
+ * A virtual service. Its scheduling ring has two slots in svc_rings; the
+ * control plane fills the idle slot, then replaces this value (an atomic
+ * hash map update) to make it live, so a packet never sees a half-written
+ * ring.
+ */
+struct service {
+	__u32 id; /* index into svc_rings (x 2 x RING_SIZE) and sched_states */
+	enum sched sched;
+	__u32 slot; /* live ring slot: 0 or 1 */
+	__u32 ring_len; /* entries in the live slot; 0 = no real takes new flows */
+	__u32 flags;
+};
+
+/* A real server of one service (IPVS: a destination). */
+struct real {
+	__be32 addr[4];
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+	enum method method;
+	__u32 svc_id;
+};
+
+/* Per-real, per-CPU traffic counters. */
+struct real_counters {
+	__u64 conns; /* new connections scheduled to this real */
+	__u64 packets_in; /* client -> real */
+	__u64 bytes_in;
+	__u64 packets_out; /* real -> client (NAT replies) */
+	__u64 bytes_out;
+};
+
+/* Per-CPU counter of one pass or drop reason. */
+struct reason_counters {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Scheduler state shared by all CPUs, updated with atomics. */
+struct sched_state {
+	__u64 rr_next;
+};
+
+/* Connection table key: the packet's own 5-tuple. */
+struct flow_key {
+	__be32 src[4];
+	__be32 dst[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* Connection table value. */
+struct flow {
+	__u64 atime_ns; /* last packet seen, bpf_ktime_get_ns() */
+	__be32 vaddr[4]; /* the VIP, restored on NAT replies */
+	__be16 vport;
+	__u8 state; /* reserved for TCP state tracking */
+	__u8 pad;
+	enum flow_dir dir;
+	__u32 real_id;
+	__u32 svc_id;
+};
+
+/*
+ * Reason codes index reason_stats by number; this read-only global carries
+ * the enum into BTF, from which bpf2go makes the Go constants and names.
+ */
+const volatile enum reason reason_btf_anchor __attribute__((unused));
+
+#endif /* XLB_STRUCTS_H */

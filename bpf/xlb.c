@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xlb's XDP program: packets to a virtual service (VIP, port, protocol) are
+ * scheduled to a real and forwarded by DR or NAT; replies of NAT reals get
+ * their VIP back; everything else passes to the kernel untouched.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "consts.h"
+#include "structs.h"
+#include "maps.h"
+#include "parsing.h"
+#include "packet.h"
+#include "stats.h"
+#include "sched.h"
+#include "conntrack.h"
+#include "nat.h"
+#include "fwd.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* to_real forwards a packet addressed to a service to the flow's real. */
+static __always_inline int to_real(struct packet *p, struct service *svc)
+{
+	struct flow_key key = {};
+	struct flow *f;
+	struct real *rl;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 real_id;
+	int new_conn = 0;
+	int verdict;
+
+	flow_key_of(p, &key);
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (f) {
+		real_id = f->real_id;
+		f->atime_ns = now;
+	} else {
+		if (sched_pick(svc, &real_id) < 0)
+			return count_reason(XLB_DROP_NO_REAL, p->len, XDP_DROP);
+		real_id = ct_insert_forward(&key, svc, real_id, now);
+		new_conn = 1;
+	}
+
+	rl = bpf_map_lookup_elem(&reals, &real_id);
+	if (!rl || rl->family != AF_INET)
+		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
+
+	if (rl->method == XLB_METHOD_DR) {
+		verdict = fwd_to(p, rl->addr[0], 0);
+	} else {
+		if (new_conn)
+			ct_insert_reply(&key, rl, real_id, now);
+		nat_rewrite_dst(p, rl->addr[0], rl->port);
+		verdict = fwd_to(p, rl->addr[0], 1);
+	}
+	if (XLB_FORWARDED(verdict))
+		count_real_in(real_id, p->len, new_conn);
+	return verdict;
+}
+
+/* from_nat_real gives a NAT real's reply its VIP:port back and sends it to the client. */
+static __always_inline int from_nat_real(struct packet *p)
+{
+	struct flow_key key = {};
+	struct flow *f;
+	int verdict;
+
+	flow_key_of(p, &key);
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (!f || f->dir != XLB_FLOW_REPLY)
+		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
+	f->atime_ns = bpf_ktime_get_ns();
+
+	nat_rewrite_src(p, f->vaddr[0], f->vport);
+	verdict = fwd_to(p, p->ip->daddr, 1);
+	if (XLB_FORWARDED(verdict))
+		count_real_out(f->real_id, p->len);
+	return verdict;
+}
+
+SEC("xdp")
+int xlb_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct cursor c = { .pos = data };
+	struct packet p = { .ctx = ctx, .len = data_end - data };
+	struct endpoint ep = {};
+	struct service *svc;
+	struct tcphdr *tcp;
+	struct udphdr *udp;
+	int proto;
+
+	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
+	if (proto < 0)
+		return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+	if (proto != bpf_htons(ETH_P_IP))
+		return count_reason(XLB_PASS_NOT_IPV4, p.len, XDP_PASS);
+
+	proto = parse_iphdr(&c, data_end, &p.ip);
+	if (proto < 0)
+		return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+	if (p.ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+
+	switch (proto) {
+	case IPPROTO_TCP:
+		if (parse_tcphdr(&c, data_end, &tcp) < 0)
+			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		p.sport = &tcp->source;
+		p.dport = &tcp->dest;
+		p.l4_csum = &tcp->check;
+		break;
+	case IPPROTO_UDP:
+		if (parse_udphdr(&c, data_end, &udp) < 0)
+			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		p.sport = &udp->source;
+		p.dport = &udp->dest;
+		p.l4_csum = &udp->check;
+		break;
+	default:
+		return count_reason(XLB_PASS_NOT_TCP_UDP, p.len, XDP_PASS);
+	}
+	p.proto = proto;
+
+	ep.addr[0] = p.ip->daddr;
+	ep.port = *p.dport;
+	ep.proto = p.proto;
+	ep.family = AF_INET;
+	svc = bpf_map_lookup_elem(&services, &ep);
+	if (svc)
+		return to_real(&p, svc);
+
+	ep.addr[0] = p.ip->saddr;
+	ep.port = *p.sport;
+	if (bpf_map_lookup_elem(&nat_reals, &ep))
+		return from_nat_real(&p);
+
+	return count_reason(XLB_PASS_NO_SERVICE, p.len, XDP_PASS);
+}

@@ -1,0 +1,132 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+)
+
+// DefaultPinDir is where xlbd pins its state unless told otherwise.
+const DefaultPinDir = "/sys/fs/bpf/xlb"
+
+// DefaultFlowTableSize is the connection table's default capacity.
+const DefaultFlowTableSize = 1 << 20
+
+// Options configure Open.
+type Options struct {
+	// PinDir is a directory on a bpffs where maps and links are pinned.
+	PinDir string
+	// FlowTableSize is the connection table's capacity; 0 means
+	// DefaultFlowTableSize.
+	FlowTableSize uint32
+	// Logger receives what the loader decided (adopted pins, generic XDP
+	// fallback); nil discards it.
+	Logger *slog.Logger
+}
+
+// Dataplane is xlb's loaded XDP program and its maps.
+type Dataplane struct {
+	objs   xlbObjects
+	pinDir string
+	log    *slog.Logger
+
+	maxServices uint32
+	ringSize    uint32
+	maxReals    uint32
+}
+
+// Open loads the XDP program. Maps already pinned under opts.PinDir are
+// adopted with their contents (the connection table, counters, services), so
+// a restarted daemon loses no flow; missing ones are created and pinned.
+func Open(opts Options) (*Dataplane, error) {
+	if opts.PinDir == "" {
+		opts.PinDir = DefaultPinDir
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := EnsureBPFFS(opts.PinDir); err != nil {
+		return nil, err
+	}
+
+	spec, err := loadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("load xlb BPF spec: %w", err)
+	}
+	size := opts.FlowTableSize
+	if size == 0 {
+		size = DefaultFlowTableSize
+	}
+	spec.Maps[xlbMapFlows].MaxEntries = size
+
+	d := &Dataplane{pinDir: opts.PinDir, log: log}
+	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{
+		Maps: ebpf.MapOptions{PinPath: opts.PinDir},
+	})
+	if err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load xlb BPF objects: a map pinned under %s has another layout or size (%w); remove the old state with xlbd --cleanup", opts.PinDir, err)
+		}
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load xlb BPF objects: %+v", verr)
+		}
+		return nil, fmt.Errorf("load xlb BPF objects: %w", err)
+	}
+
+	d.maxServices = d.objs.SchedStates.MaxEntries()
+	d.ringSize = d.objs.SvcRings.MaxEntries() / (2 * d.maxServices)
+	d.maxReals = d.objs.Reals.MaxEntries()
+	return d, nil
+}
+
+// PinDir is the bpffs directory holding the data plane's pins.
+func (d *Dataplane) PinDir() string { return d.pinDir }
+
+// MaxServices is how many virtual services the data plane can hold.
+func (d *Dataplane) MaxServices() uint32 { return d.maxServices }
+
+// RingSize is the number of entries in one slot of a service's ring.
+func (d *Dataplane) RingSize() uint32 { return d.ringSize }
+
+// MaxReals is how many (service, real) pairs the data plane can hold.
+func (d *Dataplane) MaxReals() uint32 { return d.maxReals }
+
+// Close releases the loader's handles. Pinned maps and links stay, so the
+// data plane keeps forwarding.
+func (d *Dataplane) Close() error {
+	return d.objs.Close()
+}
+
+// Remove detaches the program from every interface it is attached to
+// through a pinned link and deletes every pin under the pin directory.
+func (d *Dataplane) Remove() error {
+	return RemovePins(d.pinDir)
+}
+
+// RemovePins detaches pinned links and removes the pin directory pinDir, for
+// `xlbd --cleanup` and `--detach-on-exit`.
+func RemovePins(pinDir string) error {
+	links, err := pinnedLinks(pinDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for ifname := range links {
+		if err := detachPinned(pinDir, ifname); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(pinDir); err != nil {
+		errs = append(errs, fmt.Errorf("remove pins %s: %w", pinDir, err))
+	}
+	return errors.Join(errs...)
+}
+
+func linkDir(pinDir string) string { return filepath.Join(pinDir, "links") }

@@ -1,0 +1,193 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// SetService creates or replaces the service at ep. Replacing is atomic for
+// packets: each sees the old or the new value, never a mix.
+func (d *Dataplane) SetService(ep Endpoint, svc Service) error {
+	if svc.ID >= d.maxServices {
+		return fmt.Errorf("set service %s: id %d beyond the limit of %d services", ep, svc.ID, d.maxServices)
+	}
+	v := xlbService{Id: svc.ID, Sched: xlbSched(svc.Sched), Slot: svc.Slot, RingLen: svc.RingLen}
+	k := ep.toBPF()
+	if err := d.objs.Services.Put(&k, &v); err != nil {
+		return fmt.Errorf("set service %s: %w", ep, err)
+	}
+	return nil
+}
+
+// DeleteService removes the service at ep; its packets pass to the kernel
+// from then on.
+func (d *Dataplane) DeleteService(ep Endpoint) error {
+	k := ep.toBPF()
+	if err := d.objs.Services.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete service %s: %w", ep, err)
+	}
+	return nil
+}
+
+// Services reads every service from the data plane.
+func (d *Dataplane) Services() (map[Endpoint]Service, error) {
+	out := make(map[Endpoint]Service)
+	var k xlbEndpoint
+	var v xlbService
+	it := d.objs.Services.Iterate()
+	for it.Next(&k, &v) {
+		out[endpointFromBPF(k)] = Service{ID: v.Id, Sched: Sched(v.Sched), Slot: v.Slot, RingLen: v.RingLen}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	return out, nil
+}
+
+// WriteRing fills slot of service svcID's ring with realIDs. Write the slot
+// that is not live, then make it live with SetService.
+func (d *Dataplane) WriteRing(svcID, slot uint32, realIDs []uint32) error {
+	if uint32(len(realIDs)) > d.ringSize {
+		return fmt.Errorf("write ring of service %d: %d entries, the ring holds %d", svcID, len(realIDs), d.ringSize)
+	}
+	if svcID >= d.maxServices || slot > 1 {
+		return fmt.Errorf("write ring of service %d slot %d: out of range", svcID, slot)
+	}
+	if len(realIDs) == 0 {
+		return nil
+	}
+	base := (svcID*2 + slot) * d.ringSize
+	keys := make([]uint32, len(realIDs))
+	for i := range keys {
+		keys[i] = base + uint32(i)
+	}
+	if _, err := d.objs.SvcRings.BatchUpdate(keys, realIDs, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("write ring of service %d: %w", svcID, err)
+		}
+		for i := range keys {
+			if err := d.objs.SvcRings.Put(keys[i], realIDs[i]); err != nil {
+				return fmt.Errorf("write ring of service %d: %w", svcID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Ring reads n entries of slot of service svcID's ring.
+func (d *Dataplane) Ring(svcID, slot, n uint32) ([]uint32, error) {
+	out := make([]uint32, n)
+	base := (svcID*2 + slot) * d.ringSize
+	for i := range out {
+		if err := d.objs.SvcRings.Lookup(base+uint32(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
+		}
+	}
+	return out, nil
+}
+
+// SetReal writes real id. A real's address never changes under an id: a
+// changed real gets a new id, so flows pinned to the old one stay correct.
+func (d *Dataplane) SetReal(id uint32, r Real) error {
+	if id >= d.maxReals {
+		return fmt.Errorf("set real %s: id %d beyond the limit of %d reals", r.Addr, id, d.maxReals)
+	}
+	v := xlbReal{Addr: addrToBPF(r.Addr), Port: portToBPF(r.Port), Family: familyOf(r.Addr), Method: xlbMethod(r.Method), SvcId: r.ServiceID}
+	if err := d.objs.Reals.Put(id, &v); err != nil {
+		return fmt.Errorf("set real %d (%s): %w", id, r.Addr, err)
+	}
+	return nil
+}
+
+// Reals reads every configured real (family set) with its id.
+func (d *Dataplane) Reals() (map[uint32]Real, error) {
+	out := make(map[uint32]Real)
+	var k uint32
+	var v xlbReal
+	it := d.objs.Reals.Iterate()
+	for it.Next(&k, &v) {
+		if v.Family == 0 {
+			continue
+		}
+		out[k] = Real{Addr: addrFromBPF(v.Family, v.Addr), Port: portFromBPF(v.Port), Method: Method(v.Method), ServiceID: v.SvcId}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read reals: %w", err)
+	}
+	return out, nil
+}
+
+// AddNATReal marks ep as a NAT real whose packets may be replies to rewrite.
+func (d *Dataplane) AddNATReal(ep Endpoint) error {
+	k := ep.toBPF()
+	if err := d.objs.NatReals.Put(&k, uint32(1)); err != nil {
+		return fmt.Errorf("add NAT real %s: %w", ep, err)
+	}
+	return nil
+}
+
+// DeleteNATReal stops treating ep's packets as NAT replies.
+func (d *Dataplane) DeleteNATReal(ep Endpoint) error {
+	k := ep.toBPF()
+	if err := d.objs.NatReals.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete NAT real %s: %w", ep, err)
+	}
+	return nil
+}
+
+// NATReals lists the endpoints treated as NAT reals.
+func (d *Dataplane) NATReals() ([]Endpoint, error) {
+	var out []Endpoint
+	var k xlbEndpoint
+	var v uint32
+	it := d.objs.NatReals.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, endpointFromBPF(k))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read NAT reals: %w", err)
+	}
+	return out, nil
+}
+
+// RealStats sums real id's counters over all CPUs.
+func (d *Dataplane) RealStats(id uint32) (RealCounters, error) {
+	var per []xlbRealCounters
+	if err := d.objs.RealStats.Lookup(id, &per); err != nil {
+		return RealCounters{}, fmt.Errorf("read counters of real %d: %w", id, err)
+	}
+	var sum RealCounters
+	for _, c := range per {
+		sum.Add(RealCounters{Conns: c.Conns, PacketsIn: c.PacketsIn, BytesIn: c.BytesIn, PacketsOut: c.PacketsOut, BytesOut: c.BytesOut})
+	}
+	return sum, nil
+}
+
+// ResetRealStats zeroes real id's counters, for an id given to a new real.
+func (d *Dataplane) ResetRealStats(id uint32) error {
+	zero := make([]xlbRealCounters, ebpf.MustPossibleCPU())
+	if err := d.objs.RealStats.Put(id, zero); err != nil {
+		return fmt.Errorf("reset counters of real %d: %w", id, err)
+	}
+	return nil
+}
+
+// ReasonStats sums the pass and drop counters over all CPUs.
+func (d *Dataplane) ReasonStats() (map[Reason]Counters, error) {
+	out := make(map[Reason]Counters, reasonCount)
+	for _, r := range Reasons() {
+		var per []xlbReasonCounters
+		if err := d.objs.ReasonStats.Lookup(uint32(r), &per); err != nil {
+			return nil, fmt.Errorf("read counters of %q: %w", r, err)
+		}
+		var sum Counters
+		for _, c := range per {
+			sum.Packets += c.Packets
+			sum.Bytes += c.Bytes
+		}
+		out[r] = sum
+	}
+	return out, nil
+}

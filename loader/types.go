@@ -1,0 +1,211 @@
+package loader
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// Protocol is an IP protocol number of a virtual service.
+type Protocol uint8
+
+const (
+	ProtoTCP Protocol = 6
+	ProtoUDP Protocol = 17
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtoTCP:
+		return "TCP"
+	case ProtoUDP:
+		return "UDP"
+	}
+	return fmt.Sprintf("proto(%d)", uint8(p))
+}
+
+// Endpoint is an L4 address: a service's VIP:port or a real's address:port.
+type Endpoint struct {
+	Addr  netip.Addr
+	Port  uint16
+	Proto Protocol
+}
+
+func (e Endpoint) String() string {
+	return fmt.Sprintf("%s %s", e.Proto, netip.AddrPortFrom(e.Addr, e.Port))
+}
+
+// Method is how packets reach a real.
+type Method uint32
+
+const (
+	MethodNAT = Method(xlbMethodXLB_METHOD_NAT)
+	MethodDR  = Method(xlbMethodXLB_METHOD_DR)
+)
+
+func (m Method) String() string {
+	switch m {
+	case MethodNAT:
+		return "NAT"
+	case MethodDR:
+		return "DR"
+	}
+	return fmt.Sprintf("method(%d)", uint32(m))
+}
+
+// Sched selects the scheduler the data plane runs for a service's new flows.
+type Sched uint32
+
+const (
+	SchedRR = Sched(xlbSchedXLB_SCHED_RR)
+)
+
+// Service is a virtual service as the data plane sees it. The ring slot Slot
+// of service ID lists the reals that take new flows; RingLen of its entries
+// are live.
+type Service struct {
+	ID      uint32
+	Sched   Sched
+	Slot    uint32
+	RingLen uint32
+}
+
+// Real is a real server of one service (IPVS calls it a destination); its id
+// indexes the reals and real_stats maps.
+type Real struct {
+	Addr      netip.Addr
+	Port      uint16
+	Method    Method
+	ServiceID uint32
+}
+
+// RealCounters are a real's traffic counters, summed over all CPUs.
+type RealCounters struct {
+	Conns      uint64 // new connections scheduled to the real
+	PacketsIn  uint64 // client -> real
+	BytesIn    uint64
+	PacketsOut uint64 // real -> client, NAT only: DR replies bypass the director
+	BytesOut   uint64
+}
+
+// Add adds o to c.
+func (c *RealCounters) Add(o RealCounters) {
+	c.Conns += o.Conns
+	c.PacketsIn += o.PacketsIn
+	c.BytesIn += o.BytesIn
+	c.PacketsOut += o.PacketsOut
+	c.BytesOut += o.BytesOut
+}
+
+// Counters count packets and bytes.
+type Counters struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// Reason says why the data plane passed a packet to the kernel or dropped it.
+type Reason uint32
+
+const (
+	PassNotIPv4     = Reason(xlbReasonXLB_PASS_NOT_IPV4)
+	PassMalformed   = Reason(xlbReasonXLB_PASS_MALFORMED)
+	PassFragment    = Reason(xlbReasonXLB_PASS_FRAGMENT)
+	PassNotTCPUDP   = Reason(xlbReasonXLB_PASS_NOT_TCP_UDP)
+	PassNoService   = Reason(xlbReasonXLB_PASS_NO_SERVICE)
+	PassNoNeigh     = Reason(xlbReasonXLB_PASS_NO_NEIGH)
+	PassFragNeeded  = Reason(xlbReasonXLB_PASS_FRAG_NEEDED)
+	DropNoReal      = Reason(xlbReasonXLB_DROP_NO_REAL)
+	DropBadReal     = Reason(xlbReasonXLB_DROP_BAD_REAL)
+	DropNoRoute     = Reason(xlbReasonXLB_DROP_NO_ROUTE)
+	DropFwdDisabled = Reason(xlbReasonXLB_DROP_FWD_DISABLED)
+	DropNoNeigh     = Reason(xlbReasonXLB_DROP_NO_NEIGH)
+	reasonCount     = int(xlbReasonXLB_REASON_MAX)
+)
+
+var reasonNames = [...]string{
+	PassNotIPv4:     "pass: not IPv4",
+	PassMalformed:   "pass: malformed header",
+	PassFragment:    "pass: IPv4 fragment",
+	PassNotTCPUDP:   "pass: not TCP or UDP",
+	PassNoService:   "pass: no virtual service",
+	PassNoNeigh:     "pass: NAT next hop unresolved",
+	PassFragNeeded:  "pass: larger than egress MTU",
+	DropNoReal:      "drop: no real available",
+	DropBadReal:     "drop: unknown real",
+	DropNoRoute:     "drop: no route",
+	DropFwdDisabled: "drop: forwarding disabled",
+	DropNoNeigh:     "drop: DR real's MAC unresolved",
+}
+
+// The name table must cover every reason the program knows.
+var _ [reasonCount - len(reasonNames)]struct{}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint32(r))
+}
+
+// Reasons lists every reason code.
+func Reasons() []Reason {
+	rs := make([]Reason, reasonCount)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// BPF keeps addresses and ports in network order; the generated Go structs
+// hold them as host-order integers over the same bytes.
+func addrToBPF(a netip.Addr) (out [4]uint32) {
+	b := a.As16()
+	if a.Is4() {
+		v4 := a.As4()
+		out[0] = binary.NativeEndian.Uint32(v4[:])
+		return out
+	}
+	for i := range out {
+		out[i] = binary.NativeEndian.Uint32(b[i*4:])
+	}
+	return out
+}
+
+func addrFromBPF(family uint8, in [4]uint32) netip.Addr {
+	var b [16]byte
+	for i, w := range in {
+		binary.NativeEndian.PutUint32(b[i*4:], w)
+	}
+	if family == afInet {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+func portToBPF(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func portFromBPF(p uint16) uint16 { return portToBPF(p) }
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+func familyOf(a netip.Addr) uint8 {
+	if a.Is4() {
+		return afInet
+	}
+	return afInet6
+}
+
+func (e Endpoint) toBPF() xlbEndpoint {
+	return xlbEndpoint{Addr: addrToBPF(e.Addr), Port: portToBPF(e.Port), Proto: uint8(e.Proto), Family: familyOf(e.Addr)}
+}
+
+func endpointFromBPF(e xlbEndpoint) Endpoint {
+	return Endpoint{Addr: addrFromBPF(e.Family, e.Addr), Port: portFromBPF(e.Port), Proto: Protocol(e.Proto)}
+}
