@@ -3,11 +3,11 @@ package health
 import (
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
