@@ -53,7 +53,7 @@ func pseudo6(src, dst string, n int) []byte {
 	return append(p, byte(n>>24), byte(n>>16), byte(n>>8), byte(n), 0, 0, 0, IPProto)
 }
 
-func addrs(ss ...string) []netip.Addr {
+func mustAddrs(ss ...string) []netip.Addr {
 	var out []netip.Addr
 	for _, s := range ss {
 		out = append(out, netip.MustParseAddr(s))
@@ -69,7 +69,7 @@ var goldenAdverts = []struct {
 	{
 		desc: "v2 no auth one VIP",
 		adv: Advert{Version: 2, VRID: 51, Priority: 100, Interval: time.Second,
-			Addresses: addrs("198.18.0.100")},
+			Addresses: mustAddrs("198.18.0.100")},
 		want: withSum([]byte{
 			0x21, 51, 100, 1,
 			0, 1, 0, 0,
@@ -81,7 +81,7 @@ var goldenAdverts = []struct {
 		desc: "v2 PASS two VIPs",
 		adv: Advert{Version: 2, VRID: 7, Priority: 150, Interval: 3 * time.Second,
 			AuthType: AuthPass, AuthData: PassData("secret1234"),
-			Addresses: addrs("198.18.0.100", "198.18.0.101")},
+			Addresses: mustAddrs("198.18.0.100", "198.18.0.101")},
 		want: withSum([]byte{
 			0x21, 7, 150, 2,
 			1, 3, 0, 0,
@@ -94,7 +94,7 @@ var goldenAdverts = []struct {
 		desc: "v2 priority 0 (shutdown)",
 		adv: Advert{Version: 2, VRID: 255, Priority: 0, Interval: 255 * time.Second,
 			AuthType: AuthPass, AuthData: PassData("pw"),
-			Addresses: addrs("198.18.1.1")},
+			Addresses: mustAddrs("198.18.1.1")},
 		want: withSum([]byte{
 			0x21, 255, 0, 1,
 			1, 255, 0, 0,
@@ -105,7 +105,7 @@ var goldenAdverts = []struct {
 	{
 		desc: "v3 IPv4 multicast 1s",
 		adv: Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second,
-			Addresses: addrs("198.18.0.100"),
+			Addresses: mustAddrs("198.18.0.100"),
 			Src:       netip.MustParseAddr("198.18.0.1"), Dst: GroupV4},
 		want: withSum([]byte{
 			0x31, 51, 200, 1,
@@ -116,7 +116,7 @@ var goldenAdverts = []struct {
 	{
 		desc: "v3 IPv4 unicast peer in pseudo-header, 40.95s",
 		adv: Advert{Version: 3, VRID: 1, Priority: 254, Interval: 40950 * time.Millisecond,
-			Addresses: addrs("198.18.0.100", "198.18.0.101", "198.18.0.102"),
+			Addresses: mustAddrs("198.18.0.100", "198.18.0.101", "198.18.0.102"),
 			Src:       netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2")},
 		want: withSum([]byte{
 			0x31, 1, 254, 3,
@@ -129,7 +129,7 @@ var goldenAdverts = []struct {
 	{
 		desc: "v3 IPv6 multicast",
 		adv: Advert{Version: 3, VRID: 9, Priority: 100, Interval: 50 * time.Millisecond,
-			Addresses: addrs("2001:db8::100"),
+			Addresses: mustAddrs("2001:db8::100"),
 			Src:       netip.MustParseAddr("fe80::1"), Dst: GroupV6},
 		want: withSum(append([]byte{
 			0x31, 9, 100, 1,
@@ -267,14 +267,14 @@ func TestAdvertMarshalErrors(t *testing.T) {
 		{"v2 sub-second", Advert{Version: 2, Interval: 1500 * time.Millisecond}, ErrBadInterval},
 		{"v2 zero interval", Advert{Version: 2}, ErrBadInterval},
 		{"v2 256s", Advert{Version: 2, Interval: 256 * time.Second}, ErrBadInterval},
-		{"v2 IPv6", Advert{Version: 2, Interval: time.Second, Addresses: addrs("2001:db8::1")}, ErrFamily},
+		{"v2 IPv6", Advert{Version: 2, Interval: time.Second, Addresses: mustAddrs("2001:db8::1")}, ErrFamily},
 		{"v3 5ms", Advert{Version: 3, Interval: 5 * time.Millisecond, Src: src, Dst: GroupV4}, ErrBadInterval},
 		{"v3 41s", Advert{Version: 3, Interval: 41 * time.Second, Src: src, Dst: GroupV4}, ErrBadInterval},
 		{"v3 no pseudo-header", Advert{Version: 3, Interval: time.Second}, ErrNoPseudoHeader},
 		{"mixed families", Advert{Version: 3, Interval: time.Second, Src: src, Dst: GroupV4,
-			Addresses: addrs("198.18.0.1", "2001:db8::1")}, ErrFamily},
+			Addresses: mustAddrs("198.18.0.1", "2001:db8::1")}, ErrFamily},
 		{"v6 addresses with v4 source", Advert{Version: 3, Interval: time.Second, Src: src, Dst: GroupV4,
-			Addresses: addrs("2001:db8::1")}, ErrFamily},
+			Addresses: mustAddrs("2001:db8::1")}, ErrFamily},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -1,0 +1,479 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// VIP is one virtual address: keepalived's "IP/LEN dev IF label L".
+type VIP struct {
+	Prefix netip.Prefix
+	// Dev is the interface the address is added to; empty means the
+	// instance's interface.
+	Dev string
+	// Label is the address label (Linux requires it to start with Dev).
+	Label string
+}
+
+// Config describes one VRRP instance (keepalived's vrrp_instance). Zero
+// values take keepalived's defaults where it has them.
+type Config struct {
+	// Name is the instance name, used in logs and notify arguments.
+	Name string
+	// Interface carries the adverts.
+	Interface string
+	VRID      uint8
+	// Priority is 1..255 (default 100).
+	Priority uint8
+	// Version is 2 or 3 (default 2, as keepalived's vrrp_version).
+	Version int
+	// Interval is advert_int (default 1s).
+	Interval     time.Duration
+	NoPreempt    bool
+	PreemptDelay time.Duration
+	// Accept (accept mode) lets a non-owner master accept packets for the
+	// virtual addresses. Linux always accepts them once added; the flag
+	// is kept for the daemon, which may filter when it is off.
+	Accept bool
+	// AuthType and AuthPass are version 2 authentication (auth_type PASS,
+	// auth_pass); only the first 8 bytes of the password count.
+	AuthType AuthType
+	AuthPass string
+	VIPs     []VIP
+	// SrcAddr is the advert source (mcast_src_ip / unicast_src_ip).
+	// Default: the interface's first IPv4 address, or for IPv6 its
+	// link-local address.
+	SrcAddr netip.Addr
+	// UnicastPeers, when set, replace multicast: adverts go to each peer
+	// and adverts from other sources are dropped (unicast_peer).
+	UnicastPeers []netip.Addr
+	// GARPMasterDelay is the delay before the second round of gratuitous
+	// ARPs / NAs after becoming master (default 5s; negative: none).
+	GARPMasterDelay time.Duration
+	// GARPMasterRepeat is how many are sent per round (default 5).
+	GARPMasterRepeat int
+	// GARPMasterRefresh, when positive, repeats announcements that often
+	// while master, GARPRefreshRepeat (default 1) at a time.
+	GARPMasterRefresh time.Duration
+	GARPRefreshRepeat int
+	// Notify, NotifyMaster, NotifyBackup, NotifyFault and NotifyStop are
+	// argv of programs run (without a shell) on state changes. Notify
+	// gets keepalived's 4 extra arguments: INSTANCE name state priority.
+	Notify, NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+	// Trackers adjust the priority or force Fault.
+	Trackers []Tracker
+	// OnState, if set, is called (from the instance goroutine) after
+	// every state change.
+	OnState func(State)
+	Logger  *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Priority == 0 {
+		c.Priority = 100
+	}
+	if c.Version == 0 {
+		c.Version = 2
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.GARPMasterDelay == 0 {
+		c.GARPMasterDelay = 5 * time.Second
+	}
+	if c.GARPMasterRepeat == 0 {
+		c.GARPMasterRepeat = 5
+	}
+	if c.GARPRefreshRepeat == 0 {
+		c.GARPRefreshRepeat = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	if c.VRID == 0 {
+		return fmt.Errorf("virtual_router_id 0 (want 1..255): %w", ErrConfig)
+	}
+	if c.Version == 2 && c.AuthType == AuthAH {
+		return fmt.Errorf("auth_type AH is not supported: %w", ErrConfig)
+	}
+	if c.Version == 3 && c.AuthType != AuthNone {
+		return fmt.Errorf("authentication with VRRP version 3: %w", ErrConfig)
+	}
+	v6 := false
+	for i, v := range c.VIPs {
+		if !v.Prefix.IsValid() {
+			return fmt.Errorf("virtual address %d invalid: %w", i, ErrConfig)
+		}
+		if i == 0 {
+			v6 = v.Prefix.Addr().Is6()
+		} else if v.Prefix.Addr().Is6() != v6 {
+			return fmt.Errorf("virtual addresses mix IPv4 and IPv6: %w", ErrConfig)
+		}
+	}
+	if v6 && c.Version == 2 {
+		return fmt.Errorf("IPv6 virtual addresses need VRRP version 3: %w", ErrConfig)
+	}
+	for _, p := range c.UnicastPeers {
+		if p.Is6() != v6 && len(c.VIPs) > 0 {
+			return fmt.Errorf("unicast peer %v and virtual addresses differ in family: %w", p, ErrConfig)
+		}
+	}
+	return nil
+}
+
+// packet is one received IP datagram's VRRP payload and IP metadata.
+type packet struct {
+	data     []byte
+	src, dst netip.Addr
+	ttl      int
+}
+
+// conn sends and receives VRRP payloads; the Linux one is a raw IP socket.
+type conn interface {
+	// ReadPacket blocks for the next packet on the instance's interface.
+	ReadPacket() (packet, error)
+	WritePacket(b []byte, src, dst netip.Addr) error
+	Close() error
+}
+
+// addrs adds, removes and announces the virtual addresses.
+type addrs interface {
+	AddVIPs([]VIP) error
+	DelVIPs([]VIP) error
+	// Announce sends one gratuitous ARP / unsolicited NA per address.
+	Announce([]VIP) error
+}
+
+// Stats counts an instance's adverts. Drops are keyed by the sentinel
+// error that rejected them (ErrBadTTL, ErrBadChecksum, ...).
+type Stats struct {
+	Received, Sent uint64
+	Transitions    uint64
+	Drops          map[error]uint64
+}
+
+// Instance runs one virtual router.
+type Instance struct {
+	cfg       Config
+	log       *slog.Logger
+	m         *Machine
+	conn      conn
+	addrs     addrs
+	src       netip.Addr
+	multicast bool
+	group     netip.Addr
+	auth      [8]byte
+	now       func() time.Time
+
+	track chan trackUpdate
+
+	mu    sync.Mutex
+	state State
+	prio  uint8
+	stats Stats
+}
+
+func newInstance(cfg Config, c conn, a addrs, src netip.Addr) (*Instance, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m, err := NewMachine(MachineConfig{
+		Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval,
+		NoPreempt: cfg.NoPreempt, PreemptDelay: cfg.PreemptDelay, LocalAddr: src,
+	})
+	if err != nil {
+		return nil, err
+	}
+	in := &Instance{
+		cfg: cfg, m: m, conn: c, addrs: a, src: src,
+		log:       cfg.Logger.With("instance", cfg.Name, "vrid", cfg.VRID),
+		multicast: len(cfg.UnicastPeers) == 0,
+		group:     GroupV4,
+		now:       time.Now,
+		track:     make(chan trackUpdate, 16),
+		prio:      cfg.Priority,
+		stats:     Stats{Drops: map[error]uint64{}},
+	}
+	if src.Is6() {
+		in.group = GroupV6
+	}
+	if cfg.AuthType == AuthPass {
+		in.auth = PassData(cfg.AuthPass)
+	}
+	return in, nil
+}
+
+// State returns the instance's current state.
+func (in *Instance) State() State {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.state
+}
+
+// Priority returns the effective priority.
+func (in *Instance) Priority() uint8 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.prio
+}
+
+// Stats returns a copy of the counters.
+func (in *Instance) Stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.stats
+	s.Drops = make(map[error]uint64, len(in.stats.Drops))
+	for k, v := range in.stats.Drops {
+		s.Drops[k] = v
+	}
+	return s
+}
+
+var dropReasons = []error{ErrTooShort, ErrBadVersion, ErrBadType, ErrBadChecksum, ErrBadTTL,
+	ErrAddrCount, ErrAuthMismatch, ErrIntervalMismatch, ErrFamily, ErrNoPseudoHeader,
+	ErrUnknownSource, ErrVRID}
+
+func (in *Instance) drop(err error) {
+	reason := err
+	for _, r := range dropReasons {
+		if errors.Is(err, r) {
+			reason = r
+			break
+		}
+	}
+	in.mu.Lock()
+	in.stats.Drops[reason]++
+	in.mu.Unlock()
+	if !errors.Is(err, ErrVRID) {
+		in.log.Debug("vrrp: advert dropped", "reason", err)
+	}
+}
+
+// check validates one packet as RFC 5798 §7.1 asks, returning the advert
+// or the reason to drop it. It never panics, whatever the input.
+func (in *Instance) check(p packet) (*Advert, error) {
+	if in.multicast {
+		if p.ttl != TTL {
+			return nil, fmt.Errorf("TTL %d from %v: %w", p.ttl, p.src, ErrBadTTL)
+		}
+	} else if !slices.Contains(in.cfg.UnicastPeers, p.src) {
+		return nil, fmt.Errorf("source %v: %w", p.src, ErrUnknownSource)
+	}
+	a := &Advert{Src: p.src, Dst: p.dst}
+	if err := a.UnmarshalBinary(p.data); err != nil {
+		return nil, fmt.Errorf("parse advert from %v: %w", p.src, err)
+	}
+	if a.VRID != in.cfg.VRID {
+		return nil, fmt.Errorf("VRID %d: %w", a.VRID, ErrVRID)
+	}
+	if a.Version != in.cfg.Version {
+		return nil, fmt.Errorf("version %d from %v, configured %d: %w", a.Version, p.src, in.cfg.Version, ErrBadVersion)
+	}
+	if err := a.CheckAuth(in.cfg.AuthType, in.auth); err != nil {
+		return nil, fmt.Errorf("check advert from %v: %w", p.src, err)
+	}
+	return a, nil
+}
+
+func (in *Instance) advert(prio uint8) Advert {
+	a := Advert{
+		Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio,
+		Interval: in.cfg.Interval, AuthType: in.cfg.AuthType, AuthData: in.auth,
+		Src: in.src,
+	}
+	for _, v := range in.cfg.VIPs {
+		a.Addresses = append(a.Addresses, v.Prefix.Addr())
+	}
+	return a
+}
+
+func (in *Instance) send(prio uint8) {
+	dsts := in.cfg.UnicastPeers
+	if in.multicast {
+		dsts = []netip.Addr{in.group}
+	}
+	for _, d := range dsts {
+		a := in.advert(prio)
+		a.Dst = d
+		b, err := a.MarshalBinary()
+		if err == nil {
+			err = in.conn.WritePacket(b, in.src, d)
+		}
+		if err != nil {
+			in.log.Warn("vrrp: cannot send advert", "to", d, "err", err)
+			continue
+		}
+		in.mu.Lock()
+		in.stats.Sent++
+		in.mu.Unlock()
+	}
+}
+
+// Run runs the instance until ctx ends. Then a master sends priority 0 and
+// the virtual addresses are removed. Run closes the socket before it
+// returns; an Instance runs once.
+func (in *Instance) Run(ctx context.Context) error {
+	defer in.conn.Close()
+	pkts := make(chan packet, 64)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			p, err := in.conn.ReadPacket()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case pkts <- p:
+			default: // the loop is behind; drop as a busy router would
+			}
+		}
+	}()
+
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	trackers := newTrackerSet(in.cfg.Trackers)
+	trackers.start(tctx, in.track)
+
+	in.log.Info("vrrp: instance starting", "interface", in.cfg.Interface, "priority", in.cfg.Priority,
+		"version", in.cfg.Version, "advert_int", in.cfg.Interval)
+	in.do(in.m.Start(in.now()))
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var garpRound, garpRefresh time.Time
+	for {
+		now := in.now()
+		next := in.m.Next()
+		for _, t := range []time.Time{garpRound, garpRefresh} {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(now), 0)
+		}
+		timer.Reset(wait)
+
+		wasMaster := in.m.State() == StateMaster
+		select {
+		case <-ctx.Done():
+			in.do(in.m.Shutdown(in.now()))
+			in.notifyStop()
+			return nil
+		case err := <-readErr:
+			in.do(in.m.Shutdown(in.now()))
+			return fmt.Errorf("receive adverts on %s: %w", in.cfg.Interface, err)
+		case p := <-pkts:
+			in.mu.Lock()
+			in.stats.Received++
+			in.mu.Unlock()
+			a, err := in.check(p)
+			if err != nil {
+				in.drop(err)
+				break
+			}
+			acts, err := in.m.Receive(in.now(), a)
+			if err != nil {
+				in.drop(err)
+				break
+			}
+			in.do(acts)
+		case u := <-in.track:
+			trackers.update(u)
+			in.applyTrackers(trackers, in.now())
+		case <-timer.C:
+			now := in.now()
+			in.do(in.m.Tick(now))
+			if !garpRound.IsZero() && !now.Before(garpRound) {
+				garpRound = time.Time{}
+				in.announce(in.cfg.GARPMasterRepeat)
+			}
+			if !garpRefresh.IsZero() && !now.Before(garpRefresh) {
+				garpRefresh = now.Add(in.cfg.GARPMasterRefresh)
+				in.announce(in.cfg.GARPRefreshRepeat)
+			}
+		}
+		isMaster := in.m.State() == StateMaster
+		switch {
+		case isMaster && !wasMaster:
+			in.announce(in.cfg.GARPMasterRepeat)
+			if in.cfg.GARPMasterDelay > 0 {
+				garpRound = in.now().Add(in.cfg.GARPMasterDelay)
+			}
+			if in.cfg.GARPMasterRefresh > 0 {
+				garpRefresh = in.now().Add(in.cfg.GARPMasterRefresh)
+			}
+		case !isMaster:
+			garpRound, garpRefresh = time.Time{}, time.Time{}
+		}
+	}
+}
+
+func (in *Instance) applyTrackers(ts *trackerSet, now time.Time) {
+	prio, fault := ts.effective(in.cfg.Priority)
+	if prio != in.m.Priority() {
+		in.log.Info("vrrp: effective priority changed", "from", in.m.Priority(), "to", prio)
+		in.m.SetPriority(prio)
+		in.mu.Lock()
+		in.prio = prio
+		in.mu.Unlock()
+	}
+	in.do(in.m.SetFault(now, fault))
+}
+
+func (in *Instance) announce(n int) {
+	for range n {
+		if err := in.addrs.Announce(in.cfg.VIPs); err != nil {
+			in.log.Warn("vrrp: cannot announce virtual addresses", "err", err)
+			return
+		}
+	}
+}
+
+// do carries out a Machine's actions.
+func (in *Instance) do(acts []Action) {
+	for _, a := range acts {
+		switch a.Kind {
+		case ActionSend:
+			in.send(a.Priority)
+		case ActionTransition:
+			in.transition(a.From, a.To)
+		}
+	}
+}
+
+func (in *Instance) transition(from, to State) {
+	in.log.Info("vrrp: entering "+to.String()+" state", "from", from.String(), "priority", in.m.Priority())
+	if to == StateMaster {
+		if err := in.addrs.AddVIPs(in.cfg.VIPs); err != nil {
+			in.log.Error("vrrp: cannot add virtual addresses", "err", err)
+		}
+	}
+	if from == StateMaster {
+		if err := in.addrs.DelVIPs(in.cfg.VIPs); err != nil {
+			in.log.Error("vrrp: cannot remove virtual addresses", "err", err)
+		}
+	}
+	in.mu.Lock()
+	in.state = to
+	in.stats.Transitions++
+	in.mu.Unlock()
+	if to != StateInit {
+		in.notify(to)
+	}
+	if in.cfg.OnState != nil {
+		in.cfg.OnState(to)
+	}
+}
