@@ -130,3 +130,16 @@ func RemovePins(pinDir string) error {
 }
 
 func linkDir(pinDir string) string { return filepath.Join(pinDir, "links") }
+
+// Capacity reads the data plane's limits from the compiled program without
+// loading it, so a config can be checked before anything is created.
+func Capacity() (maxServices, ringSize, maxReals uint32, err error) {
+	spec, err := loadXlb()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("load xlb BPF spec: %w", err)
+	}
+	maxServices = spec.Maps[xlbMapSchedStates].MaxEntries
+	ringSize = spec.Maps[xlbMapSvcRings].MaxEntries / (2 * maxServices)
+	maxReals = spec.Maps[xlbMapReals].MaxEntries
+	return maxServices, ringSize, maxReals, nil
+}

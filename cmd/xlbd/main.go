@@ -1,0 +1,63 @@
+// Command xlbd is xlb's daemon: it reads a keepalived.conf-dialect file,
+// loads and attaches the XDP data plane and keeps its maps in line with the
+// configuration. It runs in the foreground and logs to stderr.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/xlbproject/xlb/control/config"
+)
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+type options struct {
+	configFile    string
+	pinDir        string
+	interfaces    []string
+	flowTableSize uint
+	detachOnExit  bool
+	cleanup       bool
+}
+
+func main() {
+	var opts options
+	var ifaces stringList
+	fs := flag.NewFlagSet("xlbd", flag.ContinueOnError)
+	fs.StringVar(&opts.configFile, "f", "/etc/xlb/xlb.conf", "configuration `file` (keepalived.conf dialect)")
+	fs.StringVar(&opts.pinDir, "bpffs", "/sys/fs/bpf/xlb", "bpffs `directory` for pinned maps and links")
+	fs.Var(&ifaces, "i", "attach XDP to `interface` (repeatable; overrides xdp_interface)")
+	fs.UintVar(&opts.flowTableSize, "flow-table-size", 0, "connection table entries (default 1048576; fixed once pinned)")
+	fs.BoolVar(&opts.detachOnExit, "detach-on-exit", false, "on exit, detach XDP and remove the pins instead of leaving the data plane running")
+	fs.BoolVar(&opts.cleanup, "cleanup", false, "detach XDP and remove the pins under --bpffs, then exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "xlbd: unexpected argument %q\n", fs.Arg(0))
+		os.Exit(2)
+	}
+	opts.interfaces = ifaces
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(opts, log); err != nil {
+		var cfgErrs config.ErrorList
+		if errors.As(err, &cfgErrs) {
+			for _, e := range cfgErrs {
+				fmt.Fprintln(os.Stderr, e)
+			}
+			fmt.Fprintf(os.Stderr, "xlbd: %s: %d error(s), nothing changed\n", opts.configFile, len(cfgErrs))
+		} else {
+			fmt.Fprintf(os.Stderr, "xlbd: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}

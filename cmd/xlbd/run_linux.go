@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/xlbproject/xlb/control"
+	"github.com/xlbproject/xlb/control/config"
+	"github.com/xlbproject/xlb/loader"
+)
+
+func run(opts options, log *slog.Logger) error {
+	if opts.cleanup {
+		if err := loader.RemovePins(opts.pinDir); err != nil {
+			return err
+		}
+		log.Info("removed the data plane: XDP detached, pins deleted", "bpffs", opts.pinDir)
+		return nil
+	}
+
+	// Everything is checked before anything is created or attached.
+	cfg, state, err := load(opts.configFile)
+	if err != nil {
+		return err
+	}
+	ifaces, err := interfaces(opts.interfaces, cfg.Global.XDPInterfaces, log)
+	if err != nil {
+		return err
+	}
+	mode := map[config.XDPMode]loader.Mode{
+		config.XDPModeAuto:    loader.ModeAuto,
+		config.XDPModeNative:  loader.ModeNative,
+		config.XDPModeGeneric: loader.ModeGeneric,
+	}[cfg.Global.XDPMode]
+
+	dp, err := loader.Open(loader.Options{PinDir: opts.pinDir, FlowTableSize: uint32(opts.flowTableSize), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
+	rec, err := control.NewReconciler(dp, log)
+	if err != nil {
+		return err
+	}
+	// The maps are complete before the first packet reaches the program.
+	if err := rec.Apply(state); err != nil {
+		return fmt.Errorf("apply %s: %w", opts.configFile, err)
+	}
+	for _, ifname := range ifaces {
+		if _, err := dp.Attach(ifname, mode); err != nil {
+			return err
+		}
+		warnForwardingOff(ifname, log)
+	}
+	log.Info("xlbd running", "config", opts.configFile, "virtual_servers", len(state.Services), "interfaces", strings.Join(ifaces, ","), "bpffs", opts.pinDir)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			reload(opts.configFile, rec, log)
+			continue
+		}
+		log.Info("xlbd stopping", "signal", sig.String())
+		break
+	}
+	if opts.detachOnExit {
+		if err := dp.Remove(); err != nil {
+			return err
+		}
+		log.Info("data plane removed: XDP detached, pins deleted", "bpffs", opts.pinDir)
+		return nil
+	}
+	log.Info("data plane left running (pinned); restart xlbd to manage it again", "bpffs", opts.pinDir)
+	return nil
+}
+
+func load(file string) (*config.Config, *control.State, error) {
+	cfg, err := config.ParseFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	maxServices, ringSize, maxReals, err := loader.Capacity()
+	if err != nil {
+		return nil, nil, err
+	}
+	state, err := control.Desired(cfg, control.Limits{MaxServices: maxServices, RingSize: ringSize, MaxReals: maxReals})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, state, nil
+}
+
+// reload applies a changed config file; an invalid one is reported and the
+// running configuration stays.
+func reload(file string, rec *control.Reconciler, log *slog.Logger) {
+	log.Info("reloading configuration (SIGHUP)", "config", file)
+	_, state, err := load(file)
+	if err != nil {
+		log.Error("configuration not reloaded: the running configuration stays", "config", file, "error", err.Error())
+		return
+	}
+	if err := rec.Apply(state); err != nil {
+		log.Error("configuration reload failed part-way", "config", file, "error", err)
+		return
+	}
+	log.Info("configuration reloaded", "config", file, "virtual_servers", len(state.Services))
+}
+
+// interfaces picks the interfaces to attach to: -i flags, else xdp_interface,
+// else every interface that is up except loopback.
+func interfaces(flags, fromConfig []string, log *slog.Logger) ([]string, error) {
+	names := flags
+	if len(names) == 0 {
+		names = fromConfig
+	}
+	if len(names) > 0 {
+		for _, n := range names {
+			if _, err := net.InterfaceByName(n); err != nil {
+				return nil, fmt.Errorf("interface %q: no such interface", n)
+			}
+		}
+		return names, nil
+	}
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, ifc := range all {
+		if ifc.Flags&net.FlagUp != 0 && ifc.Flags&net.FlagLoopback == 0 {
+			names = append(names, ifc.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no interface is up to attach XDP to; name one with -i or xdp_interface")
+	}
+	log.Info("no xdp_interface configured: attaching to every interface that is up", "interfaces", strings.Join(names, ","))
+	return names, nil
+}
+
+// warnForwardingOff says when the kernel will refuse the program's FIB
+// lookups: it forwards like a router and needs forwarding on.
+func warnForwardingOff(ifname string, log *slog.Logger) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + ifname + "/forwarding")
+	if err == nil && strings.TrimSpace(string(b)) == "0" {
+		log.Warn("IPv4 forwarding is off on this interface: packets for virtual servers will be dropped (drop: forwarding disabled); set net.ipv4.ip_forward=1", "interface", ifname)
+	}
+}

@@ -1,0 +1,248 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+
+	"github.com/xlbproject/xlb/loader"
+)
+
+// realKey identifies a real of a service across reloads and restarts: the
+// same key keeps its id, so flows and counters stay with it.
+type realKey struct {
+	svc    loader.Endpoint
+	real   netip.AddrPort
+	method loader.Method
+}
+
+// Reconciler writes desired state into the data plane, changing only what
+// differs from what the maps hold.
+type Reconciler struct {
+	dp  *loader.Dataplane
+	log *slog.Logger
+
+	services map[loader.Endpoint]loader.Service
+	applied  map[loader.Endpoint]*Service // what Apply last wrote
+	realIDs  map[realKey]uint32
+	usedReal map[uint32]bool
+	natReals map[loader.Endpoint]bool
+}
+
+// NewReconciler reads what the data plane holds (left by an earlier xlbd)
+// so that services and reals keep their ids.
+func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r := &Reconciler{
+		dp:       dp,
+		log:      log,
+		applied:  make(map[loader.Endpoint]*Service),
+		realIDs:  make(map[realKey]uint32),
+		usedReal: make(map[uint32]bool),
+		natReals: make(map[loader.Endpoint]bool),
+	}
+	var err error
+	if r.services, err = dp.Services(); err != nil {
+		return nil, fmt.Errorf("adopt data plane state: %w", err)
+	}
+	byID := make(map[uint32]loader.Endpoint, len(r.services))
+	for ep, s := range r.services {
+		byID[s.ID] = ep
+	}
+	reals, err := dp.Reals()
+	if err != nil {
+		return nil, fmt.Errorf("adopt data plane state: %w", err)
+	}
+	for id, rl := range reals {
+		r.usedReal[id] = true
+		if ep, ok := byID[rl.ServiceID]; ok {
+			r.realIDs[realKey{ep, netip.AddrPortFrom(rl.Addr, rl.Port), rl.Method}] = id
+		}
+	}
+	nat, err := dp.NATReals()
+	if err != nil {
+		return nil, fmt.Errorf("adopt data plane state: %w", err)
+	}
+	for _, ep := range nat {
+		r.natReals[ep] = true
+	}
+	if len(r.services) > 0 {
+		log.Info("adopted data plane state", "services", len(r.services), "reals", len(reals))
+	}
+	return r, nil
+}
+
+// Apply makes the data plane hold st. Services and reals that did not change
+// are not touched; established flows keep their real whatever changes.
+func (r *Reconciler) Apply(st *State) error {
+	if err := r.reserve(st); err != nil {
+		return err
+	}
+	want := make(map[loader.Endpoint]bool, len(st.Services))
+	wantNAT := make(map[loader.Endpoint]bool)
+	var errs []error
+	for _, svc := range st.Services {
+		want[svc.Endpoint] = true
+		if svc.Method == loader.MethodNAT {
+			for _, rl := range svc.Reals {
+				wantNAT[loader.Endpoint{Addr: rl.Addr, Port: rl.Port, Proto: svc.Endpoint.Proto}] = true
+			}
+		}
+	}
+	// NAT reals first, so that replies are recognised before the first
+	// request reaches a new real.
+	for ep := range wantNAT {
+		if !r.natReals[ep] {
+			if err := r.dp.AddNATReal(ep); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			r.natReals[ep] = true
+		}
+	}
+	for _, svc := range st.Services {
+		if err := r.applyService(svc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for ep := range r.services {
+		if want[ep] {
+			continue
+		}
+		if err := r.dp.DeleteService(ep); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(r.services, ep)
+		delete(r.applied, ep)
+		r.log.Info("virtual server removed", "vs", ep.String())
+	}
+	r.resolveReals(st)
+	for ep := range r.natReals {
+		if !wantNAT[ep] {
+			if err := r.dp.DeleteNATReal(ep); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			delete(r.natReals, ep)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolveReals keeps every real's next hop resolved; a failure is logged,
+// not fatal: the real may become reachable later.
+func (r *Reconciler) resolveReals(st *State) {
+	seen := make(map[netip.Addr]bool)
+	for _, svc := range st.Services {
+		for _, rl := range svc.Reals {
+			if seen[rl.Addr] {
+				continue
+			}
+			seen[rl.Addr] = true
+			if err := keepResolved(rl.Addr); err != nil {
+				r.log.Warn("real server unreachable from the director", "real", rl.Addr.String(), "error", err)
+			}
+		}
+	}
+}
+
+// reserve allocates ids for new services and reals before anything is
+// written, so a config that does not fit changes nothing.
+func (r *Reconciler) reserve(st *State) error {
+	usedSvc := make(map[uint32]bool, len(r.services))
+	for _, s := range r.services {
+		usedSvc[s.ID] = true
+	}
+	nextSvc, nextReal := uint32(0), uint32(0)
+	for _, svc := range st.Services {
+		if _, ok := r.services[svc.Endpoint]; !ok {
+			for usedSvc[nextSvc] {
+				nextSvc++
+			}
+			if nextSvc >= r.dp.MaxServices() {
+				return fmt.Errorf("apply config: more than %d virtual services", r.dp.MaxServices())
+			}
+			usedSvc[nextSvc] = true
+			r.services[svc.Endpoint] = loader.Service{ID: nextSvc, Slot: 1, RingLen: 0}
+		}
+		for _, rl := range svc.Reals {
+			k := realKey{svc.Endpoint, rl.AddrPort(), svc.Method}
+			if _, ok := r.realIDs[k]; ok {
+				continue
+			}
+			for r.usedReal[nextReal] {
+				nextReal++
+			}
+			if nextReal >= r.dp.MaxReals() {
+				return fmt.Errorf("apply config: more than %d real servers in all", r.dp.MaxReals())
+			}
+			r.usedReal[nextReal] = true
+			r.realIDs[k] = nextReal
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) applyService(svc *Service) error {
+	cur := r.services[svc.Endpoint]
+	prev, existed := r.applied[svc.Endpoint]
+	if existed && sameService(prev, svc) {
+		return nil
+	}
+
+	ids := make([]uint32, len(svc.Reals))
+	weights := make([]int, len(svc.Reals))
+	for i, rl := range svc.Reals {
+		id := r.realIDs[realKey{svc.Endpoint, rl.AddrPort(), svc.Method}]
+		ids[i] = id
+		weights[i] = rl.Weight
+		if existed && slices.ContainsFunc(prev.Reals, func(p Real) bool { return p.AddrPort() == rl.AddrPort() }) && prev.Method == svc.Method {
+			continue
+		}
+		if err := r.dp.SetReal(id, loader.Real{Addr: rl.Addr, Port: rl.Port, Method: svc.Method, ServiceID: cur.ID}); err != nil {
+			return err
+		}
+	}
+
+	ring := ringOf(svc.Sched, weights, int(r.dp.RingSize()))
+	realIDs := make([]uint32, len(ring))
+	for i, idx := range ring {
+		realIDs[i] = ids[idx]
+	}
+	next := cur
+	next.Slot = 1 - cur.Slot
+	next.RingLen = uint32(len(realIDs))
+	next.Sched = schedulers[svc.Sched]
+	if err := r.dp.WriteRing(next.ID, next.Slot, realIDs); err != nil {
+		return err
+	}
+	if err := r.dp.SetService(svc.Endpoint, next); err != nil {
+		return err
+	}
+	r.services[svc.Endpoint] = next
+	r.applied[svc.Endpoint] = svc
+	r.logChange(prev, svc, len(realIDs))
+	return nil
+}
+
+func (r *Reconciler) logChange(prev, svc *Service, live int) {
+	vs := svc.String()
+	if prev == nil {
+		r.log.Info("virtual server configured", "vs", vs, "sched", svc.Sched, "method", svc.Method.String(), "reals", len(svc.Reals), "taking_new_flows", live)
+	} else {
+		r.log.Info("virtual server updated", "vs", vs, "sched", svc.Sched, "method", svc.Method.String(), "reals", len(svc.Reals), "taking_new_flows", live)
+	}
+	if live == 0 {
+		r.log.Warn("virtual server has no real taking new flows: its new connections are dropped", "vs", vs)
+	}
+}
+
+func sameService(a, b *Service) bool {
+	return a.Sched == b.Sched && a.Method == b.Method && slices.Equal(a.Reals, b.Reals)
+}
