@@ -206,6 +206,13 @@ func TestIntegrationTopology(t *testing.T) {
 		if got := len(ourNamespaces(t)); got != 6 {
 			t.Errorf("%d namespaces in %s, want 6 (client, director, lan, 3 reals)", got, NetnsDir)
 		}
+		if _, err := exec.LookPath("ip"); err != nil {
+			return
+		}
+		out, err := exec.Command("ip", "netns", "exec", topo.Director.NSName, "ip", "-br", "link", "show", DirectorLANIf).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), DirectorLANIf+"@") {
+			t.Errorf("ip netns exec %s ip link show %s = %q, %v; want the link", topo.Director.NSName, DirectorLANIf, out, err)
+		}
 	})
 	t.Run("root namespace untouched", func(t *testing.T) {
 		for name := range rootLinkNames(t) {
@@ -620,5 +627,55 @@ func TestIntegrationCleanupAfterFailure(t *testing.T) {
 			}
 			checkNothingLeft(t)
 		})
+	}
+}
+
+// deadPID returns a PID no process has now.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var max int
+	fmt.Sscan(string(b), &max)
+	for pid := max - 1; pid > max-1000 && pid > 1; pid-- {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			return pid
+		}
+	}
+	t.Fatal("no free PID found")
+	return 0
+}
+
+func TestIntegrationSweepStale(t *testing.T) {
+	topo := Start(t, Options{Reals: 1})
+
+	// What a test binary that crashed leaves: a mounted namespace, no process.
+	stale := &Host{Name: "client", NSName: fmt.Sprintf("xlb%d-1-client", deadPID(t))}
+	stale.sys.init()
+	if err := stale.create(); err != nil {
+		t.Fatal(err)
+	}
+	stale.sys.handle.Close()
+	stale.sys.ns.Close()
+	stalePath := filepath.Join(NetnsDir, stale.NSName)
+	defer func() { // in case the sweep fails
+		syscall.Unmount(stalePath, syscall.MNT_DETACH)
+		os.Remove(stalePath)
+	}()
+
+	sweepStale()
+
+	if _, err := os.Stat(stalePath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale namespace %s still there after sweep (stat: %v)", stalePath, err)
+	}
+	for _, h := range topo.hosts() {
+		if _, err := os.Stat(filepath.Join(NetnsDir, h.NSName)); err != nil {
+			t.Errorf("sweep removed live namespace %s: %v", h.NSName, err)
+		}
+	}
+	if err := topo.Client.Do(func() error { return nil }); err != nil {
+		t.Errorf("live topology unusable after sweep: %v", err)
 	}
 }
