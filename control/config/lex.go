@@ -14,7 +14,7 @@ const (
 	tokClose         // }
 )
 
-// token is one whitespace-separated word of the file, with quotes removed.
+// token is one white-space separated word of the file, with quotes removed.
 type token struct {
 	kind tokKind
 	text string
@@ -22,8 +22,8 @@ type token struct {
 }
 
 // lex splits src into tokens, keepalived style: tokens are separated by
-// white space; "{" and "}" are tokens of their own; a token that starts with
-// '#' or '!' starts a comment that runs to the end of the line; "..." and
+// white space; "{" and "}" are tokens of their own; '#' or '!' outside
+// quotes starts a comment that runs to the end of the line; "..." and
 // '...' quote white space (the quotes are removed, and a token may mix quoted
 // and unquoted parts, as in the shell); in double quotes, backslash escapes
 // as in C.
@@ -64,7 +64,7 @@ func lex(file string, src []byte, errs *ErrorList) []token {
 		for i < len(src) {
 			c := src[i]
 			switch c {
-			case ' ', '\t', '\r', '\v', '\f', '\n', '{', '}':
+			case ' ', '\t', '\r', '\v', '\f', '\n', '{', '}', '#', '!':
 				break word
 			case '"', '\'':
 				qpos := pos(i)

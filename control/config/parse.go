@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ParseFile reads and parses the configuration file at path. Configuration
@@ -21,30 +23,122 @@ func ParseFile(path string) (*Config, error) {
 	return Parse(path, src)
 }
 
-// Parse parses src, naming it filename in error positions. The error, if
-// any, is an ErrorList.
+// Parse parses src, naming it filename in error positions. Relative include
+// patterns are taken from the directory of filename. The error, if any, is
+// an ErrorList.
 func Parse(filename string, src []byte) (*Config, error) {
 	var errs ErrorList
-	p := &treeParser{toks: lex(filename, src, &errs), errs: &errs}
-	root := p.parseBlock(nil)
+	l := &loader{errs: &errs}
+	root := l.parse(filename, src)
 	d := &decoder{errs: &errs, cfg: &Config{}}
+	d.cfg.Global = GlobalDefs{
+		VRRPVersion:                 DefaultVRRPVersion,
+		VRRPGARPMasterDelay:         DefaultGARPDelay,
+		VRRPGARPMasterRepeat:        DefaultGARPRepeat,
+		VRRPGARPMasterRefreshRepeat: DefaultGARPRefreshes,
+		VRRPMcastGroup4:             netip.MustParseAddr("224.0.0.18"),
+		VRRPMcastGroup6:             netip.MustParseAddr("ff02::12"),
+	}
 	d.top(root)
-	d.check()
+	d.expandGroups()
+	d.checkLVS()
+	d.checkVRRP()
 	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *Error) int {
-			return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File),
-				cmp.Compare(a.Pos.Line, b.Pos.Line),
-				cmp.Compare(a.Pos.Col, b.Pos.Col))
-		})
-		return nil, errs
+		return nil, sortErrors(errs)
 	}
 	return d.cfg, nil
 }
 
+// sortErrors orders errs by position and drops repeats (a group's virtual
+// server is checked once per address).
+func sortErrors(errs ErrorList) ErrorList {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File),
+			cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	return slices.CompactFunc(errs, func(a, b *Error) bool { return *a == *b })
+}
+
+// loader reads a file and the files it includes into one statement tree.
+type loader struct {
+	errs  *ErrorList
+	stack []string // absolute paths of the files being read, outermost first
+	files int      // files read, to bound include fan-out
+}
+
+// maxIncludedFiles bounds how many files one configuration may include.
+const maxIncludedFiles = 1000
+
+func (l *loader) parse(name string, src []byte) []*node {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		abs = name
+	}
+	l.stack = append(l.stack, abs)
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+	p := &treeParser{toks: lex(name, src, l.errs), errs: l.errs, include: l.include}
+	return p.parseBlock(nil)
+}
+
+// include expands `include PATTERN`: the files matching the glob PATTERN,
+// relative to the directory of the including file, in name order. A
+// pattern without wildcards must name a file that exists.
+func (l *loader) include(n *node) []*node {
+	errorf := func(pos Position, format string, args ...any) {
+		*l.errs = append(*l.errs, Errorf(pos, format, args...))
+	}
+	if len(n.args) != 1 {
+		if len(n.args) == 0 {
+			errorf(n.pos, "missing argument to include (usage: include PATTERN)")
+		} else {
+			errorf(n.args[1].pos, "too many arguments to include (usage: include PATTERN)")
+		}
+		return nil
+	}
+	pattern := n.args[0].text
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(filepath.Dir(n.pos.File), pattern)
+	}
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		errorf(n.args[0].pos, "invalid include pattern %q: %v", n.args[0].text, err)
+		return nil
+	}
+	if len(matches) == 0 && !strings.ContainsAny(n.args[0].text, "*?[") {
+		errorf(n.args[0].pos, "included file %s does not exist", pattern)
+		return nil
+	}
+	var out []*node
+	for _, m := range matches {
+		abs, err := filepath.Abs(m)
+		if err != nil {
+			abs = m
+		}
+		if i := slices.Index(l.stack, abs); i >= 0 {
+			chain := append(slices.Clone(l.stack[i:]), abs)
+			errorf(n.pos, "include loop: %s", strings.Join(chain, " includes "))
+			continue
+		}
+		if l.files++; l.files > maxIncludedFiles {
+			errorf(n.pos, "more than %d included files", maxIncludedFiles)
+			return out
+		}
+		src, err := os.ReadFile(m)
+		if err != nil {
+			errorf(n.args[0].pos, "read included file: %v", err)
+			continue
+		}
+		out = append(out, l.parse(m, src)...)
+	}
+	return out
+}
+
 // decoder turns the statement tree into typed configuration.
 type decoder struct {
-	errs *ErrorList
-	cfg  *Config
+	errs      *ErrorList
+	cfg       *Config
+	groupRefs []pendingVS // `virtual_server group NAME` blocks, expanded at the end
 }
 
 func (d *decoder) errorf(pos Position, format string, args ...any) {
@@ -142,13 +236,64 @@ func (d *decoder) uint(t token, what string, min, max uint64) (uint64, bool) {
 	return v, true
 }
 
+// topUnsupported are keepalived top-level blocks xlb does not implement.
+var topUnsupported = map[string]string{
+	"bfd_instance":        "use vrrp_script or MISC_CHECK",
+	"static_ipaddress":    "configure the addresses with the system's network configuration",
+	"static_routes":       "configure the routes with the system's network configuration",
+	"static_rules":        "configure the rules with the system's network configuration",
+	"static_track_group":  "",
+	"garp_group":          "",
+	"linkbeat_interfaces": "",
+}
+
 // top decodes the statements at the top level of the file.
 func (d *decoder) top(root []*node) {
 	table := map[string]directive{
-		"global_defs":    {block: true, repeat: true, fn: d.globalDefs},
-		"virtual_server": {block: true, repeat: true, fn: d.virtualServer},
+		"global_defs":          {block: true, repeat: true, fn: d.globalDefs},
+		"virtual_server":       {block: true, repeat: true, fn: d.virtualServer},
+		"virtual_server_group": {block: true, repeat: true, fn: d.virtualServerGroup},
+		"SSL":                  {block: true, fn: d.ssl},
+		"vrrp_instance":        {block: true, repeat: true, fn: d.vrrpInstance},
+		"vrrp_script":          {block: true, repeat: true, fn: d.vrrpScript},
+		"vrrp_track_file":      {block: true, repeat: true, fn: d.vrrpTrackFile},
+		"track_file":           {block: true, repeat: true, fn: d.vrrpTrackFile},
+		"vrrp_track_process":   {block: true, repeat: true, fn: d.vrrpTrackProcess},
+		"vrrp_sync_group":      {block: true, repeat: true, fn: d.vrrpSyncGroup},
 	}
-	d.walk(root, "top level", table, nil)
+	d.walk(root, "top level", table, topUnsupported)
+}
+
+// globalUnsupported are keepalived global_defs directives xlb does not
+// implement.
+var globalUnsupported = map[string]string{
+	"notification_email":       "use notify scripts",
+	"notification_email_from":  "use notify scripts",
+	"smtp_server":              "use notify scripts",
+	"smtp_helo_name":           "use notify scripts",
+	"smtp_connect_timeout":     "use notify scripts",
+	"smtp_alert":               "use notify scripts",
+	"smtp_alert_vrrp":          "use notify scripts",
+	"smtp_alert_checker":       "use notify scripts",
+	"vrrp_strict":              "",
+	"vrrp_skip_check_adv_addr": "",
+	"vrrp_iptables":            "",
+	"vrrp_ipsets":              "",
+	"vrrp_garp_interval":       "",
+	"vrrp_gna_interval":        "",
+	"vrrp_min_garp":            "set vrrp_garp_master_repeat 1 and vrrp_garp_master_delay 0",
+	"lvs_sync_daemon":          "connections are kept in pinned BPF maps on each director",
+	"lvs_flush":                "",
+	"lvs_flush_on_stop":        "",
+	"lvs_timeouts":             "",
+	"net_namespace":            "run xlbd in the namespace",
+	"enable_snmp_vrrp":         "",
+	"enable_snmp_checker":      "",
+	"enable_snmp_rfc":          "",
+	"enable_traps":             "",
+	"enable_dbus":              "",
+	"dynamic_interfaces":       "",
+	"default_interface":        "give each vrrp_instance an interface",
 }
 
 func (d *decoder) globalDefs(n *node) {
@@ -187,8 +332,64 @@ func (d *decoder) globalDefs(n *node) {
 				d.errorf(c.args[0].pos, "invalid xdp_mode %q (want native or generic)", c.args[0].text)
 			}
 		}},
+		"router_id": {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
+		"lvs_id":    {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
+		"script_user": {fn: func(c *node) {
+			if !d.nargs(c, 1, 2, "script_user USER [GROUP]") {
+				return
+			}
+			g.ScriptUser = c.args[0].text
+			if len(c.args) > 1 {
+				g.ScriptGroup = c.args[1].text
+			}
+		}},
+		"enable_script_security":          d.flagDir(&g.EnableScriptSecurity),
+		"vrrp_version":                    d.intDir(&g.VRRPVersion, 2, 3),
+		"vrrp_garp_master_delay":          d.durationDir(&g.VRRPGARPMasterDelay, 255*time.Second),
+		"vrrp_garp_master_repeat":         d.intDir(&g.VRRPGARPMasterRepeat, 1, 255),
+		"vrrp_garp_master_refresh":        d.durationDir(&g.VRRPGARPMasterRefresh, 86400*time.Second),
+		"vrrp_garp_master_refresh_repeat": d.intDir(&g.VRRPGARPMasterRefreshRepeat, 1, 255),
+		"vrrp_mcast_group4": {fn: func(c *node) {
+			if d.nargs(c, 1, 1, "vrrp_mcast_group4 IP") {
+				if a, ok := d.addr(c.args[0], c.name); ok {
+					if !a.Is4() || !a.IsMulticast() {
+						d.errorf(c.args[0].pos, "vrrp_mcast_group4 %s is not an IPv4 multicast address", a)
+						return
+					}
+					g.VRRPMcastGroup4 = a
+				}
+			}
+		}},
+		"vrrp_mcast_group6": {fn: func(c *node) {
+			if d.nargs(c, 1, 1, "vrrp_mcast_group6 IP") {
+				if a, ok := d.addr(c.args[0], c.name); ok {
+					if !a.Is6() || !a.IsLinkLocalMulticast() {
+						d.errorf(c.args[0].pos, "vrrp_mcast_group6 %s is not an IPv6 link-local multicast address", a)
+						return
+					}
+					g.VRRPMcastGroup6 = a
+				}
+			}
+		}},
 	}
-	d.walk(n.block, "global_defs", table, nil)
+	d.walk(n.block, "global_defs", table, globalUnsupported)
+}
+
+// ssl decodes the SSL block.
+func (d *decoder) ssl(n *node) {
+	s := &SSL{Pos: n.pos}
+	d.nargs(n, 0, 0, "SSL { ... }")
+	table := map[string]directive{
+		"password":    d.stringDir(&s.Password),
+		"ca":          d.stringDir(&s.CA),
+		"certificate": d.stringDir(&s.Certificate),
+		"key":         d.stringDir(&s.Key),
+	}
+	d.walk(n.block, "SSL", table, nil)
+	if (s.Certificate == "") != (s.Key == "") {
+		d.errorf(n.pos, "SSL needs both certificate and key, or neither")
+	}
+	d.cfg.SSL = s
 }
 
 // validIfName reports whether s can be a Linux interface name.
@@ -202,153 +403,4 @@ func validIfName(s string) bool {
 		}
 	}
 	return true
-}
-
-func (d *decoder) virtualServer(n *node) {
-	vs := &VirtualServer{Pos: n.pos, Protocol: ProtoTCP, Scheduler: DefaultScheduler, SchedulerPos: n.pos, MethodPos: n.pos}
-	ok := d.nargs(n, 2, 2, "virtual_server IP PORT { ... }")
-	if ok {
-		a, aok := d.addr(n.args[0], "virtual_server")
-		p, pok := d.port(n.args[1], "virtual_server")
-		vs.Addr, vs.Port = a, p
-		ok = aok && pok
-	}
-	table := map[string]directive{
-		"lvs_sched":  {fn: func(c *node) { d.scheduler(vs, c) }},
-		"lb_algo":    {canon: "lvs_sched", fn: func(c *node) { d.scheduler(vs, c) }},
-		"lvs_method": {fn: func(c *node) { d.method(vs, c) }},
-		"lb_kind":    {canon: "lvs_method", fn: func(c *node) { d.method(vs, c) }},
-		"protocol": {fn: func(c *node) {
-			if !d.nargs(c, 1, 1, "protocol TCP|UDP") {
-				return
-			}
-			switch strings.ToUpper(c.args[0].text) {
-			case "TCP":
-				vs.Protocol = ProtoTCP
-			case "UDP":
-				vs.Protocol = ProtoUDP
-			case "SCTP":
-				d.errorf(c.args[0].pos, "protocol SCTP is not supported by xlb (want TCP or UDP)")
-			default:
-				d.errorf(c.args[0].pos, "invalid protocol %q (want TCP or UDP)", c.args[0].text)
-			}
-		}},
-		"real_server": {block: true, repeat: true, fn: func(c *node) {
-			if rs := d.realServer(vs, c); rs != nil {
-				vs.Reals = append(vs.Reals, rs)
-			}
-		}},
-	}
-	d.walk(n.block, "virtual_server", table, nil)
-	if !ok {
-		return
-	}
-	for _, rs := range vs.Reals {
-		if rs.Port == 0 {
-			rs.Port = vs.Port
-		}
-	}
-	d.cfg.VirtualServers = append(d.cfg.VirtualServers, vs)
-}
-
-func family(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
-func (d *decoder) scheduler(vs *VirtualServer, c *node) {
-	if !d.nargs(c, 1, 1, c.name+" NAME") {
-		return
-	}
-	name := strings.ToLower(c.args[0].text)
-	if !slices.Contains(Schedulers, name) {
-		d.errorf(c.args[0].pos, "unknown scheduler %q (want one of %s)", c.args[0].text, strings.Join(Schedulers, " "))
-		return
-	}
-	vs.Scheduler, vs.SchedulerPos = name, c.pos
-}
-
-func (d *decoder) method(vs *VirtualServer, c *node) {
-	if !d.nargs(c, 1, 1, c.name+" NAT|DR|TUN") {
-		return
-	}
-	m, ok := parseMethod(c.args[0].text)
-	if !ok {
-		d.errorf(c.args[0].pos, "invalid %s %q (want NAT, DR or TUN)", c.name, c.args[0].text)
-		return
-	}
-	vs.Method, vs.MethodPos = m, c.pos
-}
-
-func parseMethod(s string) (Method, bool) {
-	switch strings.ToUpper(s) {
-	case "NAT":
-		return MethodNAT, true
-	case "DR":
-		return MethodDR, true
-	case "TUN":
-		return MethodTUN, true
-	}
-	return 0, false
-}
-
-// realServer decodes a real_server block; nil when its address is invalid.
-func (d *decoder) realServer(vs *VirtualServer, n *node) *RealServer {
-	rs := &RealServer{Pos: n.pos, Weight: 1}
-	ok := d.nargs(n, 1, 2, "real_server IP [PORT] { ... }")
-	if ok {
-		rs.Addr, ok = d.addr(n.args[0], "real_server")
-		if ok && vs.Addr.IsValid() && rs.Addr.Is4() != vs.Addr.Is4() {
-			d.errorf(n.args[0].pos, "real_server %s is %s but virtual_server %s is %s", rs.Addr, family(rs.Addr), vs.Addr, family(vs.Addr))
-			ok = false
-		}
-		if len(n.args) == 2 {
-			var pok bool
-			rs.Port, pok = d.port(n.args[1], "real_server")
-			ok = ok && pok
-		}
-	}
-	table := map[string]directive{
-		"weight": {fn: func(c *node) {
-			if !d.nargs(c, 1, 1, "weight N") {
-				return
-			}
-			if v, ok := d.uint(c.args[0], "weight", 0, 65535); ok {
-				rs.Weight = int(v)
-			}
-		}},
-	}
-	d.walk(n.block, "real_server", table, nil)
-	if !ok {
-		return nil
-	}
-	return rs
-}
-
-// check reports errors that need the whole file: duplicate virtual servers
-// and duplicate real servers within one.
-func (d *decoder) check() {
-	type vsKey struct {
-		ap    netip.AddrPort
-		proto Protocol
-	}
-	vss := map[vsKey]*VirtualServer{}
-	for _, vs := range d.cfg.VirtualServers {
-		k := vsKey{vs.AddrPort(), vs.Protocol}
-		if first := vss[k]; first != nil {
-			d.errorf(vs.Pos, "duplicate virtual_server %s %s (first at %s)", vs.AddrPort(), vs.Protocol, first.Pos)
-		} else {
-			vss[k] = vs
-		}
-		reals := map[netip.AddrPort]*RealServer{}
-		for _, rs := range vs.Reals {
-			if first := reals[rs.AddrPort()]; first != nil {
-				d.errorf(rs.Pos, "duplicate real_server %s in virtual_server %s (first at %s)", rs.AddrPort(), vs.AddrPort(), first.Pos)
-			} else {
-				reals[rs.AddrPort()] = rs
-			}
-		}
-	}
 }

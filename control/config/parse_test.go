@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func pos(line, col int) Position { return Position{File: "t.conf", Line: line, Col: col} }
@@ -113,9 +115,9 @@ virtual_server 198.18.0.1 53 {
 			want: &Config{Global: GlobalDefs{XDPInterfaces: []string{"eth0"}, XDPMode: XDPModeNative, Pos: pos(1, 1)}},
 		},
 		{
-			desc: "comment character inside a word is not a comment",
-			src:  "global_defs {\n xdp_interface a#b c!d # real comment\n}\n",
-			want: &Config{Global: GlobalDefs{XDPInterfaces: []string{"a#b", "c!d"}, Pos: pos(1, 1)}},
+			desc: "comments start anywhere outside quotes",
+			src:  "global_defs {\n xdp_interface a#b c\n xdp_interface \"d#e\" 'f!g'! real comment\n}\n",
+			want: &Config{Global: GlobalDefs{XDPInterfaces: []string{"a", "d#e", "f!g"}, Pos: pos(1, 1)}},
 		},
 	}
 	for _, tt := range tests {
@@ -124,6 +126,7 @@ virtual_server 198.18.0.1 53 {
 			if err != nil {
 				t.Fatalf("Parse: unexpected error:\n%v", err)
 			}
+			withDefaults(tt.want)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse:\n got %s\nwant %s", dump(got), dump(tt.want))
 			}
@@ -131,17 +134,48 @@ virtual_server 198.18.0.1 53 {
 	}
 }
 
-// dump prints a Config with its pointers followed, for failure messages.
-func dump(c *Config) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%+v", c.Global)
-	for _, vs := range c.VirtualServers {
-		fmt.Fprintf(&b, "\n  vs %+v", *vs)
-		for _, rs := range vs.Reals {
-			fmt.Fprintf(&b, "\n    rs %+v", *rs)
+// withDefaults fills the keepalived defaults into the fields of want that
+// a test row leaves zero, so rows spell out only what they test.
+func withDefaults(want *Config) {
+	g := &want.Global
+	if g.VRRPVersion == 0 {
+		g.VRRPVersion = 2
+	}
+	if g.VRRPGARPMasterDelay == 0 {
+		g.VRRPGARPMasterDelay = 5 * time.Second
+	}
+	if g.VRRPGARPMasterRepeat == 0 {
+		g.VRRPGARPMasterRepeat = 5
+	}
+	if g.VRRPGARPMasterRefreshRepeat == 0 {
+		g.VRRPGARPMasterRefreshRepeat = 1
+	}
+	if !g.VRRPMcastGroup4.IsValid() {
+		g.VRRPMcastGroup4 = mustAddr("224.0.0.18")
+	}
+	if !g.VRRPMcastGroup6.IsValid() {
+		g.VRRPMcastGroup6 = mustAddr("ff02::12")
+	}
+	for _, vs := range want.VirtualServers {
+		if vs.DelayLoop == 0 {
+			vs.DelayLoop = time.Minute
+		}
+		if vs.Quorum == 0 {
+			vs.Quorum = 1
+		}
+		if vs.PersistenceGranularity == 0 {
+			vs.PersistenceGranularity = vs.Addr.BitLen()
 		}
 	}
-	return b.String()
+}
+
+// dump prints a Config with its pointers followed, for failure messages.
+func dump(c *Config) string {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Sprintf("%+v (%v)", c, err)
+	}
+	return string(b)
 }
 
 func TestParseErrors(t *testing.T) {
