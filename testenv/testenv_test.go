@@ -257,6 +257,13 @@ func TestIntegrationTopology(t *testing.T) {
 				t.Errorf("bridge %s lacks port %s:\n%s", BridgeIf, p, out)
 			}
 		}
+		out, err = topo.LAN.Command("ip", "-d", "link", "show", BridgeIf).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip link: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "mcast_snooping 0") {
+			t.Errorf("bridge %s snoops multicast:\n%s", BridgeIf, out)
+		}
 	})
 	t.Run("sysctls", func(t *testing.T) {
 		tests := []struct {

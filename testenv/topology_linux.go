@@ -82,11 +82,9 @@ func (t *Topology) initHost(h *Host) error {
 		{"net.ipv6.conf.all.accept_dad", "0"},
 		{"net.ipv6.conf.default.accept_dad", "0"},
 	}
-	if h == t.LAN { // the bridge only switches; keep its own stack quiet
-		sysctls = append(sysctls,
-			[2]string{"net.ipv6.conf.all.disable_ipv6", "1"},
-			[2]string{"net.ipv6.conf.default.disable_ipv6", "1"})
-	}
+	// IPv6 stays enabled everywhere, also in the lan namespace: Go probes
+	// once per process whether IPv6 works, and a probe inside a namespace
+	// without IPv6 would make every later ":port" listener IPv4-only.
 	for _, kv := range sysctls {
 		if err := h.Sysctl(kv[0], kv[1]); err != nil {
 			return err
@@ -135,7 +133,11 @@ func (t *Topology) createLinks() error {
 		t.Client, EndpointIf, mac(0, clientPrefix.Addr())); err != nil {
 		return err
 	}
-	if err := lan.sys.handle.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeIf}}); err != nil {
+	// No multicast snooping: IPv6 neighbour discovery is flooded to every
+	// port whatever MLD state the bridge saw.
+	snooping := false
+	br0 := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeIf}, MulticastSnooping: &snooping}
+	if err := lan.sys.handle.LinkAdd(br0); err != nil {
 		return fmt.Errorf("create bridge %s: %w", BridgeIf, err)
 	}
 	br, err := lan.Link(BridgeIf)
