@@ -63,8 +63,30 @@ func (e *TimeoutError) Is(target error) bool {
 	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
 }
 
+type budgetKey struct{}
+
+// WithTimeout is context.WithTimeout that also records d, so that a check
+// that runs out of time says "timeout after d" with the configured value
+// rather than the time left when it started. The Monitor uses it for
+// connect_timeout.
+func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	dl, _ := ctx.Deadline()
+	return context.WithValue(ctx, budgetKey{}, recordedBudget{d, dl}), cancel
+}
+
+type recordedBudget struct {
+	d        time.Duration
+	deadline time.Time
+}
+
 // budget is how long a check started at start may run under ctx.
 func budget(ctx context.Context, start time.Time) time.Duration {
+	if b, ok := ctx.Value(budgetKey{}).(recordedBudget); ok {
+		if dl, ok := ctx.Deadline(); ok && dl.Equal(b.deadline) {
+			return b.d // the recorded timeout is the one that bound the check
+		}
+	}
 	d := time.Since(start)
 	if dl, ok := ctx.Deadline(); ok {
 		d = dl.Sub(start)

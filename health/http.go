@@ -123,12 +123,13 @@ func (s *SSLGet) Check(ctx context.Context) (Result, error) {
 }
 
 func (h *HTTPGet) check(ctx context.Context, tlsCfg *tls.Config) error {
+	start := time.Now()
 	urls := h.URLs
 	if len(urls) == 0 {
 		urls = []URL{{Path: "/"}}
 	}
 	for _, u := range urls {
-		if err := h.get(ctx, tlsCfg, u); err != nil {
+		if err := h.get(ctx, start, tlsCfg, u); err != nil {
 			if len(urls) > 1 {
 				return fmt.Errorf("GET %s: %w", u.path(), err)
 			}
@@ -178,8 +179,7 @@ func (h *HTTPGet) request(u URL) (string, error) {
 	return b.String(), nil
 }
 
-func (h *HTTPGet) get(ctx context.Context, tlsCfg *tls.Config, u URL) error {
-	start := time.Now()
+func (h *HTTPGet) get(ctx context.Context, start time.Time, tlsCfg *tls.Config, u URL) error {
 	req, err := h.request(u)
 	if err != nil {
 		return err
@@ -193,6 +193,7 @@ func (h *HTTPGet) get(ctx context.Context, tlsCfg *tls.Config, u URL) error {
 	defer stop()
 
 	if tlsCfg != nil {
+		tlsCfg = tlsCfg.Clone() // ServerName may differ per URL
 		if tlsCfg.ServerName == "" {
 			if vh := h.host(u); net.ParseIP(strings.Trim(vh, "[]")) == nil {
 				tlsCfg.ServerName, _, _ = strings.Cut(vh, ":")

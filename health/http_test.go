@@ -99,7 +99,7 @@ func TestHTTPGet(t *testing.T) {
 			if timeout == 0 {
 				timeout = 2 * time.Second
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			ctx, cancel := WithTimeout(context.Background(), timeout)
 			defer cancel()
 			start := time.Now()
 			_, err := tt.check.Check(ctx)
@@ -149,7 +149,7 @@ func TestHTTPGetRequestForms(t *testing.T) {
 			// The body digest proves what the server saw.
 			h := HTTPGet{Endpoint: Endpoint{Addr: addr}, Protocol: tt.proto, VirtualHost: tt.vhost,
 				URLs: []URL{{Path: "/echo", Digest: md5hex(tt.body)}}}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			if _, err := h.Check(ctx); err != nil {
 				t.Errorf("server did not see %q: %v", tt.body, err)
@@ -165,9 +165,10 @@ func TestSSLGet(t *testing.T) {
 	defer srv.Close()
 	addr := addrOf(t, srv.Listener.Addr())
 	tests := []struct {
-		desc  string
-		check SSLGet
-		want  string
+		desc    string
+		check   SSLGet
+		timeout time.Duration
+		want    string
 	}{
 		{desc: "200", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: addr}, URLs: []URL{{Path: "/ok", Digest: md5hex("hello world")}}}}},
 		{desc: "virtualhost is SNI and Host", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: addr}, VirtualHost: "www.example.com", Protocol: HTTP11,
@@ -176,11 +177,16 @@ func TestSSLGet(t *testing.T) {
 		{desc: "verification on, unknown CA", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: addr}}, TLSConfig: &tls.Config{ServerName: "example.com"}},
 			want: "TLS handshake: tls: failed to verify certificate: *"},
 		{desc: "plain HTTP server", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: addrOf(t, plainServer(t))}}}, want: "TLS handshake: *"},
-		{desc: "hanging server", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: hangingServer(t)}}}, want: "TLS handshake: timeout after 100ms"},
+		{desc: "hanging server", check: SSLGet{HTTPGet: HTTPGet{Endpoint: Endpoint{Addr: hangingServer(t)}}}, timeout: 100 * time.Millisecond,
+			want: "TLS handshake: timeout after 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 5 * time.Second
+			}
+			ctx, cancel := WithTimeout(context.Background(), timeout)
 			defer cancel()
 			_, err := tt.check.Check(ctx)
 			assertReason(t, err, tt.want)
@@ -215,6 +221,38 @@ func TestParseStatusRanges(t *testing.T) {
 			}
 			if err == nil && rangesString(got) != tt.want {
 				t.Errorf("ParseStatusRanges(%q) = %s, want %s", tt.in, rangesString(got), tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPGetRequestBytes(t *testing.T) {
+	tests := []struct {
+		desc  string
+		addr  string
+		proto HTTPProtocol
+		vhost string
+		url   URL
+		want  string
+	}{
+		{desc: "1.0 port 80 host is the address", addr: "198.18.1.2:80", url: URL{Path: "/health"},
+			want: "GET /health HTTP/1.0\r\nUser-Agent: xlb-health\r\nHost: 198.18.1.2\r\n\r\n"},
+		{desc: "IPv6 other port", addr: "[2001:db8::2]:8080",
+			want: "GET / HTTP/1.0\r\nUser-Agent: xlb-health\r\nHost: [2001:db8::2]:8080\r\n\r\n"},
+		{desc: "IPv6 port 443", addr: "[2001:db8::2]:443", proto: HTTP11,
+			want: "GET / HTTP/1.1\r\nConnection: close\r\nUser-Agent: xlb-health\r\nHost: [2001:db8::2]\r\n\r\n"},
+		{desc: "1.0C virtualhost, url overrides", addr: "198.18.1.2:80", proto: HTTP10Close, vhost: "a.example", url: URL{Path: "/x?y=1", VirtualHost: "b.example"},
+			want: "GET /x?y=1 HTTP/1.0\r\nConnection: close\r\nUser-Agent: xlb-health\r\nHost: b.example\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			h := HTTPGet{Endpoint: Endpoint{Addr: netip.MustParseAddrPort(tt.addr)}, Protocol: tt.proto, VirtualHost: tt.vhost}
+			got, err := h.request(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("request\n got %q\nwant %q", got, tt.want)
 			}
 		})
 	}

@@ -58,8 +58,15 @@ type Status struct {
 	WeightSet bool
 }
 
-// ErrDuplicateTarget is returned by Add for a name already added.
-var ErrDuplicateTarget = errors.New("duplicate target")
+// Errors of the Monitor, to be matched with errors.Is.
+var (
+	// ErrDuplicateTarget is returned by Add for a name already added.
+	ErrDuplicateTarget = errors.New("duplicate target")
+	// ErrUnknownTarget is returned by Replace for a name not added.
+	ErrUnknownTarget = errors.New("unknown target")
+	// ErrRunning is returned by a second call of Run.
+	ErrRunning = errors.New("monitor already running")
+)
 
 // Monitor schedules checks of many targets on a bounded pool of workers and
 // reports their state changes.
@@ -75,6 +82,7 @@ type Monitor struct {
 
 	checks, failures atomic.Uint64
 	maxLag           atomic.Int64
+	started          atomic.Bool
 }
 
 type entry struct {
@@ -109,6 +117,7 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 
 // Events returns the channel events are sent to when MonitorOptions.OnEvent
 // is nil, or nil. A worker waits for the reader when the channel is full.
+// The channel is closed when Run returns.
 func (m *Monitor) Events() <-chan Event { return m.events }
 
 // Add schedules a target; its first check runs at once, or after a random
@@ -133,6 +142,37 @@ func (m *Monitor) Add(t Target) error {
 	m.entries[t.Name] = e
 	heap.Push(&m.queue, e)
 	m.poke()
+	return nil
+}
+
+// Replace swaps the checker and options of a target, keeping its state (up
+// or down, dynamic weight) so that a configuration reload does not flap it;
+// the counts toward retry, rise and fall start again. A check in flight
+// finishes with the old checker. The next check keeps its time unless the
+// new delay_loop brings it closer.
+func (m *Monitor) Replace(t Target) error {
+	if t.Checker == nil {
+		return fmt.Errorf("replace target %q: no checker", t.Name)
+	}
+	if err := t.Options.Validate(); err != nil {
+		return fmt.Errorf("replace target %q: %w", t.Name, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[t.Name]
+	if !ok {
+		return fmt.Errorf("replace target %q: %w", t.Name, ErrUnknownTarget)
+	}
+	e.target = t
+	e.tr.opts = t.Options
+	e.tr.fails, e.tr.oks = 0, 0
+	if e.index >= 0 {
+		if soon := time.Now().Add(t.Options.DelayLoop); soon.Before(e.due) {
+			e.due = soon
+			heap.Fix(&m.queue, e.index)
+			m.poke()
+		}
+	}
 	return nil
 }
 
@@ -182,8 +222,14 @@ func (m *Monitor) poke() {
 
 // Run checks the targets until ctx is done, then waits for the checks in
 // flight (each bounded by its connect_timeout) and returns ctx's error.
-// Run must be called once.
+// Run may be called once.
 func (m *Monitor) Run(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	if m.events != nil {
+		defer close(m.events)
+	}
 	work := make(chan *entry)
 	var wg sync.WaitGroup
 	for range m.opts.Workers {
@@ -247,8 +293,11 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 
 // runOne runs one check of e, records it and queues e again.
 func (m *Monitor) runOne(ctx context.Context, e *entry) {
-	cctx, cancel := context.WithTimeout(ctx, e.target.Options.ConnectTimeout)
-	res, err := safeCheck(cctx, e.target.Checker)
+	m.mu.Lock()
+	t := e.target
+	m.mu.Unlock()
+	cctx, cancel := WithTimeout(ctx, t.Options.ConnectTimeout)
+	res, err := safeCheck(cctx, t.Checker)
 	cancel()
 	if ctx.Err() != nil {
 		return // shutting down: the result says nothing about the server
@@ -266,7 +315,7 @@ func (m *Monitor) runOne(ctx context.Context, e *entry) {
 		return
 	}
 	if emit {
-		ev.Target = e.target.Name
+		ev.Target = t.Name
 		ev.Time = time.Now()
 		if !m.emit(ctx, ev) {
 			return

@@ -262,3 +262,58 @@ func TestMonitorAddRemoveWarmup(t *testing.T) {
 		t.Errorf("removed target checked %d more times", after-n)
 	}
 }
+
+func TestBudget(t *testing.T) {
+	start := time.Now()
+	ctx, cancel := WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	time.Sleep(5 * time.Millisecond) // the check starts late: still "3s"
+	if got := budget(ctx, time.Now()); got != 3*time.Second {
+		t.Errorf("budget under WithTimeout(3s) = %v, want 3s", got)
+	}
+	inner, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	if got := budget(inner, start); got < 490*time.Millisecond || got > 510*time.Millisecond {
+		t.Errorf("budget under a tighter plain deadline = %v, want about 500ms", got)
+	}
+	if got := (&TimeoutError{After: 3 * time.Second}).Error(); got != "timeout after 3s" {
+		t.Errorf("TimeoutError text %q", got)
+	}
+}
+
+func TestMonitorReplaceKeepsState(t *testing.T) {
+	m := NewMonitor(MonitorOptions{})
+	down := &script{steps: []error{errFake}}
+	up := &script{steps: []error{nil}}
+	if err := m.Add(Target{Name: "r", Checker: down, Options: fastOptions()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go m.Run(ctx)
+	if ev := <-m.Events(); ev.Up {
+		t.Fatalf("first event %+v, want down", ev)
+	}
+	if err := m.Run(ctx); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+	o := fastOptions()
+	o.Rise = 2
+	if err := m.Replace(Target{Name: "r", Checker: up, Options: o}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Replace(Target{Name: "x", Checker: up, Options: o}); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("Replace of an unknown target = %v, want ErrUnknownTarget", err)
+	}
+	select {
+	case ev := <-m.Events():
+		if !ev.Up || ev.Reason != "2 checks succeeded in a row" {
+			t.Errorf("event after Replace %+v, want up after rise 2", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no up event after Replace")
+	}
+	if up.calls() < 2 {
+		t.Errorf("new checker ran %d times, want 2", up.calls())
+	}
+}

@@ -28,7 +28,7 @@ func TestTCPCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			_, err := (&TCPCheck{Endpoint: tt.ep}).Check(ctx)
 			assertReason(t, err, tt.want)
@@ -82,7 +82,7 @@ func TestSMTPCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			ctx, cancel := WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
 			_, err := (&SMTPCheck{Endpoint: Endpoint{Addr: tt.addr}, HeloName: "lb1.example.com"}).Check(ctx)
 			assertReason(t, err, tt.want)
@@ -180,7 +180,7 @@ func TestDNSCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			ctx, cancel := WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
 			_, err := tt.check.Check(ctx)
 			assertReason(t, err, tt.want)

@@ -114,7 +114,7 @@ func (s Script) Run(ctx context.Context) error {
 	}
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		ctx, cancel = WithTimeout(ctx, s.Timeout)
 		defer cancel()
 	}
 	return runProgram(ctx, argv, s)

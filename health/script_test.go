@@ -85,7 +85,7 @@ func TestMiscCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			res, err := tt.check.Check(ctx)
 			assertReason(t, err, tt.want)
@@ -136,7 +136,7 @@ wait
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			os.Remove(pids)
-			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxTime)
+			ctx, cancel := WithTimeout(context.Background(), tt.ctxTime)
 			defer cancel()
 			start := time.Now()
 			_, err := tt.check.Check(ctx)
@@ -237,4 +237,32 @@ func TestIntegrationScriptUser(t *testing.T) {
 	if _, err := grp.Check(context.Background()); err != nil {
 		t.Errorf("group nogroup: %v", err)
 	}
+}
+
+// quoteArgs quotes argv so that SplitCommand gives it back.
+func quoteArgs(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func FuzzSplitCommand(f *testing.F) {
+	for _, s := range []string{"/bin/x a b", `a "b c" 'd e'`, `a\ b`, `"x\"y"`, `'`, `\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		argv, err := SplitCommand(s)
+		if err != nil {
+			return
+		}
+		if len(argv) == 0 {
+			t.Fatalf("SplitCommand(%q) = no words and no error", s)
+		}
+		again, err := SplitCommand(quoteArgs(argv))
+		if err != nil || fmt.Sprintf("%q", again) != fmt.Sprintf("%q", argv) {
+			t.Fatalf("round trip of %q: %q then %q (%v)", s, argv, again, err)
+		}
+	})
 }
