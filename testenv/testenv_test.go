@@ -535,6 +535,24 @@ func TestIntegrationDRUDPEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
+	stopHTTP, err := real1.ServeHTTP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopHTTP()
+	t.Run("HTTP to the VIP answered by the real", func(t *testing.T) {
+		for _, url := range []string{"http://198.18.2.100/", "http://[2001:db8:2::100]/"} {
+			resp, err := topo.Client.HTTPClient(5 * time.Second).Get(url)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "real1\n" {
+				t.Errorf("GET %s = %q, want %q", url, body, "real1\n")
+			}
+		}
+	})
 	// A naive echo on real2: replies take the routing source address.
 	naive, err := real2.ListenPacket("udp4", ":5353")
 	if err != nil {
