@@ -21,6 +21,7 @@ func TestTCPCheck(t *testing.T) {
 		ep   Endpoint
 		want string
 	}{
+		{desc: "IPv6 refused", ep: Endpoint{Addr: netip.MustParseAddrPort("[::1]:1")}, want: "connect [::1]:1: connection refused"},
 		{desc: "listening", ep: Endpoint{Addr: open}},
 		{desc: "bindto", ep: Endpoint{Addr: open, BindTo: netip.MustParseAddr("127.0.0.2")}},
 		{desc: "refused", ep: Endpoint{Addr: closedPort(t)}, want: "connect 127.0.0.1:*: connection refused"},
