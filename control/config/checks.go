@@ -35,6 +35,9 @@ func (k CheckKind) String() string {
 	return fmt.Sprintf("CheckKind(%d)", uint8(k))
 }
 
+// MarshalText returns String, for JSON and logs.
+func (k CheckKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Default checker timing, keepalived's.
 const (
 	DefaultDelayLoop      = 60 * time.Second
@@ -237,6 +240,9 @@ func (p pendingCheck) resolve(rs, vs timing) {
 	if t.connectTimeout != nil {
 		c.ConnectTimeout = *t.connectTimeout
 	}
+	if c.Kind == CheckMisc {
+		c.ConnectTimeout = 0 // misc_timeout bounds the program instead
+	}
 	switch {
 	case t.retry != nil:
 		c.Retry = *t.retry
@@ -391,6 +397,9 @@ func (d *decoder) check(n *node, rs *RealServer, rsHost *string) *pendingCheck {
 		if c.HTTP.VirtualHost == "" {
 			c.HTTP.VirtualHost = *rsHost
 		}
+	}
+	if kind == CheckMisc {
+		return p // connects nowhere
 	}
 	if !c.ConnectIP.IsValid() {
 		c.ConnectIP = rs.Addr

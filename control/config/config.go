@@ -94,6 +94,9 @@ func (m XDPMode) String() string {
 	return fmt.Sprintf("XDPMode(%d)", uint8(m))
 }
 
+// MarshalText returns String, for JSON and logs.
+func (m XDPMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
 // Protocol is the layer-4 protocol of a virtual server; the values are the
 // IP protocol numbers.
 type Protocol uint8
@@ -113,6 +116,9 @@ func (p Protocol) String() string {
 	}
 	return fmt.Sprintf("Protocol(%d)", uint8(p))
 }
+
+// MarshalText returns String, for JSON and logs.
+func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Method is the LVS forwarding method (keepalived's lvs_method).
 type Method uint8
@@ -139,6 +145,9 @@ func (m Method) String() string {
 	}
 	return fmt.Sprintf("Method(%d)", uint8(m))
 }
+
+// MarshalText returns String, for JSON and logs.
+func (m Method) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 // DefaultScheduler is the scheduler of a virtual server with no lvs_sched:
 // keepalived's default (IPVS_DEF_SCHED), the same as ipvsadm's.

@@ -62,3 +62,7 @@ func (l ErrorList) Unwrap() []error {
 	}
 	return errs
 }
+
+// MarshalText returns "file:line:col", so that positions read well in JSON
+// and logs.
+func (p Position) MarshalText() ([]byte, error) { return []byte(p.String()), nil }

@@ -149,6 +149,9 @@ func (d *decoder) virtualServer(n *node) {
 	}}
 	d.walk(n.block, "virtual_server", table, vsUnsupported)
 	vs.VirtualHost = vsHost
+	if vt.delayLoop != nil {
+		vs.DelayLoop = *vt.delayLoop
+	}
 
 	if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum && len(reals) > 0 {
 		d.errorf(n.pos, "hysteresis %d must be less than quorum %d", vs.Hysteresis, vs.Quorum)
@@ -169,7 +172,7 @@ func (d *decoder) virtualServer(n *node) {
 		}
 		for _, pc := range pr.checks {
 			pc.resolve(pr.t, vt)
-			if pc.c.ConnectPort == 0 {
+			if pc.c.Kind != CheckMisc && pc.c.ConnectPort == 0 {
 				pc.c.ConnectPort = rs.Port
 			}
 			if pc.c.HTTP != nil && pc.c.HTTP.VirtualHost == "" {
@@ -204,7 +207,9 @@ func (d *decoder) virtualServer(n *node) {
 		return
 	}
 	if vs.Group != "" {
+		// A placeholder, replaced by the group's members in expandGroups.
 		d.groupRefs = append(d.groupRefs, pendingVS{vs: vs, groupPos: groupPos})
+		d.cfg.VirtualServers = append(d.cfg.VirtualServers, vs)
 		return
 	}
 	if d.granularity(vs) {
@@ -479,14 +484,16 @@ func (d *decoder) addrRange(t token) ([]netip.Addr, bool) {
 	return out, true
 }
 
-// expandGroups turns each `virtual_server group NAME` into one virtual
-// server per address of the group, in file order of the blocks.
+// expandGroups replaces each `virtual_server group NAME` with one virtual
+// server per address of the group, in the group's order.
 func (d *decoder) expandGroups() {
 	byName := map[string]*VirtualServerGroup{}
 	for _, g := range d.cfg.Groups {
 		byName[g.Name] = g
 	}
+	members := map[*VirtualServer][]*VirtualServer{}
 	for _, p := range d.groupRefs {
+		members[p.vs] = nil
 		g := byName[p.vs.Group]
 		if g == nil {
 			d.errorf(p.groupPos, "unknown virtual_server_group %q", p.vs.Group)
@@ -522,7 +529,7 @@ func (d *decoder) expandGroups() {
 					rs.Port = vs.Port
 				}
 				for _, c := range rs.Checks {
-					if c.ConnectPort == 0 {
+					if c.Kind != CheckMisc && c.ConnectPort == 0 {
 						c.ConnectPort = rs.Port
 					}
 				}
@@ -530,9 +537,21 @@ func (d *decoder) expandGroups() {
 			if vs.SorryServer != nil && vs.SorryServer.Port == 0 {
 				vs.SorryServer.Port = vs.Port
 			}
-			d.cfg.VirtualServers = append(d.cfg.VirtualServers, vs)
+			members[p.vs] = append(members[p.vs], vs)
 		}
 	}
+	if len(members) == 0 {
+		return
+	}
+	var out []*VirtualServer
+	for _, vs := range d.cfg.VirtualServers {
+		if m, ok := members[vs]; ok {
+			out = append(out, m...)
+			continue
+		}
+		out = append(out, vs)
+	}
+	d.cfg.VirtualServers = out
 }
 
 // cloneVS copies vs deep enough that expanded group members share no

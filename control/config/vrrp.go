@@ -29,6 +29,9 @@ func (s VRRPState) String() string {
 	return fmt.Sprintf("VRRPState(%d)", uint8(s))
 }
 
+// MarshalText returns String, for JSON and logs.
+func (s VRRPState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // VRRP defaults, keepalived's.
 const (
 	DefaultVRRPPriority  = 100
@@ -395,8 +398,10 @@ func (d *decoder) ifNameDir(p *string) directive {
 func (d *decoder) vrrpAuth(n *node, v *VRRPInstance) {
 	d.nargs(n, 0, 0, "authentication { ... }")
 	var typ, pass *node
+	typeSeen := false
 	table := map[string]directive{
 		"auth_type": {fn: func(c *node) {
+			typeSeen = true
 			if !d.nargs(c, 1, 1, "auth_type PASS") {
 				return
 			}
@@ -424,7 +429,7 @@ func (d *decoder) vrrpAuth(n *node, v *VRRPInstance) {
 	switch {
 	case typ != nil && pass == nil:
 		d.errorf(n.pos, "authentication needs auth_pass")
-	case typ == nil && pass != nil:
+	case typ == nil && pass != nil && !typeSeen:
 		d.errorf(n.pos, "authentication needs auth_type PASS")
 	case pass != nil:
 		v.AuthPass = pass.args[0].text
@@ -908,6 +913,26 @@ func (d *decoder) checkVRRP() {
 				d.errorf(sg.Pos, "vrrp_instance %s is already in vrrp_sync_group %s", name, v.SyncGroup)
 			default:
 				v.SyncGroup = sg.Name
+				d.syncWeights(v, sg)
+			}
+		}
+	}
+}
+
+// syncWeights reports weighted tracking on a member of a sync group:
+// keepalived sets those weights to 0 so that the members' priorities stay
+// equal; xlb asks for that to be written instead of changing it silently.
+func (d *decoder) syncWeights(v *VRRPInstance, sg *VRRPSyncGroup) {
+	for _, t := range v.TrackInterfaces {
+		if t.Weight != 0 {
+			d.errorf(t.Pos, "track_interface %s of vrrp_instance %s has weight %d, but members of vrrp_sync_group %s track with weight 0; track it in the vrrp_sync_group", t.Name, v.Name, t.Weight, sg.Name)
+		}
+	}
+	for i, ts := range [][]*Track{v.TrackScripts, v.TrackFiles, v.TrackProcesses} {
+		kind := []string{"track_script", "track_file", "track_process"}[i]
+		for _, t := range ts {
+			if t.Weight != 0 {
+				d.errorf(t.Pos, "%s %s of vrrp_instance %s has weight %d, but members of vrrp_sync_group %s track with weight 0; set weight 0 or track it in the vrrp_sync_group", kind, t.Name, v.Name, t.Weight, sg.Name)
 			}
 		}
 	}
