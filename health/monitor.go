@@ -255,12 +255,14 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 		m.mu.Lock()
 		var (
 			e    *entry
+			due  time.Time
 			wait = time.Hour
 		)
 		now := time.Now()
 		if len(m.queue) > 0 {
 			if top := m.queue[0]; !top.due.After(now) {
 				e = heap.Pop(&m.queue).(*entry)
+				due = e.due
 			} else {
 				wait = top.due.Sub(now)
 			}
@@ -270,7 +272,7 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 		if e != nil {
 			select {
 			case work <- e:
-				if lag := time.Now().Sub(e.due); lag > time.Duration(m.maxLag.Load()) {
+				if lag := time.Since(due); lag > time.Duration(m.maxLag.Load()) {
 					m.maxLag.Store(int64(lag))
 				}
 				continue
@@ -282,9 +284,7 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 		select {
 		case <-timer.C:
 		case <-m.wake:
-			if !timer.Stop() {
-				<-timer.C
-			}
+			timer.Stop() // Go 1.23+: no stale tick survives Stop or Reset
 		case <-ctx.Done():
 			return
 		}
