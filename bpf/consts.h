@@ -28,9 +28,18 @@
 /* (service, real) pairs: a real's id indexes the reals and real_stats maps. */
 #define MAX_REALS 65536
 
+/*
+ * The real was removed from the configuration: it takes no new flows, its
+ * established flows continue.
+ */
+enum real_flags {
+	XLB_REAL_F_REMOVED = 0x1,
+};
+
 /* Scheduler of a service; only the switch in sched.h knows them. */
 enum sched {
 	XLB_SCHED_RR = 0,
+	XLB_SCHED_WRR = 1, /* the ring holds IPVS's interleaved sequence */
 };
 
 /* How a packet reaches its real. */

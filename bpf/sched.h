@@ -29,6 +29,7 @@ static __always_inline int sched_pick(struct service *svc, __u32 *real_id)
 
 	switch (svc->sched) {
 	case XLB_SCHED_RR:
+	case XLB_SCHED_WRR:
 	default:
 		idx = sched_rr(svc);
 		break;

@@ -32,7 +32,10 @@ struct service {
 	__u32 flags;
 };
 
-/* A real server of one service (IPVS: a destination). */
+/*
+ * A real server of one service (IPVS: a destination). Weight and flags are
+ * for the operator's view (xlb list); the program reads only where to send.
+ */
 struct real {
 	__be32 addr[4];
 	__be16 port;
@@ -40,6 +43,8 @@ struct real {
 	__u8 pad;
 	enum method method;
 	__u32 svc_id;
+	__u32 weight;
+	enum real_flags flags;
 };
 
 /* Per-real, per-CPU traffic counters. */

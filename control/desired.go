@@ -44,7 +44,7 @@ type State struct {
 // scheduler; the ring the control plane computes carries the weights.
 var schedulers = map[string]loader.Sched{
 	"rr":  loader.SchedRR,
-	"wrr": loader.SchedRR,
+	"wrr": loader.SchedWRR,
 }
 
 // Desired checks cfg against what xlb and the data plane support and returns

@@ -60,9 +60,22 @@ func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) 
 	}
 	for id, rl := range reals {
 		r.usedReal[id] = true
-		if ep, ok := byID[rl.ServiceID]; ok {
-			r.realIDs[realKey{ep, netip.AddrPortFrom(rl.Addr, rl.Port), rl.Method}] = id
+		ep, ok := byID[rl.ServiceID]
+		if !ok {
+			continue
 		}
+		r.realIDs[realKey{ep, netip.AddrPortFrom(rl.Addr, rl.Port), rl.Method}] = id
+		if rl.Removed {
+			continue
+		}
+		// What an earlier xlbd applied, as far as the maps tell: enough
+		// to retire the reals the new config drops.
+		prev := r.applied[ep]
+		if prev == nil {
+			prev = &Service{Endpoint: ep, Method: rl.Method}
+			r.applied[ep] = prev
+		}
+		prev.Reals = append(prev.Reals, Real{Addr: rl.Addr, Port: rl.Port, Weight: int(rl.Weight)})
 	}
 	nat, err := dp.NATReals()
 	if err != nil {
@@ -113,6 +126,11 @@ func (r *Reconciler) Apply(st *State) error {
 	for ep := range r.services {
 		if want[ep] {
 			continue
+		}
+		if prev := r.applied[ep]; prev != nil {
+			if err := r.retireReals(prev, &Service{Endpoint: ep}, r.services[ep].ID); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := r.dp.DeleteService(ep); err != nil {
 			errs = append(errs, err)
@@ -202,10 +220,15 @@ func (r *Reconciler) applyService(svc *Service) error {
 		id := r.realIDs[realKey{svc.Endpoint, rl.AddrPort(), svc.Method}]
 		ids[i] = id
 		weights[i] = rl.Weight
-		if existed && slices.ContainsFunc(prev.Reals, func(p Real) bool { return p.AddrPort() == rl.AddrPort() }) && prev.Method == svc.Method {
+		if existed && prev.Method == svc.Method && slices.Contains(prev.Reals, rl) {
 			continue
 		}
-		if err := r.dp.SetReal(id, loader.Real{Addr: rl.Addr, Port: rl.Port, Method: svc.Method, ServiceID: cur.ID}); err != nil {
+		if err := r.dp.SetReal(id, loader.Real{Addr: rl.Addr, Port: rl.Port, Method: svc.Method, ServiceID: cur.ID, Weight: uint32(rl.Weight)}); err != nil {
+			return err
+		}
+	}
+	if existed {
+		if err := r.retireReals(prev, svc, cur.ID); err != nil {
 			return err
 		}
 	}
@@ -228,6 +251,23 @@ func (r *Reconciler) applyService(svc *Service) error {
 	r.services[svc.Endpoint] = next
 	r.applied[svc.Endpoint] = svc
 	r.logChange(prev, svc, len(realIDs))
+	return nil
+}
+
+// retireReals marks the reals of prev that svc no longer has as removed: they
+// leave the ring, and their established flows continue.
+func (r *Reconciler) retireReals(prev, svc *Service, svcID uint32) error {
+	for _, old := range prev.Reals {
+		if prev.Method == svc.Method && slices.ContainsFunc(svc.Reals, func(rl Real) bool { return rl.AddrPort() == old.AddrPort() }) {
+			continue
+		}
+		id := r.realIDs[realKey{svc.Endpoint, old.AddrPort(), prev.Method}]
+		err := r.dp.SetReal(id, loader.Real{Addr: old.Addr, Port: old.Port, Method: prev.Method, ServiceID: svcID, Removed: true})
+		if err != nil {
+			return err
+		}
+		r.log.Info("real server removed: no new connections, established ones continue", "real", old.AddrPort().String(), "vs", svc.String())
+	}
 	return nil
 }
 

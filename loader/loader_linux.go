@@ -143,3 +143,31 @@ func Capacity() (maxServices, ringSize, maxReals uint32, err error) {
 	maxReals = spec.Maps[xlbMapReals].MaxEntries
 	return maxServices, ringSize, maxReals, nil
 }
+
+// OpenPinned opens the maps a running (or exited) xlbd left pinned under
+// pinDir, to read them, as the xlb CLI does. Nothing is loaded or attached.
+func OpenPinned(pinDir string) (*Dataplane, error) {
+	d := &Dataplane{pinDir: pinDir, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	maps := map[string]**ebpf.Map{
+		xlbMapServices:    &d.objs.Services,
+		xlbMapSvcRings:    &d.objs.SvcRings,
+		xlbMapSchedStates: &d.objs.SchedStates,
+		xlbMapReals:       &d.objs.Reals,
+		xlbMapNatReals:    &d.objs.NatReals,
+		xlbMapFlows:       &d.objs.Flows,
+		xlbMapRealStats:   &d.objs.RealStats,
+		xlbMapReasonStats: &d.objs.ReasonStats,
+	}
+	for name, m := range maps {
+		pinned, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			_ = d.objs.xlbMaps.Close()
+			return nil, fmt.Errorf("open pinned map %s under %s (is xlbd running with --bpffs %s?): %w", name, pinDir, pinDir, err)
+		}
+		*m = pinned
+	}
+	d.maxServices = d.objs.SchedStates.MaxEntries()
+	d.ringSize = d.objs.SvcRings.MaxEntries() / (2 * d.maxServices)
+	d.maxReals = d.objs.Reals.MaxEntries()
+	return d, nil
+}

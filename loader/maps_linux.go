@@ -88,13 +88,18 @@ func (d *Dataplane) Ring(svcID, slot, n uint32) ([]uint32, error) {
 	return out, nil
 }
 
+const realRemoved = xlbRealFlagsXLB_REAL_F_REMOVED
+
 // SetReal writes real id. A real's address never changes under an id: a
 // changed real gets a new id, so flows pinned to the old one stay correct.
 func (d *Dataplane) SetReal(id uint32, r Real) error {
 	if id >= d.maxReals {
 		return fmt.Errorf("set real %s: id %d beyond the limit of %d reals", r.Addr, id, d.maxReals)
 	}
-	v := xlbReal{Addr: addrToBPF(r.Addr), Port: portToBPF(r.Port), Family: familyOf(r.Addr), Method: xlbMethod(r.Method), SvcId: r.ServiceID}
+	v := xlbReal{Addr: addrToBPF(r.Addr), Port: portToBPF(r.Port), Family: familyOf(r.Addr), Method: xlbMethod(r.Method), SvcId: r.ServiceID, Weight: r.Weight}
+	if r.Removed {
+		v.Flags |= realRemoved
+	}
 	if err := d.objs.Reals.Put(id, &v); err != nil {
 		return fmt.Errorf("set real %d (%s): %w", id, r.Addr, err)
 	}
@@ -111,7 +116,7 @@ func (d *Dataplane) Reals() (map[uint32]Real, error) {
 		if v.Family == 0 {
 			continue
 		}
-		out[k] = Real{Addr: addrFromBPF(v.Family, v.Addr), Port: portFromBPF(v.Port), Method: Method(v.Method), ServiceID: v.SvcId}
+		out[k] = Real{Addr: addrFromBPF(v.Family, v.Addr), Port: portFromBPF(v.Port), Method: Method(v.Method), ServiceID: v.SvcId, Weight: v.Weight, Removed: v.Flags&realRemoved != 0}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read reals: %w", err)

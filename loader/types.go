@@ -57,8 +57,19 @@ func (m Method) String() string {
 type Sched uint32
 
 const (
-	SchedRR = Sched(xlbSchedXLB_SCHED_RR)
+	SchedRR  = Sched(xlbSchedXLB_SCHED_RR)
+	SchedWRR = Sched(xlbSchedXLB_SCHED_WRR)
 )
+
+func (s Sched) String() string {
+	switch s {
+	case SchedRR:
+		return "rr"
+	case SchedWRR:
+		return "wrr"
+	}
+	return fmt.Sprintf("sched(%d)", uint32(s))
+}
 
 // Service is a virtual service as the data plane sees it. The ring slot Slot
 // of service ID lists the reals that take new flows; RingLen of its entries
@@ -77,6 +88,10 @@ type Real struct {
 	Port      uint16
 	Method    Method
 	ServiceID uint32
+	Weight    uint32
+	// Removed: the real left the configuration; its established flows
+	// still reach it, new flows do not.
+	Removed bool
 }
 
 // RealCounters are a real's traffic counters, summed over all CPUs.

@@ -66,6 +66,8 @@ type xlbReal struct {
 	Pad    uint8
 	Method xlbMethod
 	SvcId  uint32
+	Weight uint32
+	Flags  xlbRealFlags
 }
 
 type xlbRealCounters struct {
@@ -76,6 +78,12 @@ type xlbRealCounters struct {
 	PacketsOut uint64
 	BytesOut   uint64
 }
+
+type xlbRealFlags uint32
+
+const (
+	xlbRealFlagsXLB_REAL_F_REMOVED xlbRealFlags = 1
+)
 
 type xlbReason uint32
 
@@ -104,7 +112,8 @@ type xlbReasonCounters struct {
 type xlbSched uint32
 
 const (
-	xlbSchedXLB_SCHED_RR xlbSched = 0
+	xlbSchedXLB_SCHED_RR  xlbSched = 0
+	xlbSchedXLB_SCHED_WRR xlbSched = 1
 )
 
 type xlbSchedState struct {

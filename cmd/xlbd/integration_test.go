@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xlbproject/xlb/loader"
+	"github.com/xlbproject/xlb/testenv"
+)
+
+var (
+	binDir  string // holds xlbd and xlb, built once by TestMain
+	pinSeq  atomic.Int32
+	vipHTTP = "198.18.0.100:80"
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xlbd-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, pkg := range []string{".", "../xlb"} {
+		name := filepath.Base(pkg)
+		if pkg == "." {
+			name = "xlbd"
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// xlbd is a running daemon on a topology's director.
+type xlbd struct {
+	*testenv.Daemon
+	pinDir string
+}
+
+// startXlbd writes conf and runs xlbd with it on the director, attached to
+// both director interfaces; it returns once xlbd is forwarding.
+func startXlbd(t *testing.T, topo *testenv.Topology, conf string) *xlbd {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "xlb.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbtest-%d-%d", os.Getpid(), pinSeq.Add(1))
+	d, err := topo.Director.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", file, "--bpffs", pinDir,
+		"-i", testenv.DirectorFrontIf, "-i", testenv.DirectorLANIf, "--flow-table-size", "65536")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &xlbd{Daemon: d, pinDir: pinDir}
+	t.Cleanup(func() {
+		if err := d.Stop(5 * time.Second); err != nil {
+			t.Errorf("xlbd did not stop cleanly: %v\n%s", err, d.Log())
+		}
+		if err := loader.RemovePins(pinDir); err != nil {
+			t.Errorf("remove pins: %v", err)
+		}
+	})
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// xlb runs the CLI against the daemon's pins.
+func (x *xlbd) xlb(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "xlb"), append([]string{"--bpffs", x.pinDir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("xlb %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// serveHTTP starts an HTTP server naming itself on port 80 of every real.
+func serveHTTP(t *testing.T, topo *testenv.Topology) {
+	t.Helper()
+	for _, r := range topo.Reals {
+		if _, err := r.ServeHTTP(80); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// getMany sends n requests, each on a new TCP connection, and counts which
+// real answered.
+func getMany(t *testing.T, client *testenv.Host, url string, n int) map[string]int {
+	t.Helper()
+	hc := client.HTTPClient(3 * time.Second)
+	seen := make(map[string]int)
+	for i := range n {
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatalf("request %d of %d to %s: %v", i+1, n, url, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d: read body: %v", i+1, err)
+		}
+		seen[strings.TrimSpace(string(body))]++
+	}
+	return seen
+}
+
+func checkEvenSpread(t *testing.T, seen map[string]int, reals []*testenv.Host, n, tolerance int) {
+	t.Helper()
+	want := n / len(reals)
+	total := 0
+	for _, r := range reals {
+		got := seen[r.Name]
+		total += got
+		if got < want-tolerance || got > want+tolerance {
+			t.Errorf("%s answered %d of %d requests, want %d±%d (all: %v)", r.Name, got, n, want, tolerance, seen)
+		}
+	}
+	if total != n {
+		t.Errorf("reals answered %d of %d requests; answers: %v", total, n, seen)
+	}
+}
+
+func vsConf(method, proto string, port int, reals []*testenv.Host, realPort int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "! xlbd integration test\nvirtual_server 198.18.0.100 %d {\n    lvs_sched rr\n    lvs_method %s\n    protocol %s\n", port, method, proto)
+	for _, r := range reals {
+		fmt.Fprintf(&b, "    real_server %s %d {\n        weight 1\n    }\n", r.Addr, realPort)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func TestIntegrationHTTPRoundRobin(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			serveHTTP(t, topo)
+			x := startXlbd(t, topo, vsConf(method, "TCP", 80, topo.Reals, 80))
+
+			const n = 100
+			seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", n)
+			checkEvenSpread(t, seen, topo.Reals, n, 2)
+
+			// The data plane, not the kernel, did the work: xlb list shows
+			// every connection on a real.
+			checkListedConns(t, x.xlb(t, "list"), topo.Reals, 80, n/2)
+		})
+	}
+}
+
+// checkListedConns checks that `xlb list` shows want connections on port
+// of every real.
+func checkListedConns(t *testing.T, out string, reals []*testenv.Host, port, want int) {
+	t.Helper()
+	got := make(map[string]int)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[0] == "->" {
+			var c int
+			fmt.Sscan(f[4], &c)
+			got[f[1]] += c
+		}
+	}
+	for _, r := range reals {
+		ap := fmt.Sprintf("%s:%d", r.Addr, port)
+		if got[ap] != want {
+			t.Errorf("xlb list shows %d connections on %s, want %d:\n%s", got[ap], ap, want, out)
+		}
+	}
+}
+
+func TestIntegrationUDP(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			for _, r := range topo.Reals {
+				if _, err := r.ServeUDPEcho(53); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x := startXlbd(t, topo, vsConf(method, "UDP", 53, topo.Reals, 53))
+
+			const n = 20
+			for i := range n {
+				msg := fmt.Sprintf("query %d", i)
+				got := udpExchange(t, topo.Client, "198.18.0.100:53", msg)
+				if got.payload != msg {
+					t.Fatalf("datagram %d: echo %q, want %q", i, got.payload, msg)
+				}
+				if got.from != "198.18.0.100:53" {
+					t.Fatalf("datagram %d: answer from %s, want the VIP 198.18.0.100:53", i, got.from)
+				}
+			}
+			checkListedConns(t, x.xlb(t, "list"), topo.Reals, 53, n/2)
+		})
+	}
+}
+
+type udpAnswer struct{ payload, from string }
+
+// udpExchange sends msg from a new socket (a new flow) and waits for one answer.
+func udpExchange(t *testing.T, client *testenv.Host, addr, msg string) udpAnswer {
+	t.Helper()
+	pc, err := client.ListenPacket("udp4", "198.18.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	dst, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for attempt := 0; attempt < 3; attempt++ {
+		if _, err := pc.WriteTo([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadDeadline(time.Now().Add(time.Second))
+		n, from, err := pc.ReadFrom(buf)
+		if err == nil {
+			return udpAnswer{string(buf[:n]), from.String()}
+		}
+	}
+	t.Fatalf("no UDP answer from %s to %q after 3 tries", addr, msg)
+	return udpAnswer{}
+}
+
+// A long-lived connection keeps its real while new connections rotate.
+func TestIntegrationLongLivedFlowKeepsReal(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			serveHTTP(t, topo)
+			startXlbd(t, topo, vsConf(method, "TCP", 80, topo.Reals, 80))
+
+			conn, err := topo.Client.DialContext(context.Background(), "tcp4", vipHTTP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			rd := bufio.NewReader(conn)
+			ask := func() string {
+				t.Helper()
+				conn.SetDeadline(time.Now().Add(3 * time.Second))
+				fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+				resp, err := http.ReadResponse(rd, nil)
+				if err != nil {
+					t.Fatalf("long-lived connection: %v", err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return strings.TrimSpace(string(b))
+			}
+			first := ask()
+			for round := range 10 {
+				seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", 2)
+				if len(seen) != 2 {
+					t.Errorf("round %d: two new connections went to %v, want one to each real", round, seen)
+				}
+				if got := ask(); got != first {
+					t.Fatalf("round %d: long-lived connection answered by %s, it started on %s", round, got, first)
+				}
+			}
+		})
+	}
+}
+
+// A service whose reals all have weight 0 takes no connection: its packets
+// are dropped and counted.
+func TestIntegrationNoUsableReal(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 1})
+	serveHTTP(t, topo)
+	conf := strings.Replace(vsConf("NAT", "TCP", 80, topo.Reals, 80), "weight 1", "weight 0", 1)
+	x := startXlbd(t, topo, conf)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if c, err := topo.Client.DialContext(ctx, "tcp4", vipHTTP); err == nil {
+		c.Close()
+		t.Fatal("connection to a service with no usable real succeeded")
+	}
+	out := x.xlb(t, "stats")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, loader.DropNoReal.String()) {
+			f := strings.Fields(strings.TrimPrefix(line, loader.DropNoReal.String()))
+			if len(f) < 1 || f[0] == "0" {
+				t.Errorf("no packet counted as %q:\n%s", loader.DropNoReal, out)
+			}
+			return
+		}
+	}
+	t.Errorf("xlb stats has no %q line:\n%s", loader.DropNoReal, out)
+}
