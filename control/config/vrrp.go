@@ -398,7 +398,7 @@ func (d *decoder) ifNameDir(p *string) directive {
 func (d *decoder) vrrpAuth(n *node, v *VRRPInstance) {
 	d.nargs(n, 0, 0, "authentication { ... }")
 	var typ, pass *node
-	typeSeen := false
+	typeSeen, passSeen := false, false
 	table := map[string]directive{
 		"auth_type": {fn: func(c *node) {
 			typeSeen = true
@@ -415,6 +415,7 @@ func (d *decoder) vrrpAuth(n *node, v *VRRPInstance) {
 			}
 		}},
 		"auth_pass": {fn: func(c *node) {
+			passSeen = true
 			if !d.nargs(c, 1, 1, "auth_pass PASSWORD") {
 				return
 			}
@@ -427,7 +428,7 @@ func (d *decoder) vrrpAuth(n *node, v *VRRPInstance) {
 	}
 	d.walk(n.block, "authentication", table, nil)
 	switch {
-	case typ != nil && pass == nil:
+	case typ != nil && pass == nil && !passSeen:
 		d.errorf(n.pos, "authentication needs auth_pass")
 	case typ == nil && pass != nil && !typeSeen:
 		d.errorf(n.pos, "authentication needs auth_type PASS")
