@@ -543,10 +543,10 @@ virtual_server 198.18.0.2 80 {
 		t.Fatal(err)
 	}
 	type timing struct {
-		kind                                                 CheckKind
-		connect                                              string
+		kind                                                CheckKind
+		connect                                             string
 		delayLoop, connectTimeout, delayBeforeRetry, warmup time.Duration
-		retry                                                int
+		retry                                               int
 	}
 	var got []timing
 	for _, vs := range cfg.VirtualServers {
