@@ -27,8 +27,13 @@ func ParseFile(path string) (*Config, error) {
 // patterns are taken from the directory of filename. The error, if any, is
 // an ErrorList.
 func Parse(filename string, src []byte) (*Config, error) {
+	return parse(filename, src, os.ReadFile, filepath.Glob)
+}
+
+// parse is Parse with the file system access of include given.
+func parse(filename string, src []byte, readFile func(string) ([]byte, error), glob func(string) ([]string, error)) (*Config, error) {
 	var errs ErrorList
-	l := &loader{errs: &errs}
+	l := &loader{errs: &errs, readFile: readFile, glob: glob}
 	root := l.parse(filename, src)
 	d := &decoder{errs: &errs, cfg: &Config{}}
 	d.cfg.Global = GlobalDefs{
@@ -62,7 +67,9 @@ func sortErrors(errs ErrorList) ErrorList {
 
 // loader reads a file and the files it includes into one statement tree.
 type loader struct {
-	errs  *ErrorList
+	errs     *ErrorList
+	readFile func(string) ([]byte, error)
+	glob     func(string) ([]string, error)
 	stack []string // absolute paths of the files being read, outermost first
 	files int      // files read, to bound include fan-out
 }
@@ -100,7 +107,7 @@ func (l *loader) include(n *node) []*node {
 	if !filepath.IsAbs(pattern) {
 		pattern = filepath.Join(filepath.Dir(n.pos.File), pattern)
 	}
-	matches, err := filepath.Glob(pattern)
+	matches, err := l.glob(pattern)
 	if err != nil {
 		errorf(n.args[0].pos, "invalid include pattern %q: %v", n.args[0].text, err)
 		return nil
@@ -124,7 +131,7 @@ func (l *loader) include(n *node) []*node {
 			errorf(n.pos, "more than %d included files", maxIncludedFiles)
 			return out
 		}
-		src, err := os.ReadFile(m)
+		src, err := l.readFile(m)
 		if err != nil {
 			errorf(n.args[0].pos, "read included file: %v", err)
 			continue
