@@ -70,8 +70,8 @@ type loader struct {
 	errs     *ErrorList
 	readFile func(string) ([]byte, error)
 	glob     func(string) ([]string, error)
-	stack []string // absolute paths of the files being read, outermost first
-	files int      // files read, to bound include fan-out
+	stack    []string // absolute paths of the files being read, outermost first
+	files    int      // files read, to bound include fan-out
 }
 
 // maxIncludedFiles bounds how many files one configuration may include.
