@@ -250,7 +250,13 @@ func (r *Reconciler) applyService(svc *Service) error {
 	}
 	r.services[svc.Endpoint] = next
 	r.applied[svc.Endpoint] = svc
-	r.logChange(prev, svc, len(realIDs))
+	live := 0
+	for _, w := range weights {
+		if w > 0 {
+			live++
+		}
+	}
+	r.logChange(prev, svc, live)
 	return nil
 }
 

@@ -14,27 +14,30 @@ import (
 // /sys/fs/bpf and nothing is mounted there, a bpffs is mounted. Pins on such
 // a private mount disappear with the mount namespace. Any other directory
 // must already be on a bpffs.
-func EnsureBPFFS(pinDir string) error {
+//
+// It reports whether it mounted one.
+func EnsureBPFFS(pinDir string) (mounted bool, err error) {
 	parent := filepath.Dir(filepath.Clean(pinDir))
 	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return fmt.Errorf("prepare bpffs %s: %w", parent, err)
+		return false, fmt.Errorf("prepare bpffs %s: %w", parent, err)
 	}
 	isBPF, err := onBPFFS(parent)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !isBPF {
 		if parent != bpffsRoot {
-			return fmt.Errorf("pin directory %s: %s is not on a bpffs (mount -t bpf bpf DIR)", pinDir, parent)
+			return false, fmt.Errorf("pin directory %s: %s is not on a bpffs (mount -t bpf bpf DIR)", pinDir, parent)
 		}
 		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount bpffs on %s: %w", parent, err)
+			return false, fmt.Errorf("mount bpffs on %s: %w", parent, err)
 		}
+		mounted = true
 	}
 	if err := os.MkdirAll(pinDir, 0o700); err != nil {
-		return fmt.Errorf("create pin directory %s: %w", pinDir, err)
+		return mounted, fmt.Errorf("create pin directory %s: %w", pinDir, err)
 	}
-	return nil
+	return mounted, nil
 }
 
 const bpffsRoot = "/sys/fs/bpf"
@@ -49,3 +52,4 @@ func onBPFFS(dir string) (bool, error) {
 	}
 	return st.Type == unix.BPF_FS_MAGIC, nil
 }
+

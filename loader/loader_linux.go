@@ -51,8 +51,13 @@ func Open(opts Options) (*Dataplane, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if err := EnsureBPFFS(opts.PinDir); err != nil {
+	mounted, err := EnsureBPFFS(opts.PinDir)
+	if err != nil {
 		return nil, err
+	}
+	if mounted {
+		log.Warn("no bpffs was mounted on "+bpffsRoot+": mounted one. Under ip netns exec this mount is private "+
+			"and the pins, so the data plane, go away when xlbd exits; use nsenter --net= to keep them", "bpffs", opts.PinDir)
 	}
 
 	spec, err := loadXlb()
