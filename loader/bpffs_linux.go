@@ -52,4 +52,3 @@ func onBPFFS(dir string) (bool, error) {
 	}
 	return st.Type == unix.BPF_FS_MAGIC, nil
 }
-
