@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,4 +312,75 @@ func TestIntegrationNoUsableReal(t *testing.T) {
 		}
 	}
 	t.Errorf("xlb stats has no %q line:\n%s", loader.DropNoReal, out)
+}
+
+// One director runs a NAT and a DR virtual server side by side, as an
+// operator's config would, and wrr follows the weights.
+func TestIntegrationNATAndDRTogether(t *testing.T) {
+	nat, dr := netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101")
+	topo := testenv.Start(t, testenv.Options{Reals: 2, DR: true, VIPs: []netip.Addr{nat, dr}})
+	serveHTTP(t, topo)
+	conf := fmt.Sprintf(`global_defs {
+    xdp_interface eth0 eth1
+}
+virtual_server %s 80 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server %s 80 { weight 1 }
+    real_server %s 80 { weight 1 }
+}
+virtual_server %s 80 {
+    lvs_sched wrr
+    lvs_method DR
+    protocol TCP
+    real_server %s 80 { weight 3 }
+    real_server %s 80 { weight 1 }
+}
+`, nat, topo.Reals[0].Addr, topo.Reals[1].Addr, dr, topo.Reals[0].Addr, topo.Reals[1].Addr)
+	startXlbd(t, topo, conf)
+
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+nat.String()+"/", 20), topo.Reals, 20, 1)
+	seen := getMany(t, topo.Client, "http://"+dr.String()+"/", 40)
+	if seen["real1"] < 29 || seen["real1"] > 31 || seen["real1"]+seen["real2"] != 40 {
+		t.Errorf("wrr 3:1 over 40 DR connections answered %v, want about real1=30 real2=10", seen)
+	}
+}
+
+// Bad input stops xlbd before it touches the system, with the position or
+// the name of what is wrong.
+func TestBadInputExitsBeforeAttaching(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.conf")
+	os.WriteFile(bad, []byte("virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n    lvs_metod NAT\n    real_server 198.18.1.2 80 { weight 70000 }\n}\n"), 0o644)
+	good := filepath.Join(dir, "good.conf")
+	os.WriteFile(good, []byte("virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n    real_server 198.18.1.2 80 { weight 1 }\n}\n"), 0o644)
+	pinDir := filepath.Join(dir, "never-created")
+
+	for _, tc := range []struct {
+		desc string
+		args []string
+		want []string
+	}{
+		{"config errors, all of them, with positions", []string{"-f", bad}, []string{bad + ":3:5:", "lvs_metod", bad + ":4:", "weight"}},
+		{"unknown interface", []string{"-f", good, "-i", "xlbnosuch0"}, []string{`interface "xlbnosuch0": no such interface`}},
+		{"missing file", []string{"-f", filepath.Join(dir, "absent.conf")}, []string{"absent.conf"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, "xlbd"), append(tc.args, "--bpffs", pinDir)...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("xlbd %v: %v, want exit status 1; output:\n%s", tc.args, err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("xlbd %v output lacks %q:\n%s", tc.args, w, out)
+				}
+			}
+			if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("xlbd created %s although it refused to start", pinDir)
+			}
+		})
+	}
 }
