@@ -22,6 +22,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/xlbproject/xlb/control"
 	"github.com/xlbproject/xlb/loader"
@@ -892,4 +893,281 @@ func diffFrames(got, want []byte) string {
 
 func describe(frame []byte) string {
 	return gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default).String()
+}
+
+// realOf tells which real a forwarded frame goes to, by its destination
+// MAC; for NAT the destination address and port must name the same real.
+func realOf(out []byte, nat bool, port uint16) (netip.Addr, error) {
+	var addr netip.Addr
+	switch {
+	case len(out) < 6:
+		return addr, fmt.Errorf("frame of %d bytes", len(out))
+	case bytes.Equal(out[:6], macReal2):
+		addr = addrReal2
+	case bytes.Equal(out[:6], macReal3):
+		addr = addrReal3
+	default:
+		return addr, fmt.Errorf("destination MAC %s is no real's", net.HardwareAddr(out[:6]))
+	}
+	if !nat {
+		return addr, nil
+	}
+	ip := ipv4Of(out)
+	if len(ip) < 24 {
+		return addr, errors.New("no IPv4 header")
+	}
+	dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), binary.BigEndian.Uint16(ip[int(ip[0]&0xf)*4+2:]))
+	if want := netip.AddrPortFrom(addr, port); dst != want {
+		return addr, fmt.Errorf("NAT destination %s, but the MAC is %s's", dst, want)
+	}
+	return addr, nil
+}
+
+func TestIntegrationXDPRoundRobin(t *testing.T) {
+	r2 := func(port uint16, w int) control.Real { return control.Real{Addr: addrReal2, Port: port, Weight: w} }
+	r3 := func(port uint16, w int) control.Real { return control.Real{Addr: addrReal3, Port: port, Weight: w} }
+	for _, tc := range []struct {
+		desc  string
+		ep    loader.Endpoint
+		port  uint16 // the reals' port
+		nat   bool
+		state func(reals ...control.Real) *control.State
+	}{
+		{"DR", epRR, 80, false, func(rs ...control.Real) *control.State { return goldenState(rs, nil) }},
+		{"NAT", epRRNAT, 8443, true, func(rs ...control.Real) *control.State { return goldenState(nil, rs) }},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newXDPHarness(t, tc.state(r2(tc.port, 1), r3(tc.port, 1)))
+			syn := func(sport uint16) frame { return fromClient(tc.ep.Addr, tc.ep.Port, sport, layers.IPProtocolTCP) }
+			// send runs one packet of flow sport and returns the real it went to.
+			send := func(sport uint16, ack bool) netip.Addr {
+				t.Helper()
+				in := syn(sport).with(func(f *frame) { f.ack = ack }).bytes()
+				v, out, err := h.run(in, h.ifA)
+				if err != nil {
+					t.Fatalf("run program: %v", err)
+				}
+				if v != xdpRedirect {
+					t.Fatalf("flow %d: verdict %s, want XDP_REDIRECT", sport, verdictName(v))
+				}
+				real, err := realOf(out, tc.nat, tc.port)
+				if err != nil {
+					t.Fatalf("flow %d: %v", sport, err)
+				}
+				return real
+			}
+
+			const flows = 8
+			first := make(map[uint16]netip.Addr, flows)
+			perReal := make(map[netip.Addr]int)
+			var prev netip.Addr
+			for i := range uint16(flows) {
+				sport := 41000 + i
+				real := send(sport, false)
+				if i > 0 && real == prev {
+					t.Errorf("new flow %d went to %s like the flow before it: round robin alternates", i, real)
+				}
+				prev = real
+				first[sport] = real
+				perReal[real]++
+			}
+			if perReal[addrReal2] != flows/2 || perReal[addrReal3] != flows/2 {
+				t.Errorf("new flows per real %v, want %d each", perReal, flows/2)
+			}
+			for _, a := range []netip.Addr{addrReal2, addrReal3} {
+				id, err := h.realID(&realRef{tc.ep, a, tc.port})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := h.dp.RealStats(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Conns != flows/2 || c.PacketsIn != flows/2 {
+					t.Errorf("real %s counters %+v, want %d connections and packets", a, c, flows/2)
+				}
+			}
+
+			changes := []struct {
+				desc    string
+				reals   []control.Real
+				newTo   []netip.Addr // where new flows go, in turn
+				newBase uint16
+			}{
+				{"real 198.18.1.2 quiescent (weight 0)", []control.Real{r2(tc.port, 0), r3(tc.port, 1)}, []netip.Addr{addrReal3}, 42000},
+				{"real 198.18.1.2 removed", []control.Real{r3(tc.port, 1)}, []netip.Addr{addrReal3}, 42100},
+				{"real 198.18.1.2 back, listed first", []control.Real{r2(tc.port, 1), r3(tc.port, 1)}, []netip.Addr{addrReal2, addrReal3}, 42200},
+			}
+			for _, ch := range changes {
+				if err := h.apply(tc.state(ch.reals...)); err != nil {
+					t.Fatalf("apply %s: %v", ch.desc, err)
+				}
+				for sport, want := range first {
+					if got := send(sport, true); got != want {
+						t.Errorf("after %s: established flow %d moved from %s to %s", ch.desc, sport, want, got)
+					}
+				}
+				got := make(map[netip.Addr]int)
+				for i := range uint16(4) {
+					got[send(ch.newBase+i, false)]++
+				}
+				want := make(map[netip.Addr]int)
+				for i := range 4 {
+					want[ch.newTo[i%len(ch.newTo)]]++
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("after %s: 4 new flows went to %v, want %v", ch.desc, got, want)
+				}
+			}
+		})
+	}
+}
+
+// l4Start is where the program expects the TCP/UDP header of f to start.
+func l4Start(f frame) int {
+	n := 14 + 4*len(f.tags) + 20
+	for _, o := range f.options {
+		if o.OptionType <= 1 {
+			n++
+		} else {
+			n += int(o.OptionLength)
+		}
+	}
+	return 14 + 4*len(f.tags) + (n-14-4*len(f.tags)+3)/4*4
+}
+
+func TestIntegrationXDPTruncated(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	for _, tc := range []struct {
+		desc string
+		f    frame
+		fwd  func(*frame)
+	}{
+		{"DR TCP", fromClient(vipDR, 80, 43000, layers.IPProtocolTCP), drTo(macReal2)},
+		{"NAT TCP with options", fromClient(vipNAT, 80, 43001, layers.IPProtocolTCP).with(func(f *frame) { f.options = optionsOf(2) }),
+			natTo(netip.AddrPortFrom(addrReal2, 8080), macReal2)},
+		{"NAT UDP with two tags", fromClient(vipNAT, 53, 43002, layers.IPProtocolUDP).with(func(f *frame) {
+			f.tags = []layers.EthernetType{layers.EthernetTypeQinQ, layers.EthernetTypeDot1Q}
+		}), natTo(netip.AddrPortFrom(addrReal3, 5353), macReal3)},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			full := tc.f.bytes()
+			fwd := tc.f.with(tc.fwd).bytes()
+			hdrEnd := l4Start(tc.f) + 20
+			if tc.f.proto == layers.IPProtocolUDP {
+				hdrEnd = l4Start(tc.f) + 8
+			}
+			realPort := uint16(80)
+			if fwdFrame := tc.f.with(tc.fwd); fwdFrame.dst != tc.f.dst {
+				realPort = fwdFrame.dst.Port()
+			}
+			var seen [2]int // prefixes passed as malformed, forwarded
+			for n := 0; n <= len(full); n++ {
+				in := full[:n:n]
+				before := h.mustCounts(t)
+				v, out, err := h.run(in, h.ifA)
+				if n < 14 {
+					// The kernel refuses to run XDP on less than an Ethernet header.
+					if !errors.Is(err, unix.EINVAL) {
+						t.Errorf("%d bytes: error %v, want EINVAL from the kernel", n, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%d bytes: run program: %v", n, err)
+				}
+				after := h.mustCounts(t)
+				switch {
+				case v == xdpAborted:
+					t.Errorf("%d bytes: XDP_ABORTED", n)
+				case v == xdpPass:
+					if n >= hdrEnd && n == len(full) {
+						t.Errorf("%d bytes (the whole frame): passed, want it forwarded", n)
+					}
+					if !bytes.Equal(out, in) {
+						t.Errorf("%d bytes: passed but changed:\n%s", n, diffFrames(out, in))
+					}
+					h.checkCounted(t, before, after, countWant{reason: loader.PassMalformed}, n)
+					seen[0]++
+				case forwarded(v):
+					if n < hdrEnd {
+						t.Errorf("%d bytes: %s with incomplete headers (they end at %d)", n, verdictName(v), hdrEnd)
+					}
+					if d := diffFrames(out, fwd[:n]); d != "" {
+						t.Errorf("%d bytes: forwarded frame differs:\n%s", n, d)
+					}
+					svc := tc.f.dst
+					ep := loader.Endpoint{Addr: svc.Addr(), Port: svc.Port(), Proto: loader.ProtoTCP}
+					if tc.f.proto == layers.IPProtocolUDP {
+						ep.Proto = loader.ProtoUDP
+					}
+					dst := addrReal2
+					if bytes.Equal(fwd[:6], macReal3) {
+						dst = addrReal3
+					}
+					h.checkCounted(t, before, after, countWant{real: &realRef{ep, dst, realPort}, newConn: seen[1] == 0}, n)
+					seen[1]++
+				default:
+					t.Errorf("%d bytes: verdict %s, want XDP_PASS or forwarded", n, verdictName(v))
+				}
+			}
+			t.Logf("%d-byte frame, headers end at %d: %d prefixes passed as malformed, %d forwarded", len(full), hdrEnd, seen[0], seen[1])
+			if seen[0] < hdrEnd-14 {
+				t.Errorf("%d prefixes passed as malformed, want at least the %d shorter than the headers", seen[0], hdrEnd-14)
+			}
+		})
+	}
+}
+
+func TestIntegrationXDPMalformed(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	syn := fromClient(vipDR, 80, 44000, layers.IPProtocolTCP)
+	var cases []struct {
+		desc string
+		in   []byte
+	}
+	add := func(desc string, f frame) {
+		cases = append(cases, struct {
+			desc string
+			in   []byte
+		}{desc, f.bytes()})
+	}
+	for ihl := uint8(0); ihl < 5; ihl++ {
+		add(fmt.Sprintf("IHL %d", ihl), syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.IHL = ihl } }))
+	}
+	add("IHL 15 beyond the frame", syn.with(func(f *frame) {
+		f.payload = nil
+		f.ipMutate = func(ip *layers.IPv4) { ip.IHL = 15 }
+	}))
+	add("IHL 15, 40 option bytes beyond the frame", syn.with(func(f *frame) {
+		f.payload = nil
+		f.options = optionsOf(2)
+		f.ipMutate = func(ip *layers.IPv4) { ip.IHL = 15 }
+	}))
+	for _, l := range []uint16{0, 19} {
+		add(fmt.Sprintf("total length %d", l), syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.Length = l } }))
+	}
+	add("total length 24 below the 28-byte header", syn.with(func(f *frame) {
+		f.options = optionsOf(2)
+		f.ipMutate = func(ip *layers.IPv4) { ip.Length = 24 }
+	}))
+	add("version 6 in an IPv4 EtherType", syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.Version = 6 } }))
+	add("version 0", syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.Version = 0 } }))
+
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := h.mustCounts(t)
+			v, out, err := h.run(tc.in, h.ifA)
+			if err != nil {
+				t.Fatalf("run program: %v", err)
+			}
+			if v != xdpPass {
+				t.Errorf("verdict %s, want XDP_PASS", verdictName(v))
+			}
+			if d := diffFrames(out, tc.in); d != "" {
+				t.Errorf("output changed:\n%s", d)
+			}
+			h.checkCounted(t, before, h.mustCounts(t), countWant{reason: loader.PassMalformed}, len(tc.in))
+		})
+	}
 }
