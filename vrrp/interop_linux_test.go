@@ -120,6 +120,14 @@ func newPair(t *testing.T) *pair {
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", p.nsKA).Run() })
 	run(t, "ip", "netns", "add", p.nsXLB)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", p.nsXLB).Run() })
+	// No DAD, so link-local sources are usable at once. The keepalived
+	// side learns neighbours from gratuitous ARP and unsolicited NA (the
+	// kernel creates entries from untracked NAs only when forwarding), so
+	// the test can see our announcements there.
+	run(t, "ip", "netns", "exec", p.nsXLB, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0")
+	run(t, "ip", "netns", "exec", p.nsKA, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0",
+		"net.ipv4.conf.default.arp_accept=1", "net.ipv6.conf.default.accept_untracked_na=1",
+		"net.ipv6.conf.all.forwarding=1")
 	run(t, "ip", "link", "add", p.ifKA, "netns", p.nsKA, "type", "veth", "peer", "name", p.ifXLB, "netns", p.nsXLB)
 	for _, s := range []struct {
 		ns, dev string
@@ -129,7 +137,38 @@ func newPair(t *testing.T) *pair {
 		run(t, "ip", "-n", s.ns, "link", "set", s.dev, "up")
 		run(t, "ip", "-n", s.ns, "link", "set", "lo", "up")
 	}
+	// Link-local addresses appear once the kernel's link watcher has seen
+	// the carrier; both sides need theirs as IPv6 advert sources.
+	for _, s := range [][2]string{{p.nsKA, p.ifKA}, {p.nsXLB, p.ifXLB}} {
+		waitFor(t, 5*time.Second, "link-local address on "+s[1], func() bool {
+			return strings.Contains(run(t, "ip", "-n", s[0], "-6", "-o", "addr", "show", "dev", s[1], "scope", "link"), "fe80::")
+		})
+	}
 	return p
+}
+
+// neighMAC returns the link-layer address ns has for addr on dev, or "".
+func neighMAC(t *testing.T, ns, dev string, addr netip.Addr) string {
+	t.Helper()
+	f := strings.Fields(run(t, "ip", "-n", ns, "neigh", "show", addr.String(), "dev", dev))
+	for i, w := range f {
+		if w == "lladdr" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+func linkMAC(t *testing.T, ns, dev string) string {
+	t.Helper()
+	f := strings.Fields(run(t, "ip", "-n", ns, "-o", "link", "show", dev))
+	for i, w := range f {
+		if w == "link/ether" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	t.Fatalf("no MAC for %s in %s", dev, ns)
+	return ""
 }
 
 // hasAddr reports whether ns has addr on dev.
@@ -250,6 +289,9 @@ type interopCase struct {
 	kaInt    string // keepalived advert_int
 	pass     string
 	unicast  bool
+	v6       bool
+	// short runs only election, failover and preemption by keepalived.
+	short bool
 }
 
 func (c interopCase) keepalivedConf(p *pair, vip netip.Prefix, prio int) string {
@@ -279,11 +321,15 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 	cases := []interopCase{
 		{desc: "v3 multicast", version: 3, interval: 200 * time.Millisecond, kaInt: "0.2"},
 		{desc: "v3 unicast", version: 3, interval: 200 * time.Millisecond, kaInt: "0.2", unicast: true},
-		{desc: "v2 PASS multicast", version: 2, interval: time.Second, kaInt: "1", pass: "xlbpass1"},
+		{desc: "v3 IPv6 multicast", version: 3, interval: 200 * time.Millisecond, kaInt: "0.2", v6: true},
+		{desc: "v2 PASS multicast", version: 2, interval: time.Second, kaInt: "1", pass: "xlbpass1", short: true},
 	}
-	vip := netip.MustParsePrefix("198.18.0.100/24")
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
+			vip := netip.MustParsePrefix("198.18.0.100/24")
+			if c.v6 {
+				vip = netip.MustParsePrefix("2001:db8::100/64")
+			}
 			p := newPair(t)
 			dir := t.TempDir()
 			n := 0
@@ -353,6 +399,9 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			if hasAddr(t, p.nsXLB, p.ifXLB, vip.Addr()) {
 				t.Fatal("xlb left the VIP behind after stopping")
 			}
+			if c.short {
+				return
+			}
 
 			// 4. The other way: xlb 100 vs keepalived 50.
 			ka = startKA(50)
@@ -363,6 +412,11 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			time.Sleep(down)
 			if !xlbMaster() {
 				t.Fatalf("after %v xlb (100) is no longer the only master", down)
+			}
+			// keepalived's side learnt the VIP's MAC from our gratuitous
+			// ARP / unsolicited NA (it never sent traffic to the VIP).
+			if got, want := neighMAC(t, p.nsKA, p.ifKA, vip.Addr()), linkMAC(t, p.nsXLB, p.ifXLB); got != want {
+				t.Fatalf("keepalived's namespace has %s at %q, want our MAC %s from the announcement", vip.Addr(), got, want)
 			}
 
 			// 5. xlb stops (priority 0): keepalived takes over, our VIP is gone.
