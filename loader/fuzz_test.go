@@ -1,0 +1,152 @@
+//go:build linux
+
+package loader_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/xlbproject/xlb/loader"
+)
+
+// fuzzMaxFrame keeps frames within what BPF_PROG_TEST_RUN takes without
+// multi-buffer XDP (a page minus headroom and tailroom).
+const fuzzMaxFrame = 1514
+
+// FuzzXDP runs random and mutated frames through the XDP program with the
+// golden services configured. Whatever the frame, the program must not
+// abort, must count it exactly once, must hand a frame it passes without
+// forwarding back unchanged, and may change in a forwarded frame only the
+// MACs, the IPv4 addresses, the ports and the checksums, which must still
+// verify when they did on the way in.
+//
+// The seed corpus (the golden, truncated and malformed frames and some
+// random bytes) runs in every `go test` with root; without root the test
+// skips like the other privileged tests.
+func FuzzXDP(f *testing.F) {
+	for _, tc := range goldenCases() {
+		f.Add(tc.in, tc.ingress == ifNameB)
+	}
+	syn := fromClient(vipDR, 80, 45000, layers.IPProtocolTCP)
+	full := syn.bytes()
+	for _, n := range []int{0, 13, 14, 20, 33, 34, 53, 54} {
+		f.Add(full[:n], false)
+	}
+	f.Add(syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.IHL = 4 } }).bytes(), false)
+	f.Add(syn.with(func(f *frame) { f.ipMutate = func(ip *layers.IPv4) { ip.Length = 19 } }).bytes(), false)
+	rnd := rand.New(rand.NewPCG(0x786c62, 1))
+	for range 8 {
+		b := make([]byte, 14+rnd.IntN(200))
+		for i := range b {
+			b[i] = byte(rnd.Uint32())
+		}
+		f.Add(b, rnd.IntN(2) == 1)
+	}
+
+	h := newXDPHarness(f, goldenState(nil, nil))
+	f.Fuzz(func(t *testing.T, in []byte, onB bool) {
+		if len(in) > fuzzMaxFrame {
+			in = in[:fuzzMaxFrame]
+		}
+		ifindex := h.ifA
+		if onB {
+			ifindex = h.ifB
+		}
+		before := h.mustCounts(t)
+		v, out, err := h.run(in, ifindex)
+		if len(in) < 14 {
+			if !errors.Is(err, unix.EINVAL) {
+				t.Fatalf("%d-byte frame: error %v, want EINVAL from the kernel", len(in), err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("run program: %v", err)
+		}
+		after := h.mustCounts(t)
+
+		if v == xdpAborted || v > xdpRedirect {
+			t.Fatalf("verdict %s on\n%s", verdictName(v), describe(in))
+		}
+		if len(out) != len(in) {
+			t.Fatalf("output is %d bytes, input %d", len(out), len(in))
+		}
+
+		var packets, bytesCounted uint64
+		for _, r := range loader.Reasons() {
+			packets += after.reasons[r].Packets - before.reasons[r].Packets
+			bytesCounted += after.reasons[r].Bytes - before.reasons[r].Bytes
+		}
+		for id, a := range after.reals {
+			b := before.reals[id]
+			packets += a.PacketsIn - b.PacketsIn + a.PacketsOut - b.PacketsOut
+			bytesCounted += a.BytesIn - b.BytesIn + a.BytesOut - b.BytesOut
+		}
+		if packets != 1 || bytesCounted != uint64(len(in)) {
+			t.Errorf("counters moved by %d packets and %d bytes, want 1 packet of %d bytes (verdict %s)", packets, bytesCounted, len(in), verdictName(v))
+		}
+
+		// A NAT packet whose next hop is unresolved (or too large for
+		// the egress MTU) is passed already rewritten, for the kernel
+		// to forward.
+		rewrittenPass := after.reasons[loader.PassNoNeigh].Packets != before.reasons[loader.PassNoNeigh].Packets ||
+			after.reasons[loader.PassFragNeeded].Packets != before.reasons[loader.PassFragNeeded].Packets
+		if v == xdpPass && !rewrittenPass && !bytes.Equal(out, in) {
+			t.Fatalf("passed without forwarding, but changed:\n%s", diffFrames(out, in))
+		}
+		if forwarded(v) || rewrittenPass {
+			checkRewrite(t, in, out)
+		}
+	})
+}
+
+// checkRewrite asserts that a forwarded frame differs from the input only
+// where forwarding may change it, and that checksums valid on the way in
+// are valid on the way out.
+func checkRewrite(t *testing.T, in, out []byte) {
+	t.Helper()
+	ip := ipv4Of(in)
+	if len(ip) < 20 {
+		t.Fatalf("forwarded a frame without an IPv4 header:\n%s", describe(in))
+	}
+	ipOff := len(in) - len(ip)
+	ihl := int(ip[0]&0x0f) * 4
+	l4 := ipOff + ihl
+	if ihl < 20 || l4+8 > len(in) {
+		t.Fatalf("forwarded a frame with IHL %d of %d bytes:\n%s", ihl, len(in), describe(in))
+	}
+	may := make([]bool, len(in))
+	mark := func(from, to int) {
+		for i := from; i < to && i < len(may); i++ {
+			may[i] = true
+		}
+	}
+	mark(0, 12)              // MACs
+	mark(ipOff+10, ipOff+20) // IPv4 checksum and addresses
+	mark(l4, l4+4)           // ports
+	switch ip[9] {
+	case 6:
+		mark(l4+16, l4+18)
+	case 17:
+		mark(l4+6, l4+8)
+	default:
+		t.Fatalf("forwarded IP protocol %d:\n%s", ip[9], describe(in))
+	}
+	for i := range in {
+		if in[i] != out[i] && !may[i] {
+			t.Fatalf("forwarding changed byte %d (%#02x -> %#02x), which it must not touch:\n%s", i, in[i], out[i], diffFrames(out, in))
+		}
+	}
+	udpNone := ip[9] == 17 && binary.BigEndian.Uint16(in[l4+6:]) == 0
+	if verifyChecksums(in, udpNone) == nil {
+		if err := verifyChecksums(out, udpNone); err != nil {
+			t.Fatalf("checksums valid on the way in, not out: %v\n%s", err, diffFrames(out, in))
+		}
+	}
+}
