@@ -22,8 +22,8 @@ var vsUnsupported = map[string]string{
 	"flag-3":                  "",
 }
 
-// pendingVS is a virtual server whose reals' checkers still wait for the
-// timing written at the virtual server level.
+// pendingVS is a `virtual_server group NAME` block, expanded into one
+// virtual server per group address once every group is known.
 type pendingVS struct {
 	vs       *VirtualServer
 	groupPos Position // of the group name, for `virtual_server group NAME`

@@ -395,6 +395,15 @@ virtual_server 198.18.0.2 80 {
 			},
 		},
 		{
+			desc: "nesting too deep",
+			src:  strings.Repeat("a {\n", 40) + strings.Repeat("}\n", 40) + "bogus\n",
+			want: []string{
+				`t.conf:1:1: unknown directive "a" in top level`,
+				`t.conf:33:3: blocks nested deeper than 32`,
+				`t.conf:81:1: unknown directive "bogus" in top level`,
+			},
+		},
+		{
 			desc: "unterminated quote",
 			src:  "global_defs {\n  xdp_interface \"eth0\n}\n",
 			want: []string{`t.conf:2:17: unterminated quoted string`},

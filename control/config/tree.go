@@ -22,8 +22,9 @@ func (n *node) argPos(i int) Position {
 
 // treeParser builds the statement tree of one file.
 type treeParser struct {
-	toks []token
-	i    int
+	toks  []token
+	i     int
+	depth int // of the block being parsed
 	errs *ErrorList
 	// include expands an include statement into the statements of the
 	// files it names; nil disables includes.
@@ -37,9 +38,19 @@ func (p *treeParser) peek() *token {
 	return nil
 }
 
+// maxDepth bounds block nesting; keepalived's deepest is four.
+const maxDepth = 32
+
 // parseBlock parses statements up to the "}" that closes open, or to the end
 // of the file when open is nil.
 func (p *treeParser) parseBlock(open *node) []*node {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxDepth+1 { // the file itself is depth 1
+		*p.errs = append(*p.errs, Errorf(open.open, "blocks nested deeper than %d", maxDepth))
+		p.skipBlock()
+		return nil
+	}
 	var out []*node
 	for {
 		t := p.peek()
@@ -82,5 +93,20 @@ func (p *treeParser) parseBlock(open *node) []*node {
 			continue
 		}
 		out = append(out, n)
+	}
+}
+
+// skipBlock skips tokens up to the "}" that closes the block just opened.
+func (p *treeParser) skipBlock() {
+	for n := 1; p.i < len(p.toks); p.i++ {
+		switch p.toks[p.i].kind {
+		case tokOpen:
+			n++
+		case tokClose:
+			if n--; n == 0 {
+				p.i++
+				return
+			}
+		}
 	}
 }
