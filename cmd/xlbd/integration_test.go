@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,7 +54,17 @@ func TestMain(m *testing.M) {
 // xlbd is a running daemon on a topology's director.
 type xlbd struct {
 	*testenv.Daemon
+	file   string
 	pinDir string
+	killed bool // by the test: its exit status says nothing
+}
+
+// rewrite replaces the daemon's config file (send SIGHUP to apply it).
+func (x *xlbd) rewrite(t *testing.T, conf string) {
+	t.Helper()
+	if err := os.WriteFile(x.file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startXlbd writes conf and runs xlbd with it on the director, attached to
@@ -70,9 +81,9 @@ func startXlbd(t *testing.T, topo *testenv.Topology, conf string) *xlbd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &xlbd{Daemon: d, pinDir: pinDir}
+	x := &xlbd{Daemon: d, file: file, pinDir: pinDir}
 	t.Cleanup(func() {
-		if err := d.Stop(5 * time.Second); err != nil {
+		if err := d.Stop(5 * time.Second); err != nil && !x.killed {
 			t.Errorf("xlbd did not stop cleanly: %v\n%s", err, d.Log())
 		}
 		if err := loader.RemovePins(pinDir); err != nil {
@@ -170,10 +181,8 @@ func TestIntegrationHTTPRoundRobin(t *testing.T) {
 	}
 }
 
-// checkListedConns checks that `xlb list` shows want connections on port
-// of every real.
-func checkListedConns(t *testing.T, out string, reals []*testenv.Host, port, want int) {
-	t.Helper()
+// listedConns reads the Conns column of `xlb list` per real address:port.
+func listedConns(out string) map[string]int {
 	got := make(map[string]int)
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -183,6 +192,14 @@ func checkListedConns(t *testing.T, out string, reals []*testenv.Host, port, wan
 			got[f[1]] += c
 		}
 	}
+	return got
+}
+
+// checkListedConns checks that `xlb list` shows want connections on port
+// of every real.
+func checkListedConns(t *testing.T, out string, reals []*testenv.Host, port, want int) {
+	t.Helper()
+	got := listedConns(out)
 	for _, r := range reals {
 		ap := fmt.Sprintf("%s:%d", r.Addr, port)
 		if got[ap] != want {
@@ -382,5 +399,129 @@ func TestBadInputExitsBeforeAttaching(t *testing.T) {
 				t.Errorf("xlbd created %s although it refused to start", pinDir)
 			}
 		})
+	}
+}
+
+// keepAlive is a long-lived HTTP/1.1 connection to a VIP.
+type keepAlive struct {
+	conn net.Conn
+	rd   *bufio.Reader
+}
+
+func dialKeepAlive(t *testing.T, client *testenv.Host, addr string) *keepAlive {
+	t.Helper()
+	conn, err := client.DialContext(context.Background(), "tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &keepAlive{conn: conn, rd: bufio.NewReader(conn)}
+}
+
+// ask sends one request on the connection and returns the real that answered.
+func (k *keepAlive) ask(t *testing.T) string {
+	t.Helper()
+	k.conn.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(k.conn, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+	resp, err := http.ReadResponse(k.rd, nil)
+	if err != nil {
+		t.Fatalf("long-lived connection: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
+}
+
+// SIGHUP applies a changed file in place; an invalid file changes nothing;
+// a long-lived connection survives both.
+func TestIntegrationReload(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	x := startXlbd(t, topo, vsConf("NAT", "TCP", 80, topo.Reals[:1], 80))
+
+	long := dialKeepAlive(t, topo.Client, vipHTTP)
+	if got := long.ask(t); got != "real1" {
+		t.Fatalf("with one real, answered by %s", got)
+	}
+	if seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", 4); seen["real1"] != 4 {
+		t.Fatalf("with one real, answers %v", seen)
+	}
+
+	// Add real2: new connections alternate, the long one stays on real1.
+	x.rewrite(t, vsConf("NAT", "TCP", 80, topo.Reals, 80))
+	if err := x.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitLog("configuration reloaded", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 10), topo.Reals, 10, 1)
+	if got := long.ask(t); got != "real1" {
+		t.Fatalf("after reload the long-lived connection was answered by %s, it started on real1", got)
+	}
+
+	// An invalid file: reported, nothing changes.
+	x.rewrite(t, "virtual_server 198.18.0.100 80 {\n    lvs_sched nosuch\n}\n")
+	if err := x.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitLog("configuration not reloaded", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(x.Log(), "xlb.conf:2:15") {
+		t.Errorf("the reload error does not carry the position:\n%s", x.Log())
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 10), topo.Reals, 10, 1)
+	if got := long.ask(t); got != "real1" {
+		t.Fatalf("after a bad reload the long-lived connection was answered by %s", got)
+	}
+}
+
+// After kill -9 the pinned data plane keeps forwarding; a new xlbd adopts it
+// without moving the established connection.
+func TestIntegrationRestartKeepsFlows(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	conf := vsConf("NAT", "TCP", 80, topo.Reals, 80)
+	x := startXlbd(t, topo, conf)
+
+	long := dialKeepAlive(t, topo.Client, vipHTTP)
+	first := long.ask(t)
+	x.killed = true
+	if err := x.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	x.Wait(5 * time.Second)
+
+	if got := long.ask(t); got != first {
+		t.Fatalf("with xlbd killed, the long-lived connection was answered by %s, it started on %s", got, first)
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 10), topo.Reals, 10, 1)
+
+	// A new xlbd on the same pins.
+	d, err := topo.Director.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", x.file, "--bpffs", x.pinDir,
+		"-i", testenv.DirectorFrontIf, "-i", testenv.DirectorLANIf, "--flow-table-size", "65536")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(5 * time.Second)
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.Log(), "adopted data plane state") {
+		t.Errorf("the new xlbd did not adopt the pinned state:\n%s", d.Log())
+	}
+	if got := long.ask(t); got != first {
+		t.Fatalf("after the restart the long-lived connection was answered by %s, it started on %s", got, first)
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 10), topo.Reals, 10, 1)
+	// Counters continued across the restart: 1 + 10 + 10 connections.
+	out := x.xlb(t, "list")
+	total := 0
+	for _, c := range listedConns(out) {
+		total += c
+	}
+	if total != 21 {
+		t.Errorf("xlb list counts %d connections, want 21 (counters must survive the restart):\n%s", total, out)
 	}
 }
