@@ -25,7 +25,7 @@ type treeParser struct {
 	toks  []token
 	i     int
 	depth int // of the block being parsed
-	errs *ErrorList
+	errs  *ErrorList
 	// include expands an include statement into the statements of the
 	// files it names; nil disables includes.
 	include func(n *node) []*node
