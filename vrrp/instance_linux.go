@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -286,25 +285,6 @@ func (l *linkAddrs) Announce(vs []VIP) error {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// GARPFrame is the Ethernet frame of a gratuitous ARP for ip from mac: an
-// ARP request to broadcast with sender and target protocol address both ip,
-// as keepalived sends it.
-func GARPFrame(mac net.HardwareAddr, ip netip.Addr) []byte {
-	b := make([]byte, 0, 42)
-	b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	b = append(b, mac[:6]...)
-	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_ARP)
-	b = binary.BigEndian.AppendUint16(b, 1)             // hardware: Ethernet
-	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_IP) // protocol: IPv4
-	b = append(b, 6, 4)
-	b = binary.BigEndian.AppendUint16(b, 1) // request
-	a := ip.As4()
-	b = append(b, mac[:6]...)
-	b = append(b, a[:]...)
-	b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	return append(b, a[:]...)
-}
-
 func sendGARP(ifi *net.Interface, ip netip.Addr) error {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil // no Ethernet address (e.g. a tunnel): nothing to announce
@@ -320,20 +300,6 @@ func sendGARP(ifi *net.Interface, ip netip.Addr) error {
 		return fmt.Errorf("send gratuitous ARP: %w", err)
 	}
 	return nil
-}
-
-// UnsolicitedNA is the ICMPv6 body of an unsolicited neighbour advertisement
-// for ip (override flag set, target link-layer address option mac). The
-// kernel fills in the checksum.
-func UnsolicitedNA(mac net.HardwareAddr, ip netip.Addr) []byte {
-	b := []byte{136, 0, 0, 0, 0x20, 0, 0, 0}
-	a := ip.As16()
-	b = append(b, a[:]...)
-	if len(mac) == 6 {
-		b = append(b, 2, 1)
-		b = append(b, mac...)
-	}
-	return b
 }
 
 func sendUnsolicitedNA(ifi *net.Interface, ip netip.Addr) error {
