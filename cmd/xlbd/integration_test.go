@@ -525,3 +525,27 @@ func TestIntegrationRestartKeepsFlows(t *testing.T) {
 		t.Errorf("xlb list counts %d connections, want 21 (counters must survive the restart):\n%s", total, out)
 	}
 }
+
+// xlbd runs under `ip netns exec`, which remounts /sys and so hides bpffs:
+// it mounts one itself and forwards.
+func TestIntegrationUnderIPNetnsExec(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	file := filepath.Join(t.TempDir(), "xlb.conf")
+	conf := "global_defs {\n    xdp_interface eth0 eth1\n}\n" + vsConf("NAT", "TCP", 80, topo.Reals, 80)
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// ip is the daemon's parent here; the topology's Close stops it by PID.
+	d, err := topo.LAN.StartDaemon("ip", "netns", "exec", topo.Director.NSName, filepath.Join(binDir, "xlbd"), "-f", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.Log(), "mounted one") {
+		t.Errorf("xlbd did not say it mounted bpffs:\n%s", d.Log())
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 20), topo.Reals, 20, 1)
+}
