@@ -57,6 +57,7 @@ func run(opts options, log *slog.Logger) error {
 		}
 		warnForwardingOff(ifname, log)
 	}
+	logNotActive(cfg, log)
 	log.Info("xlbd running", "config", opts.configFile, "virtual_servers", len(state.Services), "interfaces", strings.Join(ifaces, ","), "bpffs", opts.pinDir)
 
 	sigs := make(chan os.Signal, 1)
@@ -100,7 +101,7 @@ func load(file string) (*config.Config, *control.State, error) {
 // running configuration stays.
 func reload(file string, rec *control.Reconciler, log *slog.Logger) {
 	log.Info("reloading configuration (SIGHUP)", "config", file)
-	_, state, err := load(file)
+	cfg, state, err := load(file)
 	if err != nil {
 		log.Error("configuration not reloaded: the running configuration stays", "config", file, "error", err.Error())
 		return
@@ -109,7 +110,15 @@ func reload(file string, rec *control.Reconciler, log *slog.Logger) {
 		log.Error("configuration reload failed part-way", "config", file, "error", err)
 		return
 	}
+	logNotActive(cfg, log)
 	log.Info("configuration reloaded", "config", file, "virtual_servers", len(state.Services))
+}
+
+// logNotActive says what the file configures that xlb does not do yet.
+func logNotActive(cfg *config.Config, log *slog.Logger) {
+	for _, line := range control.NotActive(cfg) {
+		log.Warn("configured but not active yet: " + line)
+	}
 }
 
 // interfaces picks the interfaces to attach to: -i flags, else xdp_interface,

@@ -1,0 +1,59 @@
+package control
+
+import (
+	"fmt"
+
+	"github.com/xlbproject/xlb/control/config"
+)
+
+// NotActive lists what cfg configures that xlb parses but does not act on
+// yet, one line each with its position, so that the daemon can say plainly
+// what an operator's file asks for that is not happening.
+func NotActive(cfg *config.Config) []string {
+	var out []string
+	add := func(pos config.Position, format string, args ...any) {
+		out = append(out, fmt.Sprintf("%s: %s", pos, fmt.Sprintf(format, args...)))
+	}
+	for _, vs := range cfg.VirtualServers {
+		name := vs.AddrPort().String()
+		if vs.PersistenceTimeout > 0 {
+			add(vs.Pos, "virtual_server %s: persistence_timeout is not active yet: clients are scheduled per connection", name)
+		}
+		if vs.SorryServer != nil {
+			add(vs.SorryServer.Pos, "virtual_server %s: sorry_server is not active yet", name)
+		}
+		if vs.QuorumUp != nil || vs.QuorumDown != nil || vs.Quorum != 1 || vs.Hysteresis != 0 {
+			add(vs.Pos, "virtual_server %s: quorum, hysteresis and quorum_up/down are not active yet", name)
+		}
+		if vs.Alpha || vs.Omega || vs.HASuspend {
+			add(vs.Pos, "virtual_server %s: alpha, omega and ha_suspend are not active yet", name)
+		}
+		if vs.SchedPort || vs.SchedFallback || vs.OnePacket {
+			add(vs.Pos, "virtual_server %s: scheduler flags and ops are not active yet", name)
+		}
+		for _, rs := range vs.Reals {
+			for _, c := range rs.Checks {
+				add(c.Pos, "real_server %s of %s: %s health checking is not active yet: the real is always taken as up", rs.AddrPort(), name, c.Kind)
+			}
+			if rs.InhibitOnFailure || rs.NotifyUp != nil || rs.NotifyDown != nil || rs.UThreshold != 0 || rs.LThreshold != 0 {
+				add(rs.Pos, "real_server %s of %s: inhibit_on_failure, notify_up/down and thresholds are not active yet", rs.AddrPort(), name)
+			}
+		}
+	}
+	for _, vi := range cfg.VRRPInstances {
+		add(vi.Pos, "vrrp_instance %s: VRRP is not active yet: add the virtual addresses to the director by hand", vi.Name)
+	}
+	for _, s := range cfg.VRRPScripts {
+		add(s.Pos, "vrrp_script %s: not active yet (VRRP)", s.Name)
+	}
+	for _, f := range cfg.VRRPTrackFiles {
+		add(f.Pos, "vrrp_track_file %s: not active yet (VRRP)", f.Name)
+	}
+	for _, p := range cfg.VRRPTrackProcesses {
+		add(p.Pos, "vrrp_track_process %s: not active yet (VRRP)", p.Name)
+	}
+	for _, g := range cfg.VRRPSyncGroups {
+		add(g.Pos, "vrrp_sync_group %s: not active yet (VRRP)", g.Name)
+	}
+	return out
+}
