@@ -170,11 +170,20 @@ type Instance struct {
 	addrs     addrs
 	src       netip.Addr
 	multicast bool
-	group     netip.Addr
+	mcast     netip.Addr
 	auth      [8]byte
 	now       func() time.Time
 
 	track chan trackUpdate
+
+	// Sync group membership: commands from the group arrive in syncQ
+	// (ordered, never blocking the sender) with a wake-up on syncWake.
+	group      *SyncGroup
+	syncMu     sync.Mutex
+	syncQ      []syncCmd
+	syncWake   chan struct{}
+	trackFault bool
+	groupFault bool
 
 	mu    sync.Mutex
 	state State
@@ -198,14 +207,15 @@ func newInstance(cfg Config, c conn, a addrs, src netip.Addr) (*Instance, error)
 		cfg: cfg, m: m, conn: c, addrs: a, src: src,
 		log:       cfg.Logger.With("instance", cfg.Name, "vrid", cfg.VRID),
 		multicast: len(cfg.UnicastPeers) == 0,
-		group:     GroupV4,
+		mcast:     GroupV4,
 		now:       time.Now,
 		track:     make(chan trackUpdate, 16),
+		syncWake:  make(chan struct{}, 1),
 		prio:      cfg.Priority,
 		stats:     Stats{Drops: map[error]uint64{}},
 	}
 	if src.Is6() {
-		in.group = GroupV6
+		in.mcast = GroupV6
 	}
 	if cfg.AuthType == AuthPass {
 		in.auth = PassData(cfg.AuthPass)
@@ -300,7 +310,7 @@ func (in *Instance) advert(prio uint8) Advert {
 func (in *Instance) send(prio uint8) {
 	dsts := in.cfg.UnicastPeers
 	if in.multicast {
-		dsts = []netip.Addr{in.group}
+		dsts = []netip.Addr{in.mcast}
 	}
 	for _, d := range dsts {
 		a := in.advert(prio)
@@ -348,6 +358,8 @@ func (in *Instance) Run(ctx context.Context) error {
 	in.log.Info("vrrp: instance starting", "interface", in.cfg.Interface, "priority", in.cfg.Priority,
 		"version", in.cfg.Version, "advert_int", in.cfg.Interval)
 	in.do(in.m.Start(in.now()))
+	var last memberStatus
+	in.publish(&last)
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -393,6 +405,14 @@ func (in *Instance) Run(ctx context.Context) error {
 		case u := <-in.track:
 			trackers.update(u)
 			in.applyTrackers(trackers, in.now())
+		case <-in.syncWake:
+			in.syncMu.Lock()
+			q := in.syncQ
+			in.syncQ = nil
+			in.syncMu.Unlock()
+			for _, c := range q {
+				in.applySync(c)
+			}
 		case <-timer.C:
 			now := in.now()
 			in.do(in.m.Tick(now))
@@ -418,11 +438,57 @@ func (in *Instance) Run(ctx context.Context) error {
 		case !isMaster:
 			garpRound, garpRefresh = time.Time{}, time.Time{}
 		}
+		in.publish(&last)
+	}
+}
+
+// post queues a sync group command for the run loop.
+func (in *Instance) post(c syncCmd) {
+	in.syncMu.Lock()
+	in.syncQ = append(in.syncQ, c)
+	in.syncMu.Unlock()
+	select {
+	case in.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+func (in *Instance) applySync(c syncCmd) {
+	now := in.now()
+	switch c {
+	case syncMaster:
+		if in.m.WantsMaster() {
+			in.log.Info("vrrp: sync group " + in.group.name + " agrees: becoming master")
+			in.do(in.m.ForceMaster(now))
+		}
+	case syncBackup:
+		if in.m.State() == StateMaster {
+			in.log.Info("vrrp: sync group " + in.group.name + " member became backup: following")
+			in.do(in.m.ForceBackup(now))
+		}
+	case syncFault, syncFaultClear:
+		in.groupFault = c == syncFault
+		in.do(in.m.SetFault(now, in.trackFault || in.groupFault))
+	}
+}
+
+// publish tells the sync group about a change of this member's status.
+func (in *Instance) publish(last *memberStatus) {
+	if in.group == nil {
+		return
+	}
+	cur := memberStatus{state: in.m.State(), want: in.m.WantsMaster(), ownFault: in.trackFault}
+	if cur != *last {
+		prev := *last
+		*last = cur
+		in.group.changed(in, prev, cur)
 	}
 }
 
 func (in *Instance) applyTrackers(ts *trackerSet, now time.Time) {
 	prio, fault := ts.effective(in.cfg.Priority)
+	in.trackFault = fault
+	fault = fault || in.groupFault
 	if prio != in.m.Priority() {
 		in.log.Info("vrrp: effective priority changed", "from", in.m.Priority(), "to", prio)
 		in.m.SetPriority(prio)

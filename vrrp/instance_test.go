@@ -216,7 +216,7 @@ func FuzzInstanceCheck(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := in.check(packet{data: b, src: src, dst: in.group, ttl: int(ttl)})
+		a, err := in.check(packet{data: b, src: src, dst: in.mcast, ttl: int(ttl)})
 		if err == nil {
 			if _, err := in.m.Receive(time.Now(), a); err != nil && !errors.Is(err, ErrIntervalMismatch) && !errors.Is(err, ErrBadVersion) {
 				t.Fatalf("Receive: %v", err)

@@ -104,6 +104,10 @@ type Machine struct {
 	adverTimer time.Time
 	preemptAt  time.Time
 	started    bool
+	// hold defers becoming master to a sync group; wantMaster records that
+	// the master down timer fired (or we own the addresses) meanwhile.
+	hold       bool
+	wantMaster bool
 }
 
 // ErrConfig reports an invalid MachineConfig or instance configuration.
@@ -182,12 +186,13 @@ func (m *Machine) enterRunning(now time.Time) []Action {
 	if m.fault {
 		return m.to(StateFault)
 	}
-	if m.prio == PriorityOwner {
+	if m.prio == PriorityOwner && !m.hold {
 		return m.becomeMaster(now)
 	}
 	m.masterInt = m.cfg.Interval
 	acts := m.to(StateBackup)
 	m.masterDown = now.Add(m.MasterDownInterval())
+	m.wantMaster = m.prio == PriorityOwner
 	return acts
 }
 
@@ -207,6 +212,11 @@ func (m *Machine) Tick(now time.Time) []Action {
 	switch m.state {
 	case StateBackup:
 		if !m.masterDown.IsZero() && !now.Before(m.masterDown) {
+			if m.hold {
+				m.wantMaster = true
+				m.masterDown = now.Add(m.MasterDownInterval())
+				return nil
+			}
 			return m.becomeMaster(now)
 		}
 	case StateMaster:
@@ -239,6 +249,7 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 			if adv.Priority >= m.prio {
 				m.preemptAt = time.Time{}
 			}
+			m.wantMaster = false
 			m.learn(adv)
 			m.masterDown = now.Add(m.MasterDownInterval())
 		}
@@ -316,6 +327,34 @@ func (m *Machine) SetFault(now time.Time, fault bool) []Action {
 	return nil
 }
 
+// SetHold makes the machine wait for a sync group: when it would become
+// master it stays backup and reports WantsMaster until ForceMaster.
+func (m *Machine) SetHold(hold bool) { m.hold = hold }
+
+// WantsMaster reports that a held backup would have become master.
+func (m *Machine) WantsMaster() bool { return m.state == StateBackup && m.wantMaster }
+
+// ForceMaster makes a backup master (its sync group agreed).
+func (m *Machine) ForceMaster(now time.Time) []Action {
+	if m.state != StateBackup {
+		return nil
+	}
+	return m.becomeMaster(now)
+}
+
+// ForceBackup makes a master backup (another member of its sync group
+// became backup). It waits a full master down interval before it may want
+// master again.
+func (m *Machine) ForceBackup(now time.Time) []Action {
+	if m.state != StateMaster {
+		return nil
+	}
+	acts := m.to(StateBackup)
+	m.masterInt = m.cfg.Interval
+	m.masterDown = now.Add(m.MasterDownInterval())
+	return acts
+}
+
 func (m *Machine) becomeMaster(now time.Time) []Action {
 	acts := m.to(StateMaster)
 	m.masterInt = m.cfg.Interval
@@ -329,6 +368,7 @@ func (m *Machine) to(s State) []Action {
 	from := m.state
 	m.state = s
 	m.masterDown, m.adverTimer = time.Time{}, time.Time{}
+	m.wantMaster = false
 	if from == s {
 		return nil
 	}

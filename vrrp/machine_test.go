@@ -293,3 +293,47 @@ func TestNewMachineErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMachineHold(t *testing.T) {
+	down := 3609375 * time.Microsecond
+	m, err := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetHold(true)
+	m.Start(t0)
+	if acts := m.Tick(t0.Add(down)); acts != nil || m.State() != StateBackup || !m.WantsMaster() {
+		t.Fatalf("held backup at master down: actions %v state %v wants %v; want none, BACKUP, true", acts, m.State(), m.WantsMaster())
+	}
+	if got, want := m.Next(), t0.Add(2*down); !got.Equal(want) {
+		t.Fatalf("held backup re-arms master down at +%v, want +%v", got.Sub(t0), want.Sub(t0))
+	}
+	// A master is heard: no longer wants master.
+	if _, err := m.Receive(t0.Add(5*time.Second), &Advert{Version: 3, Priority: 150, Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if m.WantsMaster() {
+		t.Fatal("still wants master after hearing a higher master")
+	}
+	m.Tick(t0.Add(5*time.Second + down))
+	if !m.WantsMaster() {
+		t.Fatal("does not want master after the master went silent")
+	}
+	acts := m.ForceMaster(t0.Add(9 * time.Second))
+	if want := []Action{trans(StateBackup, StateMaster), send(100)}; !slices.Equal(acts, want) {
+		t.Fatalf("ForceMaster = %v, want %v", acts, want)
+	}
+	acts = m.ForceBackup(t0.Add(10 * time.Second))
+	if want := []Action{trans(StateMaster, StateBackup)}; !slices.Equal(acts, want) || m.WantsMaster() {
+		t.Fatalf("ForceBackup = %v (wants %v), want %v and not wanting", acts, m.WantsMaster(), want)
+	}
+	if got, want := m.Next(), t0.Add(10*time.Second+down); !got.Equal(want) {
+		t.Fatalf("after ForceBackup timer at +%v, want +%v", got.Sub(t0), want.Sub(t0))
+	}
+	// An owner in a group waits for the group too.
+	o, _ := NewMachine(MachineConfig{Version: 3, Priority: 255, Interval: time.Second})
+	o.SetHold(true)
+	if acts := o.Start(t0); !slices.Equal(acts, []Action{trans(StateInit, StateBackup)}) || !o.WantsMaster() {
+		t.Fatalf("held owner Start = %v wants %v; want BACKUP wanting master", acts, o.WantsMaster())
+	}
+}
