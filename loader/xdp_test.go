@@ -64,6 +64,9 @@ func forwarded(v uint32) bool { return v == xdpTX || v == xdpRedirect }
 const (
 	ifNameA = "xga"
 	ifNameB = "xgb"
+	// mtuB is xgb's MTU, below xga's 1500, so that a full-size frame
+	// from the client does not fit toward the reals.
+	mtuB = 1400
 )
 
 var (
@@ -78,8 +81,10 @@ var (
 	prefixDirA = netip.MustParsePrefix("198.18.0.1/24")
 	prefixDirB = netip.MustParsePrefix("198.18.1.1/24")
 	addrClient = netip.MustParseAddr("198.18.0.2")
-	addrReal2  = netip.MustParseAddr("198.18.1.2")
-	addrReal3  = netip.MustParseAddr("198.18.1.3")
+	// addrClient3 is a client without a neighbour entry.
+	addrClient3 = netip.MustParseAddr("198.18.0.3")
+	addrReal2   = netip.MustParseAddr("198.18.1.2")
+	addrReal3   = netip.MustParseAddr("198.18.1.3")
 	// addrUnresolved is on xgb's subnet but has no neighbour entry: the
 	// kernel cannot resolve it (nothing answers ARP there).
 	addrUnresolved = netip.MustParseAddr("198.18.1.9")
@@ -248,14 +253,15 @@ func (h *xdpHarness) setupNet() error {
 		peer   string
 		peerHW net.HardwareAddr
 		prefix netip.Prefix
+		mtu    int
 		ifidx  *int
 		neighs map[netip.Addr]net.HardwareAddr
 	}{
-		{ifNameA, macDirA, ifNameA + "p", macPeerA, prefixDirA, &h.ifA, map[netip.Addr]net.HardwareAddr{addrClient: macClient}},
-		{ifNameB, macDirB, ifNameB + "p", macPeerB, prefixDirB, &h.ifB, map[netip.Addr]net.HardwareAddr{addrReal2: macReal2, addrReal3: macReal3}},
+		{ifNameA, macDirA, ifNameA + "p", macPeerA, prefixDirA, 1500, &h.ifA, map[netip.Addr]net.HardwareAddr{addrClient: macClient}},
+		{ifNameB, macDirB, ifNameB + "p", macPeerB, prefixDirB, mtuB, &h.ifB, map[netip.Addr]net.HardwareAddr{addrReal2: macReal2, addrReal3: macReal3}},
 	}
 	for _, p := range pairs {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.name, HardwareAddr: p.mac}, PeerName: p.peer, PeerHardwareAddr: p.peerHW}
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.name, HardwareAddr: p.mac, MTU: p.mtu}, PeerName: p.peer, PeerHardwareAddr: p.peerHW, PeerMTU: uint32(p.mtu)}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return fmt.Errorf("add veth %s: %w", p.name, err)
 		}
@@ -657,6 +663,13 @@ func goldenCases() []goldenCase {
 	replyUDP := fromReal(netip.AddrPortFrom(addrReal3, 5353), 40200, macReal3, layers.IPProtocolUDP)
 	replyUDP0 := fromReal(netip.AddrPortFrom(addrReal3, 5353), 40201, macReal3, layers.IPProtocolUDP).with(func(f *frame) { f.udpNoCsum = true })
 
+	synNAT3 := fromClient(vipNAT, 80, 40110, layers.IPProtocolTCP).with(func(f *frame) { f.src = netip.AddrPortFrom(addrClient3, 40110) })
+	replyNAT3 := fromReal(netip.AddrPortFrom(addrReal2, 8080), 40110, macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.dst = netip.AddrPortFrom(addrClient3, 40110) })
+	// IPv4 total length: 20 + 20 TCP + payload.
+	bigDR := fromClient(vipDR, 80, 40120, layers.IPProtocolTCP).with(func(f *frame) { f.payload = make([]byte, mtuB-40+1) })
+	bigNAT := fromClient(vipNAT, 80, 40121, layers.IPProtocolTCP).with(func(f *frame) { f.payload = make([]byte, mtuB-40+1) })
+	mtuDR := fromClient(vipDR, 80, 40122, layers.IPProtocolTCP).with(func(f *frame) { f.payload = make([]byte, mtuB-40) })
+
 	dr := &realRef{epDR, addrReal2, 80}
 	nat := &realRef{epNAT, addrReal2, 8080}
 	natUDP := &realRef{epNATUDP, addrReal3, 5353}
@@ -688,7 +701,7 @@ func goldenCases() []goldenCase {
 			verdict: xdpTX, want: synDRb.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},
 		{desc: "DR real on another device: MACs rewritten, XDP_REDIRECT", ingress: ifNameA, in: synDR.bytes(),
 			verdict: xdpRedirect, want: synDR.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},
-		{desc: "DR established flow: same real, not a new connection", ingress: ifNameA, in: synDR.with(func(f *frame) { f.ack = true }).bytes(),
+		{desc: "DR established flow: same real, not a new connection", before: [][]byte{synDR.bytes()}, ingress: ifNameA, in: synDR.with(func(f *frame) { f.ack = true }).bytes(),
 			verdict: xdpRedirect, want: synDR.with(func(f *frame) { f.ack = true }).with(drTo(macReal2)).bytes(), count: countWant{real: dr}},
 		{desc: "NAT TCP: destination rewritten to the real", ingress: ifNameA, in: synNAT.bytes(),
 			verdict: xdpRedirect, want: synNAT.with(natTo(netip.AddrPortFrom(addrReal2, 8080), macReal2)).bytes(), count: countWant{real: nat, newConn: true}},
@@ -704,6 +717,14 @@ func goldenCases() []goldenCase {
 			verdict: xdpRedirect, want: replyUDP0.with(natReplyFrom(netip.AddrPortFrom(vipNAT, 53))).bytes(), count: countWant{real: natUDP, reply: true}, udpNoCsum: true},
 		{desc: "NAT real's packet outside any flow: passed untouched", ingress: ifNameB, in: replyNAT.with(func(f *frame) { f.dst = netip.AddrPortFrom(addrClient, 9) }).bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
+		{desc: "NAT reply to a client whose MAC is unresolved: rewritten and passed to the kernel", before: [][]byte{synNAT3.bytes()}, ingress: ifNameB, in: replyNAT3.bytes(),
+			verdict: xdpPass, want: replyNAT3.with(func(f *frame) { f.src = netip.AddrPortFrom(vipNAT, 80) }).bytes(), count: countWant{reason: loader.PassNoNeigh}},
+		{desc: "DR frame larger than the egress MTU: passed untouched", ingress: ifNameA, in: bigDR.bytes(),
+			verdict: xdpPass, count: countWant{reason: loader.PassFragNeeded}},
+		{desc: "NAT frame larger than the egress MTU: rewritten and passed to the kernel", ingress: ifNameA, in: bigNAT.bytes(),
+			verdict: xdpPass, want: bigNAT.with(func(f *frame) { f.dst = netip.AddrPortFrom(addrReal2, 8080) }).bytes(), count: countWant{reason: loader.PassFragNeeded}},
+		{desc: "frame of exactly the egress MTU: forwarded", ingress: ifNameA, in: mtuDR.bytes(),
+			verdict: xdpRedirect, want: mtuDR.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},
 		{desc: "all reals weight 0: dropped", ingress: ifNameA, in: fromClient(vipZero, 80, 40600, layers.IPProtocolTCP).bytes(),
 			verdict: xdpDrop, count: countWant{reason: loader.DropNoReal}},
 		{desc: "DR real's MAC unresolved: dropped", ingress: ifNameA, in: fromClient(vipUnres, 80, 40601, layers.IPProtocolTCP).bytes(),
