@@ -54,7 +54,7 @@ demo: deps build
 	$(GO) run ./testenv/demo -xlbd bin/xlbd -xlb bin/xlb
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./loader/
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'MonitorTCP10k' -benchtime 1x -cpu 1 ./health/
 
 format:
