@@ -18,6 +18,20 @@
 //     gratuitous ARP and unsolicited neighbour advertisements.
 //   - Trackers (interfaces, scripts, files, processes) adjust the effective
 //     priority with keepalived's weight semantics or put an instance in Fault.
+//   - SyncGroup ties instances together as keepalived's vrrp_sync_group.
+//
+// A daemon builds one Config per vrrp_instance and runs it:
+//
+//	in, err := vrrp.NewInstance(vrrp.Config{
+//		Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Version: 3,
+//		VIPs:    []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24")}},
+//		OnState: func(s vrrp.State) { ... }, // e.g. tell the data plane
+//	})
+//	...
+//	err = in.Run(ctx) // on cancel: priority 0 if master, VIPs removed
+//
+// Notify programs and scripts run without a shell. Accept mode is carried
+// in Config but not enforced: Linux accepts traffic to an added address.
 //
 // The package imports nothing else of xlb; a daemon builds Instances from its
 // configuration with the plain option structs.

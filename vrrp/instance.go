@@ -158,7 +158,9 @@ type addrs interface {
 type Stats struct {
 	Received, Sent uint64
 	Transitions    uint64
-	Drops          map[error]uint64
+	// Overruns counts packets discarded because the instance fell behind.
+	Overruns uint64
+	Drops    map[error]uint64
 }
 
 // Instance runs one virtual router.
@@ -346,6 +348,9 @@ func (in *Instance) Run(ctx context.Context) error {
 			select {
 			case pkts <- p:
 			default: // the loop is behind; drop as a busy router would
+				in.mu.Lock()
+				in.stats.Overruns++
+				in.mu.Unlock()
 			}
 		}
 	}()

@@ -127,7 +127,11 @@ func (c *conn4) ReadPacket() (packet, error) {
 		if cm == nil || cm.IfIndex != c.ifi.Index {
 			continue
 		}
-		s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
+		ipa, ok := src.(*net.IPAddr)
+		if !ok {
+			continue
+		}
+		s, _ := netip.AddrFromSlice(ipa.IP)
 		d, _ := netip.AddrFromSlice(cm.Dst)
 		return packet{data: append([]byte(nil), c.buf[:n]...), src: s.Unmap(), dst: d.Unmap(), ttl: cm.TTL}, nil
 	}
@@ -182,7 +186,11 @@ func (c *conn6) ReadPacket() (packet, error) {
 		if cm == nil || cm.IfIndex != c.ifi.Index {
 			continue
 		}
-		s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
+		ipa, ok := src.(*net.IPAddr)
+		if !ok {
+			continue
+		}
+		s, _ := netip.AddrFromSlice(ipa.IP)
 		d, _ := netip.AddrFromSlice(cm.Dst)
 		return packet{data: append([]byte(nil), c.buf[:n]...), src: s, dst: d, ttl: cm.HopLimit}, nil
 	}
