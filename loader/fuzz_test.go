@@ -97,6 +97,7 @@ func FuzzXDP(f *testing.F) {
 		// to forward.
 		rewrittenPass := after.reasons[loader.PassNoNeigh].Packets != before.reasons[loader.PassNoNeigh].Packets ||
 			after.reasons[loader.PassFragNeeded].Packets != before.reasons[loader.PassFragNeeded].Packets
+		noteOutcome(v, before, after)
 		if v == xdpPass && !rewrittenPass && !bytes.Equal(out, in) {
 			t.Fatalf("passed without forwarding, but changed:\n%s", diffFrames(out, in))
 		}
@@ -147,6 +148,54 @@ func checkRewrite(t *testing.T, in, out []byte) {
 	if verifyChecksums(in, udpNone) == nil {
 		if err := verifyChecksums(out, udpNone); err != nil {
 			t.Fatalf("checksums valid on the way in, not out: %v\n%s", err, diffFrames(out, in))
+		}
+	}
+}
+
+// fuzzOutcomes counts the program's outcomes seen, by verdict and reason.
+var fuzzOutcomes [8][16]int
+
+// noteOutcome gives every outcome of the BPF program, which Go's coverage
+// cannot see into, a basic block of its own, so the fuzzer keeps inputs
+// that reach a new verdict or reason as interesting.
+func noteOutcome(v uint32, before, after counts) {
+	r := loader.Reason(15) // forwarded: counted per real
+	for _, x := range loader.Reasons() {
+		if after.reasons[x].Packets != before.reasons[x].Packets {
+			r = x
+		}
+	}
+	switch r {
+	case loader.PassNotIPv4:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassMalformed:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassFragment:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassNotTCPUDP:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassNoService:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassNoNeigh:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassFragNeeded:
+		fuzzOutcomes[v&7][r]++
+	case loader.DropNoReal:
+		fuzzOutcomes[v&7][r]++
+	case loader.DropBadReal:
+		fuzzOutcomes[v&7][r]++
+	case loader.DropNoRoute:
+		fuzzOutcomes[v&7][r]++
+	case loader.DropFwdDisabled:
+		fuzzOutcomes[v&7][r]++
+	case loader.DropNoNeigh:
+		fuzzOutcomes[v&7][r]++
+	default:
+		switch v {
+		case xdpTX:
+			fuzzOutcomes[v&7][15]++
+		case xdpRedirect:
+			fuzzOutcomes[v&7][15]++
 		}
 	}
 }

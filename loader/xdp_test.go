@@ -945,6 +945,7 @@ func realOf(out []byte, nat bool, port uint16) (netip.Addr, error) {
 }
 
 func TestIntegrationXDPRoundRobin(t *testing.T) {
+	testenv.RequirePrivileged(t)
 	r2 := func(port uint16, w int) control.Real { return control.Real{Addr: addrReal2, Port: port, Weight: w} }
 	r3 := func(port uint16, w int) control.Real { return control.Real{Addr: addrReal3, Port: port, Weight: w} }
 	for _, tc := range []struct {
