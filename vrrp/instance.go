@@ -122,6 +122,9 @@ func (c *Config) validate() error {
 	if v6 && c.Version == 2 {
 		return fmt.Errorf("IPv6 virtual addresses need VRRP version 3: %w", ErrConfig)
 	}
+	if c.SrcAddr.IsValid() && len(c.VIPs) > 0 && c.SrcAddr.Is6() != v6 {
+		return fmt.Errorf("source address %v and virtual addresses differ in family: %w", c.SrcAddr, ErrConfig)
+	}
 	for _, p := range c.UnicastPeers {
 		if p.Is6() != v6 && len(c.VIPs) > 0 {
 			return fmt.Errorf("unicast peer %v and virtual addresses differ in family: %w", p, ErrConfig)

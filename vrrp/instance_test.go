@@ -383,3 +383,37 @@ func TestInstanceTrackerPriority(t *testing.T) {
 		t.Fatalf("advert priority %d, want 70 (100 + -3*10)", got)
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	v6 := VIP{Prefix: netip.MustParsePrefix("2001:db8::100/64")}
+	tests := []struct {
+		desc string
+		cfg  Config
+	}{
+		{"VRID 0", Config{VIPs: []VIP{vip100}}},
+		{"AH", Config{VRID: 1, AuthType: AuthAH}},
+		{"auth with v3", Config{VRID: 1, Version: 3, AuthType: AuthPass, AuthPass: "x"}},
+		{"mixed VIP families", Config{VRID: 1, Version: 3, VIPs: []VIP{vip100, v6}}},
+		{"IPv6 with v2", Config{VRID: 1, Version: 2, VIPs: []VIP{v6}}},
+		{"IPv4 source, IPv6 VIPs", Config{VRID: 1, Version: 3, VIPs: []VIP{v6}, SrcAddr: localIP}},
+		{"IPv6 peer, IPv4 VIPs", Config{VRID: 1, Version: 3, VIPs: []VIP{vip100}, UnicastPeers: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}},
+		{"invalid VIP", Config{VRID: 1, VIPs: []VIP{{}}}},
+		{"v2 sub-second interval", Config{VRID: 1, Version: 2, Interval: 100 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			tt.cfg.Logger = quietLogger()
+			if _, err := newInstance(tt.cfg, newFakeConn(), &fakeAddrs{}, localIP); !errors.Is(err, ErrConfig) {
+				t.Fatalf("newInstance(%+v) = %v, want ErrConfig", tt.cfg, err)
+			}
+		})
+	}
+	in, err := newInstance(Config{VRID: 7, Logger: quietLogger()}, newFakeConn(), &fakeAddrs{}, localIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := in.cfg; c.Version != 2 || c.Priority != 100 || c.Interval != time.Second || c.GARPMasterDelay != 5*time.Second || c.GARPMasterRepeat != 5 {
+		t.Fatalf("defaults: version %d priority %d interval %v garp delay %v repeat %d; want keepalived's 2, 100, 1s, 5s, 5",
+			c.Version, c.Priority, c.Interval, c.GARPMasterDelay, c.GARPMasterRepeat)
+	}
+}

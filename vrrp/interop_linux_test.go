@@ -89,7 +89,7 @@ func requirePrivileged(t *testing.T) {
 	if os.Getenv("XLB_REQUIRE_PRIVILEGED") == "1" {
 		t.Fatal("test needs root (XLB_REQUIRE_PRIVILEGED=1)")
 	}
-	t.Skip("test needs root: run as root or with XLB_REQUIRE_PRIVILEGED=1 in CI")
+	t.Skip("skipping: test needs root (network namespaces, raw sockets)")
 }
 
 func run(t *testing.T, args ...string) string {
