@@ -665,6 +665,10 @@ func goldenCases() []goldenCase {
 
 	synNAT3 := fromClient(vipNAT, 80, 40110, layers.IPProtocolTCP).with(func(f *frame) { f.src = netip.AddrPortFrom(addrClient3, 40110) })
 	replyNAT3 := fromReal(netip.AddrPortFrom(addrReal2, 8080), 40110, macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.dst = netip.AddrPortFrom(addrClient3, 40110) })
+	// A client beyond every route of the director (it has no default route).
+	far := netip.AddrPortFrom(netip.MustParseAddr("198.19.0.5"), 40111)
+	synNATFar := fromClient(vipNAT, 80, far.Port(), layers.IPProtocolTCP).with(func(f *frame) { f.src = far })
+	replyNATFar := fromReal(netip.AddrPortFrom(addrReal2, 8080), far.Port(), macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.dst = far })
 	// IPv4 total length: 20 + 20 TCP + payload.
 	bigDR := fromClient(vipDR, 80, 40120, layers.IPProtocolTCP).with(func(f *frame) { f.payload = make([]byte, mtuB-40+1) })
 	bigNAT := fromClient(vipNAT, 80, 40121, layers.IPProtocolTCP).with(func(f *frame) { f.payload = make([]byte, mtuB-40+1) })
@@ -725,6 +729,8 @@ func goldenCases() []goldenCase {
 			verdict: xdpPass, want: bigNAT.with(func(f *frame) { f.dst = netip.AddrPortFrom(addrReal2, 8080) }).bytes(), count: countWant{reason: loader.PassFragNeeded}},
 		{desc: "frame of exactly the egress MTU: forwarded", ingress: ifNameA, in: mtuDR.bytes(),
 			verdict: xdpRedirect, want: mtuDR.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},
+		{desc: "NAT reply to a client without a route: dropped", before: [][]byte{synNATFar.bytes()}, ingress: ifNameB, in: replyNATFar.bytes(),
+			verdict: xdpDrop, want: replyNATFar.with(func(f *frame) { f.src = netip.AddrPortFrom(vipNAT, 80) }).bytes(), count: countWant{reason: loader.DropNoRoute}},
 		{desc: "all reals weight 0: dropped", ingress: ifNameA, in: fromClient(vipZero, 80, 40600, layers.IPProtocolTCP).bytes(),
 			verdict: xdpDrop, count: countWant{reason: loader.DropNoReal}},
 		{desc: "DR real's MAC unresolved: dropped", ingress: ifNameA, in: fromClient(vipUnres, 80, 40601, layers.IPProtocolTCP).bytes(),
@@ -1190,6 +1196,44 @@ func TestIntegrationXDPMalformed(t *testing.T) {
 				t.Errorf("output changed:\n%s", d)
 			}
 			h.checkCounted(t, before, h.mustCounts(t), countWant{reason: loader.PassMalformed}, len(tc.in))
+		})
+	}
+}
+
+func TestIntegrationXDPForwardingDisabled(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	var err error
+	h.do(func() { err = os.WriteFile("/proc/sys/net/ipv4/conf/"+ifNameA+"/forwarding", []byte("0"), 0) })
+	if err != nil {
+		t.Fatalf("disable forwarding on %s: %v", ifNameA, err)
+	}
+	nat := fromClient(vipNAT, 80, 46001, layers.IPProtocolTCP)
+	for _, tc := range []struct {
+		desc string
+		in   []byte
+		want []byte // nil: unchanged
+	}{
+		{"DR", fromClient(vipDR, 80, 46000, layers.IPProtocolTCP).bytes(), nil},
+		// NAT rewrites before the FIB lookup says no.
+		{"NAT", nat.bytes(), nat.with(func(f *frame) { f.dst = netip.AddrPortFrom(addrReal2, 8080) }).bytes()},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := h.mustCounts(t)
+			v, out, err := h.run(tc.in, h.ifA)
+			if err != nil {
+				t.Fatalf("run program: %v", err)
+			}
+			if v != xdpDrop {
+				t.Errorf("verdict %s, want XDP_DROP", verdictName(v))
+			}
+			want := tc.want
+			if want == nil {
+				want = tc.in
+			}
+			if d := diffFrames(out, want); d != "" {
+				t.Errorf("output frame differs from the expected one:\n%s", d)
+			}
+			h.checkCounted(t, before, h.mustCounts(t), countWant{reason: loader.DropFwdDisabled}, len(tc.in))
 		})
 	}
 }
