@@ -112,7 +112,8 @@ static __always_inline int parse_iphdr(struct cursor *c, void *data_end, struct 
 	hdrsize = ip->ihl * 4;
 	if (c->pos + hdrsize > data_end)
 		return -1;
-	if (bpf_ntohs(ip->tot_len) < hdrsize)
+	/* The datagram must fit in the frame (trailing padding is fine). */
+	if (bpf_ntohs(ip->tot_len) < hdrsize || (void *)ip + bpf_ntohs(ip->tot_len) > data_end)
 		return -1;
 	c->pos += hdrsize;
 	*iph = ip;
