@@ -365,13 +365,35 @@ func (in *Instance) Run(ctx context.Context) error {
 
 	in.log.Info("vrrp: instance starting", "interface", in.cfg.Interface, "priority", in.cfg.Priority,
 		"version", in.cfg.Version, "advert_int", in.cfg.Interval)
+	var (
+		last                   memberStatus
+		wasMaster              bool
+		garpRound, garpRefresh time.Time
+	)
+	// settle follows up on whatever the last event did: announcements on
+	// becoming master, and the sync group.
+	settle := func() {
+		isMaster := in.m.State() == StateMaster
+		switch {
+		case isMaster && !wasMaster:
+			in.announce(in.cfg.GARPMasterRepeat)
+			if in.cfg.GARPMasterDelay > 0 {
+				garpRound = in.now().Add(in.cfg.GARPMasterDelay)
+			}
+			if in.cfg.GARPMasterRefresh > 0 {
+				garpRefresh = in.now().Add(in.cfg.GARPMasterRefresh)
+			}
+		case !isMaster:
+			garpRound, garpRefresh = time.Time{}, time.Time{}
+		}
+		wasMaster = isMaster
+		in.publish(&last)
+	}
 	in.do(in.m.Start(in.now()))
-	var last memberStatus
-	in.publish(&last)
+	settle()
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var garpRound, garpRefresh time.Time
 	for {
 		now := in.now()
 		next := in.m.Next()
@@ -386,7 +408,6 @@ func (in *Instance) Run(ctx context.Context) error {
 		}
 		timer.Reset(wait)
 
-		wasMaster := in.m.State() == StateMaster
 		select {
 		case <-ctx.Done():
 			in.do(in.m.Shutdown(in.now()))
@@ -433,20 +454,7 @@ func (in *Instance) Run(ctx context.Context) error {
 				in.announce(in.cfg.GARPRefreshRepeat)
 			}
 		}
-		isMaster := in.m.State() == StateMaster
-		switch {
-		case isMaster && !wasMaster:
-			in.announce(in.cfg.GARPMasterRepeat)
-			if in.cfg.GARPMasterDelay > 0 {
-				garpRound = in.now().Add(in.cfg.GARPMasterDelay)
-			}
-			if in.cfg.GARPMasterRefresh > 0 {
-				garpRefresh = in.now().Add(in.cfg.GARPMasterRefresh)
-			}
-		case !isMaster:
-			garpRound, garpRefresh = time.Time{}, time.Time{}
-		}
-		in.publish(&last)
+		settle()
 	}
 }
 

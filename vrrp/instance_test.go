@@ -417,3 +417,21 @@ func TestConfigValidate(t *testing.T) {
 			c.Version, c.Priority, c.Interval, c.GARPMasterDelay, c.GARPMasterRepeat)
 	}
 }
+
+func TestInstanceGARPRefresh(t *testing.T) {
+	in, _, a := testInstance(t, Config{Version: 3, Interval: 10 * time.Millisecond, Priority: 255,
+		GARPMasterDelay: -1, GARPMasterRepeat: 2, GARPMasterRefresh: 30 * time.Millisecond, GARPRefreshRepeat: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// The owner is master at once: 2 announcements, then 3 per refresh.
+	waitUntil(t, "MASTER", func() bool { return in.State() == StateMaster })
+	waitUntil(t, "two refreshes", func() bool { _, _, _, n := a.get(); return n >= 2+3+3 })
+	if _, _, _, n := a.get(); (n-2)%3 != 0 {
+		t.Fatalf("%d announcements, want 2 + a multiple of 3", n)
+	}
+}
