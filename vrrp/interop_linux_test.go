@@ -387,7 +387,7 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			took := waitFor(t, settle, "xlb to take over after keepalived stopped", func() bool {
 				return xlbMaster() && x.state() == "MASTER"
 			})
-			t.Logf("failover after keepalived stop: %v", took)
+			t.Logf("xlb master %v after keepalived exited (priority 0 sent on stop)", took)
 
 			// 3. keepalived 150 comes back and preempts.
 			ka = startKA(150)
@@ -422,7 +422,7 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 			// 5. xlb stops (priority 0): keepalived takes over, our VIP is gone.
 			x.stop(t)
 			took = waitFor(t, settle, "keepalived to take over after xlb stopped", kaMaster)
-			t.Logf("failover after xlb stop: %v", took)
+			t.Logf("keepalived master %v after xlb exited (priority 0 sent on stop)", took)
 
 			// 6. xlb 100 comes back and preempts keepalived 50.
 			x = startXLB(100)
