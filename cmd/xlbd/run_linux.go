@@ -47,8 +47,9 @@ func run(opts options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	director := control.NewDirector(rec.Apply, log)
 	// The maps are complete before the first packet reaches the program.
-	if err := rec.Apply(state); err != nil {
+	if err := director.SetConfig(cfg, state); err != nil {
 		return fmt.Errorf("apply %s: %w", opts.configFile, err)
 	}
 	for _, ifname := range ifaces {
@@ -64,7 +65,7 @@ func run(opts options, log *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(opts.configFile, rec, log)
+			reload(opts.configFile, director, log)
 			continue
 		}
 		log.Info("xlbd stopping", "signal", sig.String())
@@ -99,14 +100,14 @@ func load(file string) (*config.Config, *control.State, error) {
 
 // reload applies a changed config file; an invalid one is reported and the
 // running configuration stays.
-func reload(file string, rec *control.Reconciler, log *slog.Logger) {
+func reload(file string, director *control.Director, log *slog.Logger) {
 	log.Info("reloading configuration (SIGHUP)", "config", file)
 	cfg, state, err := load(file)
 	if err != nil {
 		log.Error("configuration not reloaded: the running configuration stays", "config", file, "error", err.Error())
 		return
 	}
-	if err := rec.Apply(state); err != nil {
+	if err := director.SetConfig(cfg, state); err != nil {
 		log.Error("configuration reload failed part-way", "config", file, "error", err)
 		return
 	}

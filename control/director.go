@@ -1,0 +1,243 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/xlbproject/xlb/control/config"
+	"github.com/xlbproject/xlb/loader"
+)
+
+// RealRef names a real server of a virtual service.
+type RealRef struct {
+	Service loader.Endpoint
+	Real    netip.AddrPort
+}
+
+func (r RealRef) String() string {
+	return fmt.Sprintf("real %s of VS %s", r.Real, netip.AddrPortFrom(r.Service.Addr, r.Service.Port))
+}
+
+// RealHealth is what a real's checkers last concluded.
+type RealHealth struct {
+	Up bool
+	// Weight replaces the configured weight while the real is up, when
+	// WeightSet (MISC_CHECK misc_dynamic).
+	Weight    int
+	WeightSet bool
+}
+
+// Director turns the configured state, the reals' health and the VIPs this
+// director holds (VRRP) into the state the data plane runs, and applies it
+// whenever one of them changes. Its methods are safe for concurrent use.
+type Director struct {
+	mu    sync.Mutex
+	apply func(*State) error
+	log   *slog.Logger
+
+	base     *State
+	policy   map[loader.Endpoint]*servicePolicy
+	health   map[RealRef]RealHealth
+	quorumUp map[loader.Endpoint]bool
+	// owned lists the VIPs this director holds; nil: every VIP (no VRRP).
+	owned map[netip.Addr]bool
+}
+
+// servicePolicy is what the config says about failures of a service's reals.
+type servicePolicy struct {
+	quorum, hysteresis int
+	sorry              *Real
+	sorryInhibit       bool
+	inhibit            map[netip.AddrPort]bool // inhibit_on_failure
+}
+
+// NewDirector returns a Director that hands every new state to apply
+// (normally Reconciler.Apply).
+func NewDirector(apply func(*State) error, log *slog.Logger) *Director {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Director{
+		apply:    apply,
+		log:      log,
+		health:   make(map[RealRef]RealHealth),
+		quorumUp: make(map[loader.Endpoint]bool),
+	}
+}
+
+// SetConfig makes st (built from cfg by Desired) the configured state and
+// applies it with the health and VIP ownership known so far. Health of reals
+// that stay in the config is kept, so a reload does not bring a dead real
+// back.
+func (d *Director) SetConfig(cfg *config.Config, st *State) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	policy := make(map[loader.Endpoint]*servicePolicy, len(cfg.VirtualServers))
+	for _, vs := range cfg.VirtualServers {
+		ep := loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)}
+		p := &servicePolicy{quorum: vs.Quorum, hysteresis: vs.Hysteresis, inhibit: make(map[netip.AddrPort]bool)}
+		if vs.SorryServer != nil {
+			p.sorry = &Real{Addr: vs.SorryServer.Addr, Port: vs.SorryServer.Port, Weight: 1}
+			p.sorryInhibit = vs.SorryServer.Inhibit
+		}
+		for _, rs := range vs.Reals {
+			if rs.InhibitOnFailure {
+				p.inhibit[rs.AddrPort()] = true
+			}
+		}
+		policy[ep] = p
+	}
+	keep := make(map[RealRef]bool)
+	for _, svc := range st.Services {
+		for _, rl := range svc.Reals {
+			keep[RealRef{svc.Endpoint, rl.AddrPort()}] = true
+		}
+	}
+	for ref := range d.health {
+		if !keep[ref] {
+			delete(d.health, ref)
+		}
+	}
+	d.base, d.policy = st, policy
+	return d.applyLocked()
+}
+
+// SetRealHealth records a real's health and applies the consequence: a real
+// that is down takes no new flows (with inhibit_on_failure it stays with
+// weight 0, otherwise it leaves the service; its established flows continue
+// either way), and a service below its quorum sends new flows to its
+// sorry_server.
+func (d *Director) SetRealHealth(ref RealRef, h RealHealth) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.health[ref]; ok && old == h {
+		return nil
+	}
+	d.health[ref] = h
+	if d.base == nil {
+		return nil
+	}
+	return d.applyLocked()
+}
+
+// SetOwnedVIPs says which VIPs this director holds (VRRP MASTER): services
+// of other VIPs are removed from the data plane, as a BACKUP director
+// forwards nothing for them. nil means every VIP, as without VRRP.
+func (d *Director) SetOwnedVIPs(owned []netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if owned == nil {
+		d.owned = nil
+	} else {
+		d.owned = make(map[netip.Addr]bool, len(owned))
+		for _, a := range owned {
+			d.owned[a] = true
+		}
+	}
+	if d.base == nil {
+		return nil
+	}
+	return d.applyLocked()
+}
+
+// Effective is the state the data plane runs now.
+func (d *Director) Effective() *State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.effectiveLocked()
+}
+
+func (d *Director) applyLocked() error {
+	return d.apply(d.effectiveLocked())
+}
+
+func (d *Director) effectiveLocked() *State {
+	out := &State{}
+	if d.base == nil {
+		return out
+	}
+	for _, svc := range d.base.Services {
+		if d.owned != nil && !d.owned[svc.Endpoint.Addr] {
+			continue
+		}
+		out.Services = append(out.Services, d.serviceLocked(svc))
+	}
+	return out
+}
+
+// serviceLocked applies health, quorum and the sorry server to one service.
+func (d *Director) serviceLocked(svc *Service) *Service {
+	p := d.policy[svc.Endpoint]
+	if p == nil {
+		p = &servicePolicy{quorum: 1}
+	}
+	eff := *svc
+	eff.Reals = nil
+	alive := 0
+	for _, rl := range svc.Reals {
+		h, known := d.health[RealRef{svc.Endpoint, rl.AddrPort()}]
+		switch {
+		case known && !h.Up && p.inhibit[rl.AddrPort()]:
+			rl.Weight = 0
+		case known && !h.Up:
+			continue
+		case known && h.WeightSet:
+			rl.Weight = h.Weight
+		}
+		alive += rl.Weight
+		eff.Reals = append(eff.Reals, rl)
+	}
+
+	up, seen := d.quorumUp[svc.Endpoint]
+	switch {
+	case !seen:
+		up = alive >= p.quorum
+	case up && alive < p.quorum-p.hysteresis:
+		up = false
+	case !up && alive >= p.quorum+p.hysteresis:
+		up = true
+	}
+	if seen && up != d.quorumUp[svc.Endpoint] || !seen && !up {
+		d.logQuorum(svc, p, up, alive)
+	}
+	d.quorumUp[svc.Endpoint] = up
+
+	if p.sorry == nil {
+		return &eff
+	}
+	sorryAt := slices.IndexFunc(eff.Reals, func(r Real) bool { return r.AddrPort() == p.sorry.AddrPort() })
+	if !up {
+		// Below quorum: the reals take no new flows (their established
+		// ones continue) and the sorry server takes them all.
+		for i := range eff.Reals {
+			eff.Reals[i].Weight = 0
+		}
+		if sorryAt >= 0 {
+			eff.Reals[sorryAt].Weight = 1
+		} else {
+			eff.Reals = append(eff.Reals, *p.sorry)
+		}
+	} else if p.sorryInhibit && sorryAt < 0 {
+		// sorry_server_inhibit: the sorry server stays, quiescent.
+		quiet := *p.sorry
+		quiet.Weight = 0
+		eff.Reals = append(eff.Reals, quiet)
+	}
+	return &eff
+}
+
+func (d *Director) logQuorum(svc *Service, p *servicePolicy, up bool, alive int) {
+	vs := svc.String()
+	switch {
+	case up:
+		d.log.Info("quorum gained: reals take new connections again", "vs", vs, "alive_weight", alive, "quorum", p.quorum, "hysteresis", p.hysteresis)
+	case p.sorry != nil:
+		d.log.Warn("quorum lost: new connections go to the sorry server", "vs", vs, "alive_weight", alive, "quorum", p.quorum, "sorry_server", p.sorry.AddrPort().String())
+	default:
+		d.log.Warn("quorum lost and no sorry_server", "vs", vs, "alive_weight", alive, "quorum", p.quorum)
+	}
+}

@@ -1,0 +1,128 @@
+package control
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/xlbproject/xlb/control/config"
+	"github.com/xlbproject/xlb/loader"
+)
+
+const directorConf = `virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    protocol TCP
+    quorum 2
+    hysteresis 1
+    sorry_server 198.18.1.9 80
+    real_server 198.18.1.2 80 {
+        weight 1
+        inhibit_on_failure
+    }
+    real_server 198.18.1.3 80 {
+        weight 1
+    }
+    real_server 198.18.1.4 80 {
+        weight 1
+    }
+}
+virtual_server 198.18.0.101 80 {
+    lvs_sched rr
+    protocol TCP
+    real_server 198.18.1.2 80 {
+        weight 1
+    }
+}
+`
+
+var (
+	vs100 = loader.Endpoint{Addr: netip.MustParseAddr("198.18.0.100"), Port: 80, Proto: loader.ProtoTCP}
+	vs101 = loader.Endpoint{Addr: netip.MustParseAddr("198.18.0.101"), Port: 80, Proto: loader.ProtoTCP}
+)
+
+func ref(svc loader.Endpoint, real string) RealRef {
+	return RealRef{svc, netip.MustParseAddrPort(real)}
+}
+
+// weights renders a service's reals as "addr:port=weight" for comparisons.
+func weights(st *State, svc loader.Endpoint) []string {
+	for _, s := range st.Services {
+		if s.Endpoint == svc {
+			var out []string
+			for _, r := range s.Reals {
+				out = append(out, r.AddrPort().String()+"="+string(rune('0'+r.Weight)))
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+func TestDirector(t *testing.T) {
+	cfg, err := config.Parse("d.conf", []byte(directorConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Desired(cfg, Limits{MaxServices: 16, RingSize: 16, MaxReals: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied *State
+	d := NewDirector(func(s *State) error { applied = s; return nil }, nil)
+	if err := d.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []struct {
+		desc    string
+		do      func() error
+		want    []string // reals of VS .100 as applied
+		want101 []string
+	}{
+		{"all up", nil,
+			[]string{"198.18.1.2:80=1", "198.18.1.3:80=1", "198.18.1.4:80=1"}, []string{"198.18.1.2:80=1"}},
+		{"an inhibit_on_failure real down stays with weight 0",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.2:80"), RealHealth{Up: false}) },
+			[]string{"198.18.1.2:80=0", "198.18.1.3:80=1", "198.18.1.4:80=1"}, []string{"198.18.1.2:80=1"}},
+		{"a plain real down leaves; alive weight 1 < quorum 2 - hysteresis 1 is false: quorum holds",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.3:80"), RealHealth{Up: false}) },
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=1"}, []string{"198.18.1.2:80=1"}},
+		{"the last real down: quorum lost, the sorry server takes new flows",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.4:80"), RealHealth{Up: false}) },
+			[]string{"198.18.1.2:80=0", "198.18.1.9:80=1"}, []string{"198.18.1.2:80=1"}},
+		{"one back: alive 1 < quorum 2 + hysteresis 1, still the sorry server",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.4:80"), RealHealth{Up: true}) },
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=0", "198.18.1.9:80=1"}, []string{"198.18.1.2:80=1"}},
+		{"up with a dynamic weight 3: alive 3 regains the quorum, the sorry server leaves",
+			func() error {
+				return d.SetRealHealth(ref(vs100, "198.18.1.4:80"), RealHealth{Up: true, Weight: 3, WeightSet: true})
+			},
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=3"}, []string{"198.18.1.2:80=1"}},
+		{"health of one service's real does not touch another's",
+			func() error { return d.SetRealHealth(ref(vs101, "198.18.1.2:80"), RealHealth{Up: false}) },
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=3"}, nil},
+		{"VRRP: only .101 owned, .100 leaves the data plane",
+			func() error { return d.SetOwnedVIPs([]netip.Addr{netip.MustParseAddr("198.18.0.101")}) },
+			nil, nil},
+		{"a reload keeps the health it knows",
+			func() error { d.SetOwnedVIPs(nil); return d.SetConfig(cfg, st) },
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=3"}, nil},
+	}
+	for _, s := range steps {
+		if s.do != nil {
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.desc, err)
+			}
+		}
+		if got := weights(applied, vs100); !slices.Equal(got, s.want) {
+			t.Errorf("%s: VS .100 reals %v, want %v", s.desc, got, s.want)
+		}
+		if got := weights(applied, vs101); !slices.Equal(got, s.want101) {
+			t.Errorf("%s: VS .101 reals %v, want %v", s.desc, got, s.want101)
+		}
+	}
+	has101 := slices.ContainsFunc(applied.Services, func(s *Service) bool { return s.Endpoint == vs101 })
+	if !has101 {
+		t.Errorf("VS .101 with its only real down must stay configured (it has no sorry server), got %v", applied.Services)
+	}
+}
