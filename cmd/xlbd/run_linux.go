@@ -58,6 +58,10 @@ func run(opts options, log *slog.Logger) error {
 		}
 		warnForwardingOff(ifname, log)
 	}
+	subs, err := startSubsystems(cfg, director, log /* health checking and VRRP are added here */)
+	if err != nil {
+		return err
+	}
 	logNotActive(cfg, log)
 	log.Info("xlbd running", "config", opts.configFile, "virtual_servers", len(state.Services), "interfaces", strings.Join(ifaces, ","), "bpffs", opts.pinDir)
 
@@ -65,12 +69,14 @@ func run(opts options, log *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(opts.configFile, director, log)
+			reload(opts.configFile, director, subs, log)
 			continue
 		}
 		log.Info("xlbd stopping", "signal", sig.String())
 		break
 	}
+	// VRRP gives up its VIPs (priority 0) before anything else changes.
+	subs.stop()
 	if opts.detachOnExit {
 		if err := dp.Remove(); err != nil {
 			return err
@@ -100,7 +106,7 @@ func load(file string) (*config.Config, *control.State, error) {
 
 // reload applies a changed config file; an invalid one is reported and the
 // running configuration stays.
-func reload(file string, director *control.Director, log *slog.Logger) {
+func reload(file string, director *control.Director, subs subsystems, log *slog.Logger) {
 	log.Info("reloading configuration (SIGHUP)", "config", file)
 	cfg, state, err := load(file)
 	if err != nil {
@@ -108,6 +114,10 @@ func reload(file string, director *control.Director, log *slog.Logger) {
 		return
 	}
 	if err := director.SetConfig(cfg, state); err != nil {
+		log.Error("configuration reload failed part-way", "config", file, "error", err)
+		return
+	}
+	if err := subs.reload(cfg); err != nil {
 		log.Error("configuration reload failed part-way", "config", file, "error", err)
 		return
 	}
