@@ -21,7 +21,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* to_real forwards a packet addressed to a service to the flow's real. */
+/*
+ * to_real forwards a packet addressed to a service to the flow's real. svc
+ * is a copy: a preallocated hash map reuses a replaced element at once, so
+ * the map's value may change under a packet that still reads it.
+ */
 static __always_inline int to_real(struct packet *p, struct service *svc)
 {
 	struct flow_key key = {};
@@ -131,8 +135,11 @@ int xlb_xdp(struct xdp_md *ctx)
 	ep.proto = p.proto;
 	ep.family = AF_INET;
 	svc = bpf_map_lookup_elem(&services, &ep);
-	if (svc)
-		return to_real(&p, svc);
+	if (svc) {
+		struct service copy = *svc;
+
+		return to_real(&p, &copy);
+	}
 
 	ep.addr[0] = p.ip->saddr;
 	ep.port = *p.sport;
