@@ -72,7 +72,7 @@ func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) 
 		// to retire the reals the new config drops.
 		prev := r.applied[ep]
 		if prev == nil {
-			prev = &Service{Endpoint: ep, Method: rl.Method}
+			prev = &Service{Endpoint: ep, Sched: r.services[ep].Sched.String(), Method: rl.Method}
 			r.applied[ep] = prev
 		}
 		prev.Reals = append(prev.Reals, Real{Addr: rl.Addr, Port: rl.Port, Weight: int(rl.Weight)})
@@ -97,16 +97,18 @@ func (r *Reconciler) Apply(st *State) error {
 		return err
 	}
 	want := make(map[loader.Endpoint]bool, len(st.Services))
-	wantNAT := make(map[loader.Endpoint]bool)
-	var errs []error
 	for _, svc := range st.Services {
 		want[svc.Endpoint] = true
-		if svc.Method == loader.MethodNAT {
-			for _, rl := range svc.Reals {
-				wantNAT[loader.Endpoint{Addr: rl.Addr, Port: rl.Port, Proto: svc.Endpoint.Proto}] = true
-			}
+	}
+	// A NAT real's replies are rewritten for as long as it has an id, also
+	// after it left the config: its established flows continue.
+	wantNAT := make(map[loader.Endpoint]bool)
+	for k := range r.realIDs {
+		if k.method == loader.MethodNAT {
+			wantNAT[loader.Endpoint{Addr: k.real.Addr(), Port: k.real.Port(), Proto: k.svc.Proto}] = true
 		}
 	}
+	var errs []error
 	// NAT reals first, so that replies are recognised before the first
 	// request reaches a new real.
 	for ep := range wantNAT {
@@ -171,12 +173,17 @@ func (r *Reconciler) resolveReals(st *State) {
 }
 
 // reserve allocates ids for new services and reals before anything is
-// written, so a config that does not fit changes nothing.
+// written; a config that does not fit changes nothing, not even the
+// reconciler's bookkeeping.
 func (r *Reconciler) reserve(st *State) error {
 	usedSvc := make(map[uint32]bool, len(r.services))
 	for _, s := range r.services {
 		usedSvc[s.ID] = true
 	}
+	newServices := make(map[loader.Endpoint]loader.Service)
+	newReals := make(map[realKey]uint32)
+	taken := make(map[uint32]bool)
+	usedReal := func(id uint32) bool { return r.usedReal[id] || taken[id] }
 	nextSvc, nextReal := uint32(0), uint32(0)
 	for _, svc := range st.Services {
 		if _, ok := r.services[svc.Endpoint]; !ok {
@@ -187,22 +194,32 @@ func (r *Reconciler) reserve(st *State) error {
 				return fmt.Errorf("apply config: more than %d virtual services", r.dp.MaxServices())
 			}
 			usedSvc[nextSvc] = true
-			r.services[svc.Endpoint] = loader.Service{ID: nextSvc, Slot: 1, RingLen: 0}
+			newServices[svc.Endpoint] = loader.Service{ID: nextSvc, Slot: 1, RingLen: 0}
 		}
 		for _, rl := range svc.Reals {
 			k := realKey{svc.Endpoint, rl.AddrPort(), svc.Method}
 			if _, ok := r.realIDs[k]; ok {
 				continue
 			}
-			for r.usedReal[nextReal] {
+			if _, ok := newReals[k]; ok {
+				continue
+			}
+			for usedReal(nextReal) {
 				nextReal++
 			}
 			if nextReal >= r.dp.MaxReals() {
 				return fmt.Errorf("apply config: more than %d real servers in all", r.dp.MaxReals())
 			}
-			r.usedReal[nextReal] = true
-			r.realIDs[k] = nextReal
+			newReals[k] = nextReal
+			taken[nextReal] = true
 		}
+	}
+	for ep, s := range newServices {
+		r.services[ep] = s
+	}
+	for k, id := range newReals {
+		r.realIDs[k] = id
+		r.usedReal[id] = true
 	}
 	return nil
 }
@@ -289,6 +306,15 @@ func (r *Reconciler) logChange(prev, svc *Service, live int) {
 	}
 }
 
+// sameService reports whether a and b need the same ring. The order of the
+// reals does not matter: after a restart it is only known as a set.
 func sameService(a, b *Service) bool {
-	return a.Sched == b.Sched && a.Method == b.Method && slices.Equal(a.Reals, b.Reals)
+	if a.Sched != b.Sched || a.Method != b.Method || len(a.Reals) != len(b.Reals) {
+		return false
+	}
+	byAddr := func(x, y Real) int { return x.AddrPort().Compare(y.AddrPort()) }
+	ar, br := slices.Clone(a.Reals), slices.Clone(b.Reals)
+	slices.SortFunc(ar, byAddr)
+	slices.SortFunc(br, byAddr)
+	return slices.Equal(ar, br)
 }

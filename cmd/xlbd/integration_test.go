@@ -511,6 +511,9 @@ func TestIntegrationRestartKeepsFlows(t *testing.T) {
 	if !strings.Contains(d.Log(), "adopted data plane state") {
 		t.Errorf("the new xlbd did not adopt the pinned state:\n%s", d.Log())
 	}
+	if strings.Contains(d.Log(), "virtual server updated") {
+		t.Errorf("the new xlbd rewrote a service that did not change:\n%s", d.Log())
+	}
 	if got := long.ask(t); got != first {
 		t.Fatalf("after the restart the long-lived connection was answered by %s, it started on %s", got, first)
 	}
@@ -548,4 +551,40 @@ func TestIntegrationUnderIPNetnsExec(t *testing.T) {
 		t.Errorf("xlbd did not say it mounted bpffs:\n%s", d.Log())
 	}
 	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 20), topo.Reals, 20, 1)
+}
+
+// A real removed from the config gets no new connections, and an established
+// one to it keeps working (NAT replies are still rewritten).
+func TestIntegrationRemovedRealKeepsFlows(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			serveHTTP(t, topo)
+			x := startXlbd(t, topo, vsConf(method, "TCP", 80, topo.Reals, 80))
+
+			long := dialKeepAlive(t, topo.Client, vipHTTP)
+			gone := long.ask(t)
+			var stays *testenv.Host
+			for _, r := range topo.Reals {
+				if r.Name != gone {
+					stays = r
+				}
+			}
+			x.rewrite(t, vsConf(method, "TCP", 80, []*testenv.Host{stays}, 80))
+			if err := x.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.WaitLog("real server removed", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", 6); seen[stays.Name] != 6 {
+				t.Errorf("after removing %s, new connections went to %v, want all to %s", gone, seen, stays.Name)
+			}
+			for range 3 {
+				if got := long.ask(t); got != gone {
+					t.Fatalf("the established connection to the removed %s was answered by %s", gone, got)
+				}
+			}
+		})
+	}
 }
