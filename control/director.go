@@ -45,6 +45,8 @@ type Director struct {
 	quorumUp map[loader.Endpoint]bool
 	// owned lists the VIPs this director holds; nil: every VIP (no VRRP).
 	owned map[netip.Addr]bool
+	// onQuorum is told when a service gains or loses its quorum.
+	onQuorum func(svc loader.Endpoint, up bool)
 }
 
 // servicePolicy is what the config says about failures of a service's reals.
@@ -102,6 +104,33 @@ func (d *Director) SetConfig(cfg *config.Config, st *State) error {
 			delete(d.health, ref)
 		}
 	}
+	// alpha: a real new to the configuration whose checkers start failed
+	// takes no flow until they pass, not even before the first check.
+	old := make(map[RealRef]bool)
+	if d.base != nil {
+		for _, svc := range d.base.Services {
+			for _, rl := range svc.Reals {
+				old[RealRef{svc.Endpoint, rl.AddrPort()}] = true
+			}
+		}
+	}
+	for _, vs := range cfg.VirtualServers {
+		ep := loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)}
+		for _, rs := range vs.Reals {
+			ref := RealRef{ep, rs.AddrPort()}
+			if _, known := d.health[ref]; known || old[ref] || !keep[ref] {
+				continue
+			}
+			if slices.ContainsFunc(rs.Checks, func(c *config.Check) bool { return c.Alpha }) {
+				d.health[ref] = RealHealth{Up: false}
+			}
+		}
+	}
+	for ep := range d.quorumUp {
+		if policy[ep] == nil {
+			delete(d.quorumUp, ep) // a service configured again starts afresh
+		}
+	}
 	d.base, d.policy = st, policy
 	return d.applyLocked()
 }
@@ -142,6 +171,25 @@ func (d *Director) SetOwnedVIPs(owned []netip.Addr) error {
 		return nil
 	}
 	return d.applyLocked()
+}
+
+// OnQuorum sets fn to be told when a service loses its quorum (up false)
+// or gains it again (up true), for quorum_up / quorum_down scripts. It is
+// called at once for every service below its quorum now. fn runs with the
+// Director's lock held: it must return quickly and must not call the
+// Director.
+func (d *Director) OnQuorum(fn func(svc loader.Endpoint, up bool)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.onQuorum = fn
+	if fn == nil {
+		return
+	}
+	for ep, up := range d.quorumUp {
+		if !up {
+			fn(ep, false)
+		}
+	}
 }
 
 // Effective is the state the data plane runs now.
@@ -203,6 +251,9 @@ func (d *Director) serviceLocked(svc *Service) *Service {
 	}
 	if seen && up != d.quorumUp[svc.Endpoint] || !seen && !up {
 		d.logQuorum(svc, p, up, alive)
+		if d.onQuorum != nil {
+			d.onQuorum(svc.Endpoint, up)
+		}
 	}
 	d.quorumUp[svc.Endpoint] = up
 

@@ -1,8 +1,10 @@
 package control
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/xlbproject/xlb/control/config"
@@ -124,5 +126,106 @@ func TestDirector(t *testing.T) {
 	has101 := slices.ContainsFunc(applied.Services, func(s *Service) bool { return s.Endpoint == vs101 })
 	if !has101 {
 		t.Errorf("VS .101 with its only real down must stay configured (it has no sorry server), got %v", applied.Services)
+	}
+}
+
+func TestDirectorQuorumCallbackAndAlpha(t *testing.T) {
+	const conf = `virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    protocol TCP
+    quorum 2
+    sorry_server 198.18.1.9 80
+    real_server 198.18.1.2 80 {
+        weight 1
+    }
+    real_server 198.18.1.3 80 {
+        weight 1
+    }
+}
+`
+	// The reload adds a real whose checker starts failed (alpha).
+	const alphaReal = `    real_server 198.18.1.4 80 {
+        weight 1
+        TCP_CHECK {
+            alpha
+        }
+    }
+}
+`
+	parse := func(src string) (*config.Config, *State) {
+		t.Helper()
+		cfg, err := config.Parse("q.conf", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := Desired(cfg, Limits{MaxServices: 16, RingSize: 16, MaxReals: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg, st
+	}
+	var applied *State
+	d := NewDirector(func(s *State) error { applied = s; return nil }, nil)
+	if err := d.SetConfig(parse(conf)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	d.OnQuorum(func(svc loader.Endpoint, up bool) {
+		got = append(got, fmt.Sprintf("%s up=%v", svc.Addr, up))
+	})
+	if len(got) != 0 {
+		t.Fatalf("OnQuorum reported %v for a service that holds its quorum", got)
+	}
+
+	steps := []struct {
+		desc string
+		do   func() error
+		want []string // quorum calls so far
+		real []string // reals of VS .100 as applied
+	}{
+		{"one real down: alive 1 < quorum 2",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.2:80"), RealHealth{Up: false}) },
+			[]string{"198.18.0.100 up=false"}, []string{"198.18.1.3:80=0", "198.18.1.9:80=1"}},
+		{"the same state again calls nothing",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.2:80"), RealHealth{Up: false}) },
+			[]string{"198.18.0.100 up=false"}, []string{"198.18.1.3:80=0", "198.18.1.9:80=1"}},
+		{"back up: quorum gained",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.2:80"), RealHealth{Up: true}) },
+			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1"}},
+		{"a reload adds an alpha real: it starts down, before any check",
+			func() error {
+				cfg, st := parse(strings.TrimSuffix(conf, "}\n") + alphaReal)
+				return d.SetConfig(cfg, st)
+			},
+			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1"}},
+		{"its checker passes: it joins",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.4:80"), RealHealth{Up: true}) },
+			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1", "198.18.1.4:80=1"}},
+		{"a reload keeps a known alpha real's health",
+			func() error {
+				cfg, st := parse(strings.TrimSuffix(conf, "}\n") + alphaReal)
+				return d.SetConfig(cfg, st)
+			},
+			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1", "198.18.1.4:80=1"}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.desc, err)
+		}
+		if !slices.Equal(got, s.want) {
+			t.Errorf("%s: quorum calls %v, want %v", s.desc, got, s.want)
+		}
+		if w := weights(applied, vs100); !slices.Equal(w, s.real) {
+			t.Errorf("%s: VS .100 reals %v, want %v", s.desc, w, s.real)
+		}
+	}
+
+	// A callback set while a service is below its quorum hears of it at once.
+	d.SetRealHealth(ref(vs100, "198.18.1.2:80"), RealHealth{Up: false})
+	d.SetRealHealth(ref(vs100, "198.18.1.3:80"), RealHealth{Up: false})
+	var late []string
+	d.OnQuorum(func(svc loader.Endpoint, up bool) { late = append(late, fmt.Sprintf("%s up=%v", svc.Addr, up)) })
+	if want := []string{"198.18.0.100 up=false"}; !slices.Equal(late, want) {
+		t.Errorf("OnQuorum set below quorum reported %v, want %v", late, want)
 	}
 }
