@@ -1,6 +1,6 @@
 // Package loader loads xlb's XDP program, attaches it to interfaces, pins
-// programs, links and maps under a bpffs directory so that they outlive the
-// daemon, and offers a typed API over the maps.
+// its links (which hold the program) and maps under a bpffs directory so
+// that they outlive the daemon, and offers a typed API over the maps.
 //
 // It knows nothing of configuration: the control package decides what the
 // maps should hold and calls this package to write it.

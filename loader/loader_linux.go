@@ -66,7 +66,7 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	size := opts.FlowTableSize
 	if size == 0 {
-		size = DefaultFlowTableSize
+		size = pinnedFlowTableSize(opts.PinDir)
 	}
 	spec.Maps[xlbMapFlows].MaxEntries = size
 
@@ -85,10 +85,29 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("load xlb BPF objects: %w", err)
 	}
 
-	d.maxServices = d.objs.SchedStates.MaxEntries()
-	d.ringSize = d.objs.SvcRings.MaxEntries() / (2 * d.maxServices)
-	d.maxReals = d.objs.Reals.MaxEntries()
+	d.setLimits()
 	return d, nil
+}
+
+// pinnedFlowTableSize is the size of a pinned connection table, so that a
+// restart without --flow-table-size keeps it; DefaultFlowTableSize when
+// there is none.
+func pinnedFlowTableSize(pinDir string) uint32 {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, xlbMapFlows), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return DefaultFlowTableSize
+	}
+	defer m.Close()
+	return m.MaxEntries()
+}
+
+func (d *Dataplane) setLimits() {
+	d.maxServices, d.ringSize, d.maxReals = limitsOf(d.objs.SchedStates.MaxEntries(), d.objs.SvcRings.MaxEntries(), d.objs.Reals.MaxEntries())
+}
+
+// limitsOf derives the data plane's capacities from its maps' sizes.
+func limitsOf(schedStates, svcRings, reals uint32) (maxServices, ringSize, maxReals uint32) {
+	return schedStates, svcRings / (2 * schedStates), reals
 }
 
 // PinDir is the bpffs directory holding the data plane's pins.
@@ -115,8 +134,8 @@ func (d *Dataplane) Remove() error {
 	return RemovePins(d.pinDir)
 }
 
-// RemovePins detaches pinned links and removes the pin directory pinDir, for
-// `xlbd --cleanup` and `--detach-on-exit`.
+// RemovePins detaches pinned links and removes xlb's pins and the pin
+// directory pinDir, for `xlbd --cleanup` and `--detach-on-exit`.
 func RemovePins(pinDir string) error {
 	links, err := pinnedLinks(pinDir)
 	if err != nil {
@@ -128,8 +147,21 @@ func RemovePins(pinDir string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.RemoveAll(pinDir); err != nil {
-		errs = append(errs, fmt.Errorf("remove pins %s: %w", pinDir, err))
+	// Only xlb's own pins go: --bpffs may name a directory shared with
+	// other programs.
+	spec, err := loadXlb()
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("load xlb BPF spec: %w", err))...)
+	}
+	for name := range spec.Maps {
+		if err := os.Remove(filepath.Join(pinDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove pin: %w", err))
+		}
+	}
+	for _, dir := range []string{linkDir(pinDir), pinDir} {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove pin directory (other pins left in it?): %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -143,9 +175,7 @@ func Capacity() (maxServices, ringSize, maxReals uint32, err error) {
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("load xlb BPF spec: %w", err)
 	}
-	maxServices = spec.Maps[xlbMapSchedStates].MaxEntries
-	ringSize = spec.Maps[xlbMapSvcRings].MaxEntries / (2 * maxServices)
-	maxReals = spec.Maps[xlbMapReals].MaxEntries
+	maxServices, ringSize, maxReals = limitsOf(spec.Maps[xlbMapSchedStates].MaxEntries, spec.Maps[xlbMapSvcRings].MaxEntries, spec.Maps[xlbMapReals].MaxEntries)
 	return maxServices, ringSize, maxReals, nil
 }
 
@@ -171,8 +201,6 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		}
 		*m = pinned
 	}
-	d.maxServices = d.objs.SchedStates.MaxEntries()
-	d.ringSize = d.objs.SvcRings.MaxEntries() / (2 * d.maxServices)
-	d.maxReals = d.objs.Reals.MaxEntries()
+	d.setLimits()
 	return d, nil
 }
