@@ -26,6 +26,8 @@ type options struct {
 	flowTableSize uint
 	detachOnExit  bool
 	cleanup       bool
+	test          bool // -t: check the configuration and exit
+	dump          bool // --dump: print the effective configuration and exit
 }
 
 func main() {
@@ -38,6 +40,8 @@ func main() {
 	fs.UintVar(&opts.flowTableSize, "flow-table-size", 0, "connection table entries (default 1048576; fixed once pinned)")
 	fs.BoolVar(&opts.detachOnExit, "detach-on-exit", false, "on exit, detach XDP and remove the pins instead of leaving the data plane running")
 	fs.BoolVar(&opts.cleanup, "cleanup", false, "detach XDP and remove the pins under --bpffs, then exit")
+	fs.BoolVar(&opts.test, "t", false, "check the configuration file and exit (0 valid, 1 not); touches nothing")
+	fs.BoolVar(&opts.dump, "dump", false, "print the effective configuration, defaults written out, and exit; touches nothing")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -46,6 +50,15 @@ func main() {
 		os.Exit(2)
 	}
 	opts.interfaces = ifaces
+	switch {
+	case opts.test && opts.dump:
+		fmt.Fprintln(os.Stderr, "xlbd: -t and --dump exclude each other")
+		os.Exit(2)
+	case opts.test:
+		os.Exit(checkConfig(opts.configFile, opts.interfaces, dataplaneLimits, os.Stdout, os.Stderr))
+	case opts.dump:
+		os.Exit(dumpFile(opts.configFile, os.Stdout, os.Stderr))
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(opts, log); err != nil {

@@ -1,0 +1,526 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/xlbproject/xlb/control/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the -t and --dump tests")
+
+// runXlbd runs the built xlbd with args and returns its stdout, stderr and
+// exit status.
+func runXlbd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "xlbd"), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("run xlbd %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// writeFiles writes name -> content under dir (names may hold a directory).
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (-update rewrites it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
+	}
+}
+
+const goodConf = `! two services, one with a checker
+global_defs {
+    router_id test
+    xdp_interface eth0 eth1
+}
+virtual_server 198.18.0.100 80 {
+    lvs_sched wrr
+    lvs_method NAT
+    real_server 198.18.1.2 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 2.5
+        }
+    }
+    real_server 198.18.1.3 8080 {
+        weight 1
+    }
+}
+virtual_server 198.18.0.100 53 {
+    protocol UDP
+    lvs_sched rr
+    lvs_method DR
+    persistence_timeout
+    real_server 198.18.1.2 53 {
+    }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        198.18.0.100/24
+    }
+}
+`
+
+// xlbd -t checks a file without touching the system, prints every error
+// with its position, and exits 0 or 1.
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		files map[string]string // under a fresh directory; xlb.conf is checked
+		args  []string          // more arguments
+		code  int
+		// golden names testdata/check-GOLDEN.out: stdout and stderr, the
+		// directory shown as $DIR.
+		golden string
+	}{
+		{desc: "valid file", files: map[string]string{"xlb.conf": goodConf}, golden: "ok"},
+		{desc: "-i overrides xdp_interface", files: map[string]string{"xlb.conf": goodConf}, args: []string{"-i", "veth9"}, golden: "ok-flag-if"},
+		{
+			desc: "every error of the file, in order, with positions",
+			files: map[string]string{"xlb.conf": `virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    lvs_metod NAT
+    real_server 198.18.1.2 80 { weight 70000 }
+    real_server 198.18.1.2 80 { weight 1 }
+    real_server 2001:db8:1::2 80 { weight 1 }
+}
+virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+}
+virtual_server 198.18.0.101 80 {
+    lvs_sched rr
+    notification_email ops@example.test
+}
+`},
+			code: 1, golden: "errors",
+		},
+		{
+			desc: "include loop",
+			files: map[string]string{
+				"xlb.conf":      "include conf.d/a.conf\n",
+				"conf.d/a.conf": "include b.conf\n",
+				"conf.d/b.conf": "virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n}\ninclude a.conf\n",
+			},
+			code: 1, golden: "include-loop",
+		},
+		{
+			desc: "included file cannot be read",
+			files: map[string]string{
+				"xlb.conf":          "global_defs {\n    router_id x\n}\ninclude conf.d\n",
+				"conf.d/.keep":      "",
+				"other/placeholder": "",
+			},
+			code: 1, golden: "include-unreadable",
+		},
+		{
+			desc:  "file cannot be read",
+			files: map[string]string{"other.conf": "global_defs {\n}\n"},
+			code:  1, golden: "missing",
+		},
+		{
+			desc: "parses, but the data plane does not support it",
+			files: map[string]string{"xlb.conf": `virtual_server_group web {
+    198.18.0.100-102 80
+}
+virtual_server group web {
+    lvs_sched mh
+    real_server 198.18.1.2 80 {
+    }
+}
+virtual_server 198.18.0.100 443 {
+    lvs_method TUN
+    real_server 198.18.1.2 443 {
+    }
+}
+virtual_server 2001:db8::100 80 {
+    lvs_sched rr
+    real_server 2001:db8:1::2 80 {
+    }
+}
+`},
+			code: 1, golden: "unsupported",
+		},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tc.files)
+			pinDir := filepath.Join(dir, "bpffs")
+			stdout, stderr, code := runXlbd(t, append([]string{"-t", "-f", filepath.Join(dir, "xlb.conf"), "--bpffs", pinDir}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			if tc.code == 0 && stderr != "" {
+				t.Errorf("a valid file printed to stderr:\n%s", stderr)
+			}
+			if tc.code != 0 && !strings.Contains(stderr, "test failed") {
+				t.Errorf("an invalid file does not say the test failed:\n%s", stderr)
+			}
+			golden(t, "check-"+tc.golden+".out", strings.ReplaceAll("stdout:\n"+stdout+"stderr:\n"+stderr, dir, "$DIR"))
+			if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("xlbd -t created %s", pinDir)
+			}
+		})
+	}
+}
+
+// Every error line of -t is file:line:col: message, and the summary counts
+// them.
+func TestCheckErrorFormat(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "xlb.conf")
+	writeFiles(t, dir, map[string]string{"xlb.conf": "virtual_server 198.18.0.100 0 {\n  lvs_sched nosuch\n  protocol SCTP\n  real_server 198.18.1.2 {\n    weight -1\n  }\n}\nnosuch_block {\n}\n"})
+	_, stderr, code := runXlbd(t, "-t", "-f", file)
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1:\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	var errs []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "xlbd: ") {
+			errs = append(errs, l)
+		}
+	}
+	wantPos := []string{file + ":1:29: ", file + ":2:13: ", file + ":3:12: ", file + ":5:12: ", file + ":8:1: "}
+	if len(errs) != len(wantPos) {
+		t.Fatalf("%d error lines, want %d (one per error):\n%s", len(errs), len(wantPos), stderr)
+	}
+	for i, e := range errs {
+		if !strings.HasPrefix(e, wantPos[i]) || len(e) <= len(wantPos[i]) {
+			t.Errorf("error %d is %q, want it to start with %q and say what is wrong", i+1, e, wantPos[i])
+		}
+	}
+	if want := "xlbd: " + file + ": 5 error(s)"; !strings.Contains(stderr, want) {
+		t.Errorf("no summary %q:\n%s", want, stderr)
+	}
+}
+
+func TestFlagConflicts(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		args []string
+		want string
+	}{
+		{"-t with --dump", []string{"-t", "--dump", "-f", "/nonexistent"}, "exclude each other"},
+		{"unknown flag", []string{"--nosuch"}, "nosuch"},
+		{"stray argument", []string{"-t", "xlb.conf"}, `unexpected argument "xlb.conf"`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, stderr, code := runXlbd(t, tc.args...)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2 (usage)", code)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
+
+// clearPositions zeroes every config.Position reachable from v (a pointer),
+// so that configurations parsed from different files compare equal when
+// they say the same.
+func clearPositions(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			clearPositions(v.Elem())
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[config.Position]() {
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				clearPositions(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			clearPositions(v.Index(i))
+		}
+	}
+}
+
+func dumpString(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	var b strings.Builder
+	if err := dumpConfig(&b, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// The dump parses again to the same configuration, and dumping that gives
+// the same text.
+func TestDumpRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		files map[string]string
+	}{
+		{desc: "two services, checker, VRRP", files: map[string]string{"xlb.conf": goodConf}},
+		{desc: "group members take their own ports", files: map[string]string{"xlb.conf": `virtual_server_group g {
+    198.18.0.100 80
+    198.18.0.100 8080
+    198.18.0.101/31 81
+}
+virtual_server group g {
+    lvs_sched rr
+    sorry_server 198.18.2.1
+    real_server 198.18.1.2 {
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+        TCP_CHECK {
+            connect_port 22
+        }
+    }
+    real_server 198.18.1.3 9000 {
+        weight 4
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 198.18.0.102 80 {
+    lvs_sched rr
+    real_server 198.18.1.2 80 {
+    }
+}
+`}},
+		{desc: "quoting and odd values", files: map[string]string{"xlb.conf": `global_defs {
+    router_id "lvs a!#{}"
+    script_user "user name"
+}
+virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    delay_loop 0.29
+    virtualhost 'host with "quotes"'
+    quorum_up "/bin/echo 'up now' \\ \t tab"
+    real_server 198.18.1.2 80 {
+        notify_up "/bin/x" root wheel
+        HTTP_GET {
+            delay_before_retry 4.35
+            warmup 0.000001
+            connect_timeout 1.1
+            url {
+                path "/a b?c=#1"
+                regex "(?i)^ok\\s+$"
+                status_code 200 204 300-399
+            }
+        }
+        MISC_CHECK {
+            misc_path "/bin/true 'a b'"
+            user nobody nogroup
+        }
+    }
+}
+vrrp_script "chk one" {
+    script "/bin/sh -c 'exit 0'"
+    user nobody
+    timeout 5
+    weight 10 reverse
+}
+vrrp_track_process p {
+    process "my proc" --flag "two words"
+    quorum 2
+    quorum_max 3
+    full_command
+}
+vrrp_track_file f {
+    file "/run/x y"
+    init_file 5 overwrite
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 1
+    priority 255
+    authentication {
+        auth_type PASS
+        auth_pass "p w!"
+    }
+    virtual_ipaddress {
+        198.18.0.100/24 brd 198.18.0.255 dev eth0 scope link label eth0:1
+    }
+    track_script {
+        "chk one"
+    }
+    track_file {
+        f weight -3
+    }
+    track_process {
+        p weight 2 reverse
+    }
+    notify "/bin/n 'x y'"
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 2
+    virtual_ipaddress {
+        198.18.0.101
+    }
+}
+vrrp_sync_group "G 1" {
+    group {
+        VI_2
+    }
+    track_interface {
+        eth1 weight 7
+    }
+    notify_stop /bin/stop
+}
+SSL {
+    ca /etc/ca.pem
+    certificate /etc/c.pem
+    key /etc/k.pem
+}
+`}},
+		{desc: "the config package's director fixture (includes, groups, every block)", files: nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			file := filepath.Join("..", "..", "control", "config", "testdata", "director", "keepalived.conf")
+			if tc.files != nil {
+				dir := t.TempDir()
+				writeFiles(t, dir, tc.files)
+				file = filepath.Join(dir, "xlb.conf")
+			}
+			cfg1, err := config.ParseFile(file)
+			if err != nil {
+				t.Fatalf("parse the input: %v", err)
+			}
+			out1 := dumpString(t, cfg1)
+			cfg2, err := config.Parse("dump.conf", []byte(out1))
+			if err != nil {
+				t.Fatalf("the dump does not parse: %v\n%s", err, out1)
+			}
+			clearPositions(reflect.ValueOf(cfg1))
+			clearPositions(reflect.ValueOf(cfg2))
+			if !reflect.DeepEqual(cfg1, cfg2) {
+				t.Errorf("the dump parses to another configuration:\n%s\n%s", diffConfigs(cfg1, cfg2), out1)
+			}
+			if out2 := dumpString(t, cfg2); out2 != out1 {
+				t.Errorf("dumping the dump gives another text:\n--- first:\n%s\n--- second:\n%s", out1, out2)
+			}
+		})
+	}
+}
+
+// diffConfigs names the first fields where a and b differ.
+func diffConfigs(a, b *config.Config) string {
+	var out []string
+	var walk func(path string, x, y reflect.Value)
+	walk = func(path string, x, y reflect.Value) {
+		if len(out) >= 10 {
+			return
+		}
+		if x.Kind() != y.Kind() {
+			out = append(out, path+": kinds differ")
+			return
+		}
+		switch x.Kind() {
+		case reflect.Pointer:
+			if x.IsNil() || y.IsNil() {
+				if x.IsNil() != y.IsNil() {
+					out = append(out, path+": nil on one side")
+				}
+				return
+			}
+			walk(path, x.Elem(), y.Elem())
+		case reflect.Struct:
+			if x.Type().PkgPath() != reflect.TypeFor[config.Config]().PkgPath() {
+				if !reflect.DeepEqual(x.Interface(), y.Interface()) {
+					out = append(out, path+": "+toString(x)+" != "+toString(y))
+				}
+				return
+			}
+			for i := range x.NumField() {
+				walk(path+"."+x.Type().Field(i).Name, x.Field(i), y.Field(i))
+			}
+		case reflect.Slice:
+			if x.Len() != y.Len() {
+				out = append(out, path+": lengths differ")
+				return
+			}
+			for i := range x.Len() {
+				walk(path+"["+toString(reflect.ValueOf(i))+"]", x.Index(i), y.Index(i))
+			}
+		default:
+			if !reflect.DeepEqual(x.Interface(), y.Interface()) {
+				out = append(out, path+": "+toString(x)+" != "+toString(y))
+			}
+		}
+	}
+	walk("Config", reflect.ValueOf(a), reflect.ValueOf(b))
+	return strings.Join(out, "\n")
+}
+
+func toString(v reflect.Value) string { return fmt.Sprint(v.Interface()) }
+
+// xlbd --dump prints the effective configuration: golden output, and the
+// same through the binary as through dumpConfig.
+func TestDumpCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"xlb.conf": goodConf})
+	stdout, stderr, code := runXlbd(t, "--dump", "-f", filepath.Join(dir, "xlb.conf"))
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit status %d, stderr:\n%s", code, stderr)
+	}
+	golden(t, "dump-good.conf", strings.ReplaceAll(stdout, dir, "$DIR"))
+
+	// A file with errors is not dumped: every error is printed.
+	writeFiles(t, dir, map[string]string{"bad.conf": "virtual_server 198.18.0.100 80 {\n    lvs_sched nosuch\n    weight 1\n}\n"})
+	stdout, stderr, code = runXlbd(t, "--dump", "-f", filepath.Join(dir, "bad.conf"))
+	if code != 1 || stdout != "" {
+		t.Errorf("bad file: exit status %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	for _, want := range []string{"bad.conf:2:15: ", "bad.conf:3:5: ", "2 error(s)"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("bad file: stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
