@@ -46,6 +46,10 @@ type Config struct {
 	AuthType AuthType
 	AuthPass string
 	VIPs     []VIP
+	// ExcludedVIPs are added, removed and announced with VIPs but not
+	// carried in adverts (virtual_ipaddress_excluded); they may be of
+	// either family.
+	ExcludedVIPs []VIP
 	// SrcAddr is the advert source (mcast_src_ip / unicast_src_ip).
 	// Default: the interface's first IPv4 address, or for IPv6 its
 	// link-local address.
@@ -71,7 +75,30 @@ type Config struct {
 	// OnState, if set, is called (from the instance goroutine) after
 	// every state change.
 	OnState func(State)
-	Logger  *slog.Logger
+	// OnTransition, if set, is called like OnState with the details of
+	// the change. Both hooks run after the virtual addresses were added
+	// (entering Master) or removed (leaving it), and before the new
+	// master's first advert and gratuitous ARP / NA leave: a daemon that
+	// programs a data plane in a hook forwards before any neighbour is
+	// told to send it the traffic.
+	OnTransition func(Transition)
+	Logger       *slog.Logger
+}
+
+// Transition is one state change of an instance.
+type Transition struct {
+	Instance string
+	From, To State
+	// Priority is the effective priority at the change.
+	Priority uint8
+	// Reason says why, for a log line: "advert from 198.18.0.3 timed out".
+	Reason string
+}
+
+// String renders the change as xlbd logs it:
+// "VI_1 BACKUP -> MASTER (priority 100, advert from 198.18.0.3 timed out)".
+func (t Transition) String() string {
+	return fmt.Sprintf("%s %s -> %s (priority %d, %s)", t.Instance, t.From, t.To, t.Priority, t.Reason)
 }
 
 func (c *Config) setDefaults() {
@@ -117,6 +144,11 @@ func (c *Config) validate() error {
 			v6 = v.Prefix.Addr().Is6()
 		} else if v.Prefix.Addr().Is6() != v6 {
 			return fmt.Errorf("virtual addresses mix IPv4 and IPv6: %w", ErrConfig)
+		}
+	}
+	for i, v := range c.ExcludedVIPs {
+		if !v.Prefix.IsValid() {
+			return fmt.Errorf("excluded virtual address %d invalid: %w", i, ErrConfig)
 		}
 	}
 	if v6 && c.Version == 2 {
@@ -189,6 +221,8 @@ type Instance struct {
 	syncWake   chan struct{}
 	trackFault bool
 	groupFault bool
+	// faultWhy names what put the instance in Fault, for the log.
+	faultWhy string
 
 	mu    sync.Mutex
 	state State
@@ -484,6 +518,9 @@ func (in *Instance) applySync(c syncCmd) {
 		}
 	case syncFault, syncFaultClear:
 		in.groupFault = c == syncFault
+		if c == syncFault && !in.trackFault {
+			in.faultWhy = "a member of sync group " + in.group.name + " is in fault"
+		}
 		in.do(in.m.SetFault(now, in.trackFault || in.groupFault))
 	}
 }
@@ -504,6 +541,9 @@ func (in *Instance) publish(last *memberStatus) {
 func (in *Instance) applyTrackers(ts *trackerSet, now time.Time) {
 	prio, fault := ts.effective(in.cfg.Priority)
 	in.trackFault = fault
+	if fault {
+		in.faultWhy = ts.faultReason()
+	}
 	fault = fault || in.groupFault
 	if prio != in.m.Priority() {
 		in.log.Info("vrrp: effective priority changed", "from", in.m.Priority(), "to", prio)
@@ -515,9 +555,14 @@ func (in *Instance) applyTrackers(ts *trackerSet, now time.Time) {
 	in.do(in.m.SetFault(now, fault))
 }
 
+// allVIPs are the announced and the excluded virtual addresses.
+func (in *Instance) allVIPs() []VIP {
+	return append(slices.Clip(in.cfg.VIPs), in.cfg.ExcludedVIPs...)
+}
+
 func (in *Instance) announce(n int) {
 	for range n {
-		if err := in.addrs.Announce(in.cfg.VIPs); err != nil {
+		if err := in.addrs.Announce(in.allVIPs()); err != nil {
 			in.log.Warn("vrrp: cannot announce virtual addresses", "err", err)
 			return
 		}
@@ -531,20 +576,25 @@ func (in *Instance) do(acts []Action) {
 		case ActionSend:
 			in.send(a.Priority)
 		case ActionTransition:
-			in.transition(a.From, a.To)
+			reason := a.Reason
+			if a.To == StateFault && in.faultWhy != "" {
+				reason = in.faultWhy
+			}
+			in.transition(a.From, a.To, reason)
 		}
 	}
 }
 
-func (in *Instance) transition(from, to State) {
-	in.log.Info("vrrp: entering "+to.String()+" state", "from", from.String(), "priority", in.m.Priority())
+func (in *Instance) transition(from, to State, reason string) {
+	tr := Transition{Instance: in.cfg.Name, From: from, To: to, Priority: in.m.Priority(), Reason: reason}
+	in.log.Info("vrrp: " + tr.String())
 	if to == StateMaster {
-		if err := in.addrs.AddVIPs(in.cfg.VIPs); err != nil {
+		if err := in.addrs.AddVIPs(in.allVIPs()); err != nil {
 			in.log.Error("vrrp: cannot add virtual addresses", "err", err)
 		}
 	}
 	if from == StateMaster {
-		if err := in.addrs.DelVIPs(in.cfg.VIPs); err != nil {
+		if err := in.addrs.DelVIPs(in.allVIPs()); err != nil {
 			in.log.Error("vrrp: cannot remove virtual addresses", "err", err)
 		}
 	}
@@ -557,5 +607,8 @@ func (in *Instance) transition(from, to State) {
 	}
 	if in.cfg.OnState != nil {
 		in.cfg.OnState(to)
+	}
+	if in.cfg.OnTransition != nil {
+		in.cfg.OnTransition(tr)
 	}
 }

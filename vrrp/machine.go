@@ -77,6 +77,9 @@ type Action struct {
 	Kind     ActionKind
 	Priority uint8 // ActionSend
 	From, To State // ActionTransition
+	// Reason says why the state changed (ActionTransition), in words for
+	// a log line: "advert from 198.18.0.3 timed out".
+	Reason string
 }
 
 func (a Action) String() string {
@@ -108,6 +111,10 @@ type Machine struct {
 	// the master down timer fired (or we own the addresses) meanwhile.
 	hold       bool
 	wantMaster bool
+	// master is the source of the last advert that kept us backup;
+	// resigned is set when it sent priority 0.
+	master   netip.Addr
+	resigned bool
 }
 
 // ErrConfig reports an invalid MachineConfig or instance configuration.
@@ -184,13 +191,14 @@ func (m *Machine) Start(now time.Time) []Action {
 
 func (m *Machine) enterRunning(now time.Time) []Action {
 	if m.fault {
-		return m.to(StateFault)
+		return m.to(StateFault, "a tracker failed")
 	}
 	if m.prio == PriorityOwner && !m.hold {
-		return m.becomeMaster(now)
+		return m.becomeMaster(now, "address owner (priority 255)")
 	}
 	m.masterInt = m.cfg.Interval
-	acts := m.to(StateBackup)
+	m.master, m.resigned = netip.Addr{}, false
+	acts := m.to(StateBackup, "waiting for the master's adverts")
 	m.masterDown = now.Add(m.MasterDownInterval())
 	m.wantMaster = m.prio == PriorityOwner
 	return acts
@@ -204,7 +212,7 @@ func (m *Machine) Shutdown(now time.Time) []Action {
 		acts = append(acts, Action{Kind: ActionSend, Priority: 0})
 	}
 	m.started = false
-	return append(acts, m.to(StateInit)...)
+	return append(acts, m.to(StateInit, "stopping")...)
 }
 
 // Tick fires the timers that expired at now.
@@ -217,7 +225,7 @@ func (m *Machine) Tick(now time.Time) []Action {
 				m.masterDown = now.Add(m.MasterDownInterval())
 				return nil
 			}
-			return m.becomeMaster(now)
+			return m.becomeMaster(now, m.downReason())
 		}
 	case StateMaster:
 		if !m.adverTimer.IsZero() && !now.Before(m.adverTimer) {
@@ -243,6 +251,7 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 	case StateBackup:
 		if adv.Priority == 0 {
 			m.masterDown = now.Add(m.SkewTime())
+			m.master, m.resigned = adv.Src, true
 			return nil, nil
 		}
 		if m.cfg.NoPreempt || adv.Priority >= m.prio || m.delayPreempt(now) {
@@ -251,6 +260,7 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 			}
 			m.wantMaster = false
 			m.learn(adv)
+			m.master, m.resigned = adv.Src, false
 			m.masterDown = now.Add(m.MasterDownInterval())
 		}
 		// Otherwise discard: a lower-priority master is preempted when
@@ -264,7 +274,8 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 		if adv.Priority > m.prio || (adv.Priority == m.prio && m.cfg.LocalAddr.IsValid() &&
 			adv.Src.Compare(m.cfg.LocalAddr) > 0) {
 			m.learn(adv)
-			acts := m.to(StateBackup)
+			acts := m.to(StateBackup, fmt.Sprintf("advert from %v with priority %d", adv.Src, adv.Priority))
+			m.master, m.resigned = adv.Src, false
 			m.masterDown = now.Add(m.MasterDownInterval())
 			return acts, nil
 		}
@@ -319,7 +330,7 @@ func (m *Machine) SetFault(now time.Time, fault bool) []Action {
 		if m.state == StateMaster {
 			acts = append(acts, Action{Kind: ActionSend, Priority: 0})
 		}
-		return append(acts, m.to(StateFault)...)
+		return append(acts, m.to(StateFault, "a tracker failed")...)
 	}
 	if m.state == StateFault {
 		return m.enterRunning(now)
@@ -339,7 +350,7 @@ func (m *Machine) ForceMaster(now time.Time) []Action {
 	if m.state != StateBackup {
 		return nil
 	}
-	return m.becomeMaster(now)
+	return m.becomeMaster(now, "its sync group agreed")
 }
 
 // ForceBackup makes a master backup (another member of its sync group
@@ -349,14 +360,25 @@ func (m *Machine) ForceBackup(now time.Time) []Action {
 	if m.state != StateMaster {
 		return nil
 	}
-	acts := m.to(StateBackup)
+	acts := m.to(StateBackup, "another member of its sync group became backup")
 	m.masterInt = m.cfg.Interval
 	m.masterDown = now.Add(m.MasterDownInterval())
 	return acts
 }
 
-func (m *Machine) becomeMaster(now time.Time) []Action {
-	acts := m.to(StateMaster)
+// downReason says why the master down timer fired.
+func (m *Machine) downReason() string {
+	switch {
+	case m.resigned:
+		return fmt.Sprintf("%v gave up mastership (priority 0)", m.master)
+	case m.master.IsValid():
+		return fmt.Sprintf("advert from %v timed out", m.master)
+	}
+	return "no advert from a master"
+}
+
+func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
+	acts := m.to(StateMaster, reason)
 	m.masterInt = m.cfg.Interval
 	m.adverTimer = now.Add(m.cfg.Interval)
 	return append(acts, m.send())
@@ -364,7 +386,7 @@ func (m *Machine) becomeMaster(now time.Time) []Action {
 
 func (m *Machine) send() Action { return Action{Kind: ActionSend, Priority: m.prio} }
 
-func (m *Machine) to(s State) []Action {
+func (m *Machine) to(s State, reason string) []Action {
 	from := m.state
 	m.state = s
 	m.masterDown, m.adverTimer = time.Time{}, time.Time{}
@@ -372,5 +394,5 @@ func (m *Machine) to(s State) []Action {
 	if from == s {
 		return nil
 	}
-	return []Action{{Kind: ActionTransition, From: from, To: s}}
+	return []Action{{Kind: ActionTransition, From: from, To: s, Reason: reason}}
 }

@@ -128,7 +128,7 @@ func runSteps(t *testing.T, cfg MachineConfig, steps []step) {
 		if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
 			t.Fatalf("%s: error %v, want %v", desc, err, s.wantErr)
 		}
-		if !slices.Equal(got, s.want) {
+		if !sameActions(got, s.want) {
 			t.Fatalf("%s: actions %v, want %v", desc, got, s.want)
 		}
 		if m.State() != s.wantState {
@@ -320,11 +320,11 @@ func TestMachineHold(t *testing.T) {
 		t.Fatal("does not want master after the master went silent")
 	}
 	acts := m.ForceMaster(t0.Add(9 * time.Second))
-	if want := []Action{trans(StateBackup, StateMaster), send(100)}; !slices.Equal(acts, want) {
+	if want := []Action{trans(StateBackup, StateMaster), send(100)}; !sameActions(acts, want) {
 		t.Fatalf("ForceMaster = %v, want %v", acts, want)
 	}
 	acts = m.ForceBackup(t0.Add(10 * time.Second))
-	if want := []Action{trans(StateMaster, StateBackup)}; !slices.Equal(acts, want) || m.WantsMaster() {
+	if want := []Action{trans(StateMaster, StateBackup)}; !sameActions(acts, want) || m.WantsMaster() {
 		t.Fatalf("ForceBackup = %v (wants %v), want %v and not wanting", acts, m.WantsMaster(), want)
 	}
 	if got, want := m.Next(), t0.Add(10*time.Second+down); !got.Equal(want) {
@@ -333,7 +333,78 @@ func TestMachineHold(t *testing.T) {
 	// An owner in a group waits for the group too.
 	o, _ := NewMachine(MachineConfig{Version: 3, Priority: 255, Interval: time.Second})
 	o.SetHold(true)
-	if acts := o.Start(t0); !slices.Equal(acts, []Action{trans(StateInit, StateBackup)}) || !o.WantsMaster() {
+	if acts := o.Start(t0); !sameActions(acts, []Action{trans(StateInit, StateBackup)}) || !o.WantsMaster() {
 		t.Fatalf("held owner Start = %v wants %v; want BACKUP wanting master", acts, o.WantsMaster())
+	}
+}
+
+// sameActions compares actions without their Reason, which
+// TestMachineReasons checks.
+func sameActions(got, want []Action) bool {
+	strip := func(as []Action) []Action {
+		out := make([]Action, len(as))
+		for i, a := range as {
+			a.Reason = ""
+			out[i] = a
+		}
+		return out
+	}
+	return slices.Equal(strip(got), strip(want))
+}
+
+func TestMachineReasons(t *testing.T) {
+	peer := netip.MustParseAddr("198.18.0.3")
+	cfg := MachineConfig{Version: 3, Priority: 100, Interval: time.Second}
+	down := 3609375 * time.Microsecond
+	reason := func(acts []Action) string {
+		for _, a := range acts {
+			if a.Kind == ActionTransition {
+				return a.Reason
+			}
+		}
+		return ""
+	}
+	tests := []struct {
+		desc string
+		run  func(m *Machine) []Action
+		want string
+	}{
+		{"no master at start", func(m *Machine) []Action {
+			m.Start(t0)
+			return m.Tick(t0.Add(down))
+		}, "no advert from a master"},
+		{"master went silent", func(m *Machine) []Action {
+			m.Start(t0)
+			m.Receive(t0.Add(time.Second), &Advert{Version: 3, Priority: 150, Interval: time.Second, Src: peer})
+			return m.Tick(t0.Add(time.Second + down))
+		}, "advert from 198.18.0.3 timed out"},
+		{"master resigned", func(m *Machine) []Action {
+			m.Start(t0)
+			m.Receive(t0.Add(time.Second), &Advert{Version: 3, Priority: 150, Interval: time.Second, Src: peer})
+			m.Receive(t0.Add(2*time.Second), &Advert{Version: 3, Priority: 0, Interval: time.Second, Src: peer})
+			return m.Tick(t0.Add(3 * time.Second))
+		}, "198.18.0.3 gave up mastership (priority 0)"},
+		{"preempted", func(m *Machine) []Action {
+			m.Start(t0)
+			m.Tick(t0.Add(down))
+			acts, _ := m.Receive(t0.Add(5*time.Second), &Advert{Version: 3, Priority: 200, Interval: time.Second, Src: peer})
+			return acts
+		}, "advert from 198.18.0.3 with priority 200"},
+		{"stop", func(m *Machine) []Action {
+			m.Start(t0)
+			return m.Shutdown(t0.Add(time.Second))
+		}, "stopping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			m, err := NewMachine(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts := tt.run(m)
+			if got := reason(acts); got != tt.want {
+				t.Errorf("transition reason %q (actions %v), want %q", got, acts, tt.want)
+			}
+		})
 	}
 }

@@ -105,6 +105,20 @@ func (s *trackerSet) start(ctx context.Context, ch chan<- trackUpdate) {
 
 func (s *trackerSet) update(u trackUpdate) { s.effects[u.idx] = u.e }
 
+// faultReason names the trackers that force Fault.
+func (s *trackerSet) faultReason() string {
+	var names []string
+	for i, e := range s.effects {
+		if e.Fault {
+			names = append(names, s.ts[i].Name())
+		}
+	}
+	if len(names) == 0 {
+		return "a tracker failed"
+	}
+	return "tracked " + strings.Join(names, ", ") + " failed"
+}
+
 func (s *trackerSet) effective(base uint8) (uint8, bool) {
 	return EffectivePriority(base, s.effects)
 }

@@ -1,0 +1,62 @@
+package vrrp
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A daemon programs its data plane in OnTransition: by then the addresses
+// are up, and neither an advert nor a gratuitous ARP has left yet.
+func TestInstanceTransitionBeforeAnnounce(t *testing.T) {
+	excl := VIP{Prefix: netip.MustParsePrefix("2001:db8::100/128")}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	var in *Instance
+	var c *fakeConn
+	var a *fakeAddrs
+	in, c, a = testInstance(t, Config{
+		Name: "VI_1", Version: 3, Interval: 20 * time.Millisecond, Priority: 100,
+		GARPMasterDelay: -1, GARPMasterRepeat: 2, ExcludedVIPs: []VIP{excl},
+		OnTransition: func(tr Transition) {
+			up, _, _, announces := a.get()
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, tr.String())
+			if tr.To == StateMaster && (!up || announces != 0 || len(c.sent()) != 0) {
+				t.Errorf("entering MASTER: VIPs up %v, %d announcements and %d adverts already out; want up, none, none",
+					up, announces, len(c.sent()))
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitUntil(t, "MASTER", func() bool { return in.State() == StateMaster })
+	// Both the announced and the excluded address are announced (twice:
+	// garp_master_repeat 2) but only the first is in the adverts.
+	waitUntil(t, "announcements", func() bool { _, _, _, n := a.get(); return n == 4 })
+	waitUntil(t, "an advert", func() bool { return len(c.sent()) > 0 })
+	if adv := decodeSent(t, c.sent()[0]); len(adv.Addresses) != 1 || adv.Addresses[0] != vip100.Prefix.Addr() {
+		t.Errorf("advert carries %v, want only %v (the excluded address stays out)", adv.Addresses, vip100.Prefix.Addr())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"VI_1 INIT -> BACKUP (priority 100, waiting for the master's adverts)",
+		"VI_1 BACKUP -> MASTER (priority 100, no advert from a master)",
+		"VI_1 MASTER -> INIT (priority 100, stopping)",
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("transitions:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
