@@ -130,7 +130,7 @@ func cause(ctx context.Context, start time.Time, err error) error {
 }
 
 // Endpoint is where a network checker connects: keepalived's connect_ip,
-// connect_port and bindto.
+// connect_port, bindto, bind_port and bind_if.
 type Endpoint struct {
 	// Addr is connect_ip:connect_port (the daemon fills in the real
 	// server's address and port when the config leaves them out).
@@ -138,9 +138,24 @@ type Endpoint struct {
 	// BindTo is the source address (bindto); the zero value lets the
 	// kernel choose.
 	BindTo netip.Addr
+	// BindPort is the source port (bind_port); 0 lets the kernel choose.
+	BindPort uint16
+	// BindIf is the interface the probe leaves by (bind_if,
+	// SO_BINDTODEVICE; Linux only); empty: the route decides.
+	BindIf string
 }
 
-// dialTCP connects to e.Addr before ctx's deadline and arms the
+// sockoptError is a failure to set up the probe's socket (bind_if), kept
+// whole by dial so that the reason names the option.
+type sockoptError struct {
+	op  string
+	err error
+}
+
+func (e *sockoptError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *sockoptError) Unwrap() error { return e.err }
+
+// dial connects to e.Addr before ctx's deadline and arms the
 // deadline on the connection, so every later read and write is bounded by
 // the same budget.
 func (e Endpoint) dial(ctx context.Context, network string, start time.Time) (net.Conn, error) {
@@ -148,16 +163,30 @@ func (e Endpoint) dial(ctx context.Context, network string, start time.Time) (ne
 		return nil, fmt.Errorf("connect: no address")
 	}
 	d := net.Dialer{}
-	if e.BindTo.IsValid() {
+	if e.BindTo.IsValid() || e.BindPort != 0 {
+		src := e.BindTo
+		if !src.IsValid() {
+			src = netip.IPv4Unspecified()
+			if e.Addr.Addr().Is6() && !e.Addr.Addr().Is4In6() {
+				src = netip.IPv6Unspecified()
+			}
+		}
 		switch network {
 		case "udp":
-			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.BindTo, 0))
+			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, e.BindPort))
 		default:
-			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(e.BindTo, 0))
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, e.BindPort))
 		}
+	}
+	if e.BindIf != "" || e.BindPort != 0 {
+		d.Control = e.control
 	}
 	c, err := d.DialContext(ctx, network, e.Addr.String())
 	if err != nil {
+		var se *sockoptError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("connect %s: %w", e.Addr, se)
+		}
 		return nil, fmt.Errorf("connect %s: %w", e.Addr, cause(ctx, start, err))
 	}
 	if dl, ok := ctx.Deadline(); ok {
