@@ -47,6 +47,11 @@ func (d *Dataplane) Attach(ifname string, mode Mode) (Mode, error) {
 		defer old.Close()
 		info, ierr := old.Info()
 		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == iface.Index {
+			if ours, err := d.objs.XlbXdp.Info(); err == nil {
+				if id, ok := ours.ID(); ok && id == info.Program {
+					return mode, nil // already ours
+				}
+			}
 			if err := old.Update(d.objs.XlbXdp); err != nil {
 				return mode, fmt.Errorf("replace XDP program on %s: %w", ifname, err)
 			}

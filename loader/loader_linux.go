@@ -153,7 +153,10 @@ func RemovePins(pinDir string) error {
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("load xlb BPF spec: %w", err))...)
 	}
-	for name := range spec.Maps {
+	for name, m := range spec.Maps {
+		if m.Pinning != ebpf.PinByName {
+			continue
+		}
 		if err := os.Remove(filepath.Join(pinDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove pin: %w", err))
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -23,6 +24,11 @@ func run(opts options, log *slog.Logger) error {
 		return nil
 	}
 
+	// From here on a signal is handled, not fatal: a SIGHUP during start-up
+	// is a reload once running, SIGTERM a clean stop.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+
 	// Everything is checked before anything is created or attached.
 	cfg, state, err := load(opts.configFile)
 	if err != nil {
@@ -32,11 +38,7 @@ func run(opts options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mode := map[config.XDPMode]loader.Mode{
-		config.XDPModeAuto:    loader.ModeAuto,
-		config.XDPModeNative:  loader.ModeNative,
-		config.XDPModeGeneric: loader.ModeGeneric,
-	}[cfg.Global.XDPMode]
+	mode := xdpMode(cfg)
 
 	dp, err := loader.Open(loader.Options{PinDir: opts.pinDir, FlowTableSize: uint32(opts.flowTableSize), Logger: log})
 	if err != nil {
@@ -52,11 +54,8 @@ func run(opts options, log *slog.Logger) error {
 	if err := director.SetConfig(cfg, state); err != nil {
 		return fmt.Errorf("apply %s: %w", opts.configFile, err)
 	}
-	for _, ifname := range ifaces {
-		if _, err := dp.Attach(ifname, mode); err != nil {
-			return err
-		}
-		warnForwardingOff(ifname, log)
+	if err := syncInterfaces(dp, ifaces, mode, log); err != nil {
+		return err
 	}
 	subs, err := startSubsystems(cfg, director, log /* health checking and VRRP are added here */)
 	if err != nil {
@@ -65,11 +64,9 @@ func run(opts options, log *slog.Logger) error {
 	logNotActive(cfg, log)
 	log.Info("xlbd running", "config", opts.configFile, "virtual_servers", len(state.Services), "interfaces", strings.Join(ifaces, ","), "bpffs", opts.pinDir)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(opts.configFile, director, subs, log)
+			reload(opts, dp, director, subs, log)
 			continue
 		}
 		log.Info("xlbd stopping", "signal", sig.String())
@@ -106,9 +103,16 @@ func load(file string) (*config.Config, *control.State, error) {
 
 // reload applies a changed config file; an invalid one is reported and the
 // running configuration stays.
-func reload(file string, director *control.Director, subs subsystems, log *slog.Logger) {
+func reload(opts options, dp *loader.Dataplane, director *control.Director, subs subsystems, log *slog.Logger) {
+	file := opts.configFile
 	log.Info("reloading configuration (SIGHUP)", "config", file)
 	cfg, state, err := load(file)
+	if err == nil {
+		var ifaces []string
+		if ifaces, err = interfaces(opts.interfaces, cfg.Global.XDPInterfaces, log); err == nil {
+			err = syncInterfaces(dp, ifaces, xdpMode(cfg), log)
+		}
+	}
 	if err != nil {
 		log.Error("configuration not reloaded: the running configuration stays", "config", file, "error", err.Error())
 		return
@@ -161,6 +165,39 @@ func interfaces(flags, fromConfig []string, log *slog.Logger) ([]string, error) 
 	}
 	log.Info("no xdp_interface configured: attaching to every interface that is up", "interfaces", strings.Join(names, ","))
 	return names, nil
+}
+
+func xdpMode(cfg *config.Config) loader.Mode {
+	return map[config.XDPMode]loader.Mode{
+		config.XDPModeAuto:    loader.ModeAuto,
+		config.XDPModeNative:  loader.ModeNative,
+		config.XDPModeGeneric: loader.ModeGeneric,
+	}[cfg.Global.XDPMode]
+}
+
+// syncInterfaces attaches the program to every interface in ifaces and
+// detaches it from interfaces an earlier configuration or run used.
+func syncInterfaces(dp *loader.Dataplane, ifaces []string, mode loader.Mode, log *slog.Logger) error {
+	for _, ifname := range ifaces {
+		if _, err := dp.Attach(ifname, mode); err != nil {
+			return err
+		}
+		warnForwardingOff(ifname, log)
+	}
+	attached, err := dp.Attached()
+	if err != nil {
+		return err
+	}
+	for _, ifname := range attached {
+		if slices.Contains(ifaces, ifname) {
+			continue
+		}
+		if err := dp.Detach(ifname); err != nil {
+			return err
+		}
+		log.Info("xdp: detached from an interface no longer configured", "interface", ifname)
+	}
+	return nil
 }
 
 // warnForwardingOff says when the kernel will refuse the program's FIB
