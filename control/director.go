@@ -153,6 +153,15 @@ func (d *Director) SetRealHealth(ref RealRef, h RealHealth) error {
 	return d.applyLocked()
 }
 
+// RealHealth returns the health last recorded for a real; known is false
+// for a real nothing was recorded for, which counts as up.
+func (d *Director) RealHealth(ref RealRef) (h RealHealth, known bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h, known = d.health[ref]
+	return h, known
+}
+
 // SetOwnedVIPs says which VIPs this director holds (VRRP MASTER): services
 // of other VIPs are removed from the data plane, as a BACKUP director
 // forwards nothing for them. nil means every VIP, as without VRRP.

@@ -198,6 +198,17 @@ func TestDirectorQuorumCallbackAndAlpha(t *testing.T) {
 				return d.SetConfig(cfg, st)
 			},
 			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1"}},
+		{"the alpha real is recorded down",
+			func() error {
+				if h, known := d.RealHealth(ref(vs100, "198.18.1.4:80")); !known || h.Up {
+					return fmt.Errorf("RealHealth of the alpha real: %+v known=%v, want down and known", h, known)
+				}
+				if _, known := d.RealHealth(ref(vs100, "198.18.1.3:80")); known {
+					return fmt.Errorf("RealHealth of a real never reported is known")
+				}
+				return nil
+			},
+			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1"}},
 		{"its checker passes: it joins",
 			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.4:80"), RealHealth{Up: true}) },
 			[]string{"198.18.0.100 up=false", "198.18.0.100 up=true"}, []string{"198.18.1.2:80=1", "198.18.1.3:80=1", "198.18.1.4:80=1"}},
