@@ -524,3 +524,88 @@ func TestDumpCommand(t *testing.T) {
 		}
 	}
 }
+
+// unitDirectives reads a systemd unit into directive -> values, in order.
+func unitDirectives(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: not a directive: %q", path, line)
+		}
+		out[k] = append(out[k], v)
+	}
+	return out
+}
+
+// The systemd unit restarts xlbd on failure and its xlbd command lines are
+// ones xlbd accepts: the config check before start and reload passes on a
+// valid file and stops on a broken one.
+func TestSystemdUnit(t *testing.T) {
+	unit := unitDirectives(t, filepath.Join("..", "..", "dist", "xlbd.service"))
+	for _, want := range []struct{ key, value string }{
+		{"Restart", "on-failure"},
+		{"Type", "simple"},
+		{"KillSignal", "SIGTERM"},
+		{"RuntimeDirectory", "xlb"},
+	} {
+		if got := unit[want.key]; len(got) != 1 || got[0] != want.value {
+			t.Errorf("%s=%v, want %s", want.key, got, want.value)
+		}
+	}
+	const installed = "/usr/local/sbin/xlbd"
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"good.conf": goodConf, "bad.conf": "virtual_server 198.18.0.100 80 {\n    lvs_sched nosuch\n}\n"})
+	// run runs one of the unit's xlbd command lines against conf, with
+	// XLBD_OPTS empty.
+	run := func(cmdline, conf string, extra ...string) (string, int) {
+		t.Helper()
+		f := strings.Fields(cmdline)
+		if len(f) == 0 || f[0] != installed {
+			t.Fatalf("command %q does not run %s", cmdline, installed)
+		}
+		var args []string
+		for _, a := range f[1:] {
+			switch a {
+			case "$XLBD_OPTS":
+			case "/etc/xlb/xlb.conf":
+				args = append(args, conf)
+			default:
+				args = append(args, a)
+			}
+		}
+		stdout, stderr, code := runXlbd(t, append(args, extra...)...)
+		return stdout + stderr, code
+	}
+	checks := append(append([]string{}, unit["ExecStartPre"]...), unit["ExecReload"][0])
+	if len(unit["ExecStartPre"]) != 1 || len(unit["ExecReload"]) != 2 || !strings.Contains(unit["ExecReload"][1], "kill -HUP $MAINPID") {
+		t.Fatalf("want one ExecStartPre (the check) and ExecReload = check, kill -HUP $MAINPID; got %v and %v", unit["ExecStartPre"], unit["ExecReload"])
+	}
+	for _, c := range checks {
+		if !strings.Contains(c, " -t ") {
+			t.Errorf("%q does not check the configuration (-t)", c)
+		}
+		if out, code := run(c, filepath.Join(dir, "good.conf")); code != 0 {
+			t.Errorf("%q on a valid file: exit status %d\n%s", c, code, out)
+		}
+		if out, code := run(c, filepath.Join(dir, "bad.conf")); code != 1 || !strings.Contains(out, "bad.conf:2:15:") {
+			t.Errorf("%q on a broken file: exit status %d, want 1 with the error's position\n%s", c, code, out)
+		}
+	}
+	// ExecStart's flags are the daemon's: with -t added they check the file.
+	if len(unit["ExecStart"]) != 1 || !strings.Contains(unit["ExecStart"][0], "-f /etc/xlb/xlb.conf") {
+		t.Fatalf("ExecStart=%v, want one command reading /etc/xlb/xlb.conf", unit["ExecStart"])
+	}
+	if out, code := run(unit["ExecStart"][0], filepath.Join(dir, "good.conf"), "-t"); code != 0 {
+		t.Errorf("ExecStart's flags are not xlbd's: exit status %d\n%s", code, out)
+	}
+}
