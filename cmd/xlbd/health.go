@@ -1,0 +1,608 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/user"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xlbproject/xlb/control"
+	"github.com/xlbproject/xlb/control/config"
+	"github.com/xlbproject/xlb/health"
+	"github.com/xlbproject/xlb/loader"
+)
+
+// This file is xlbd's health-checking subsystem: every checker block of the
+// configuration becomes one health.Target of one health.Monitor; a real is
+// up when all of its checkers are up, and its health goes to the Director,
+// which applies inhibit_on_failure, removal, misc_dynamic weights, quorum
+// and the sorry server. A real without checkers is always up.
+
+// scriptTimeout bounds a notify_up, notify_down, quorum_up or quorum_down
+// script: at it the script's process group is killed.
+const scriptTimeout = 10 * time.Second
+
+// miscSlack is added to misc_timeout for the Monitor's budget of a
+// MISC_CHECK, so that the program is killed at misc_timeout by its own
+// timer and the reason says so.
+const miscSlack = 500 * time.Millisecond
+
+// healthChecker is the health-checking subsystem.
+type healthChecker struct {
+	log      *slog.Logger
+	director *control.Director
+	mon      *health.Monitor
+	cancel   context.CancelFunc
+	runDone  chan struct{}
+	scripts  scriptRunner
+
+	// conf is what the quorum callback needs; it runs under the
+	// Director's lock and so must not take mu.
+	conf atomic.Pointer[healthConf]
+
+	qmu        sync.Mutex
+	quorumDown map[loader.Endpoint]bool
+
+	mu       sync.Mutex
+	reals    map[control.RealRef]*realChecks
+	byTarget map[string]*realChecks
+}
+
+// healthConf is the part of the configuration scripts need.
+type healthConf struct {
+	services map[loader.Endpoint]*config.VirtualServer
+	// user and group run scripts that name none: script_user, else
+	// keepalived_script if it exists, else xlbd's own.
+	user, group string
+}
+
+// realChecks is one real server and the state of its checkers.
+type realChecks struct {
+	ref control.RealRef
+	vs  *config.VirtualServer
+	rs  *config.RealServer
+	// targets are the names of its checkers, in config order.
+	targets []string
+	state   map[string]*checkState
+}
+
+// checkState is what one checker last concluded.
+type checkState struct {
+	kind      config.CheckKind
+	up        bool
+	weight    int
+	weightSet bool
+}
+
+// startHealth is the starter of the health-checking subsystem.
+func startHealth(cfg *config.Config, director *control.Director, log *slog.Logger) (subsystem, error) {
+	h := &healthChecker{
+		log:        log,
+		director:   director,
+		runDone:    make(chan struct{}),
+		quorumDown: make(map[loader.Endpoint]bool),
+		reals:      make(map[control.RealRef]*realChecks),
+		byTarget:   make(map[string]*realChecks),
+	}
+	h.mon = health.NewMonitor(health.MonitorOptions{OnEvent: h.onEvent})
+	if err := h.apply(cfg); err != nil {
+		return nil, err
+	}
+	director.OnQuorum(h.onQuorum)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		defer close(h.runDone)
+		h.mon.Run(ctx)
+	}()
+	h.mu.Lock()
+	nTargets, nReals := len(h.byTarget), len(h.reals)
+	h.mu.Unlock()
+	if nTargets > 0 {
+		log.Info("health checking started", "checkers", nTargets, "reals_checked", nReals)
+	}
+	return h, nil
+}
+
+// Reload adopts a new configuration: checkers that stay keep their state
+// (no flap on SIGHUP), new ones start, removed ones stop.
+func (h *healthChecker) Reload(cfg *config.Config) error {
+	return h.apply(cfg)
+}
+
+// Stop ends the checks, waits for the scripts they started and, for
+// virtual servers with omega, runs notify_down of the reals that are up and
+// quorum_down of the services that hold their quorum.
+func (h *healthChecker) Stop() {
+	h.director.OnQuorum(nil)
+	h.cancel()
+	<-h.runDone
+	h.scripts.wait()
+	h.omega()
+	h.scripts.wait()
+}
+
+// target is one checker to run.
+type target struct {
+	t   health.Target
+	rc  *realChecks
+	pos config.Position
+}
+
+// apply makes the Monitor's targets those of cfg. Everything is built and
+// checked before anything changes.
+func (h *healthChecker) apply(cfg *config.Config) error {
+	conf := &healthConf{services: make(map[loader.Endpoint]*config.VirtualServer)}
+	conf.user, conf.group = scriptUser(cfg.Global)
+	tlsCfg, err := sslConfig(cfg.SSL)
+	if err != nil {
+		return err
+	}
+	var (
+		targets []target
+		reals   = make(map[control.RealRef]*realChecks)
+		errs    []error
+	)
+	for _, vs := range cfg.VirtualServers {
+		ep := loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)}
+		conf.services[ep] = vs
+		for _, rs := range vs.Reals {
+			ref := control.RealRef{Service: ep, Real: rs.AddrPort()}
+			rc := &realChecks{ref: ref, vs: vs, rs: rs, state: make(map[string]*checkState)}
+			reals[ref] = rc
+			seen := make(map[config.CheckKind]int)
+			for _, c := range rs.Checks {
+				seen[c.Kind]++
+				name := targetName(ref, c.Kind, seen[c.Kind])
+				chk, opts, err := h.checker(ref, c, conf, tlsCfg)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %s %s: %w", c.Pos, ref, c.Kind, err))
+					continue
+				}
+				rc.targets = append(rc.targets, name)
+				rc.state[name] = &checkState{kind: c.Kind, up: !c.Alpha}
+				targets = append(targets, target{t: health.Target{Name: name, Checker: chk, Options: opts}, rc: rc, pos: c.Pos})
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("set up health checks: %w", err)
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wanted := make(map[string]bool, len(targets))
+	for _, tg := range targets {
+		wanted[tg.t.Name] = true
+	}
+	for name := range h.byTarget {
+		if !wanted[name] {
+			h.mon.Remove(name)
+		}
+	}
+	byTarget := make(map[string]*realChecks, len(targets))
+	for _, tg := range targets {
+		name := tg.t.Name
+		if _, ok := h.byTarget[name]; ok {
+			err = h.mon.Replace(tg.t)
+		} else {
+			err = h.mon.Add(tg.t)
+		}
+		if err != nil {
+			// Validated above; a failure here is a bug, not bad input.
+			errs = append(errs, fmt.Errorf("%s: %w", tg.pos, err))
+			continue
+		}
+		byTarget[name] = tg.rc
+		if st, ok := h.mon.Status(name); ok {
+			cs := tg.rc.state[name]
+			cs.up, cs.weight, cs.weightSet = st.Up, st.Weight, st.WeightSet
+		}
+	}
+	h.byTarget, h.reals = byTarget, reals
+	h.conf.Store(conf)
+
+	// The Director learns what the checkers know now: a real whose
+	// checkers were all removed is up again, a checker that stayed keeps
+	// the real where it was.
+	for _, rc := range reals {
+		want := rc.health()
+		cur, known := h.director.RealHealth(rc.ref)
+		if !known {
+			cur = control.RealHealth{Up: true}
+		}
+		if cur != want {
+			if err := h.director.SetRealHealth(rc.ref, want); err != nil {
+				errs = append(errs, fmt.Errorf("apply health of %s: %w", rc.ref, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// targetName names the n-th checker of kind of a real, stable across
+// reloads as long as the real keeps it.
+func targetName(ref control.RealRef, kind config.CheckKind, n int) string {
+	name := ref.String()
+	if ref.Service.Proto == loader.ProtoUDP {
+		name += "/UDP"
+	}
+	name += " " + kind.String()
+	if n > 1 {
+		name += fmt.Sprintf(" #%d", n)
+	}
+	return name
+}
+
+// health is what the real's checkers conclude together: up when all are
+// up; the weight of the first dynamic checker that set one.
+func (rc *realChecks) health() control.RealHealth {
+	out := control.RealHealth{Up: true}
+	for _, name := range rc.targets {
+		cs := rc.state[name]
+		if !cs.up {
+			out.Up = false
+		}
+		if cs.weightSet && !out.WeightSet {
+			out.Weight, out.WeightSet = cs.weight, true
+		}
+	}
+	if !out.Up {
+		out.Weight, out.WeightSet = 0, false // a down real's weight is the Director's to choose
+	}
+	return out
+}
+
+// weight is the weight the real runs with when up.
+func (rc *realChecks) weight(h control.RealHealth) int {
+	if h.WeightSet {
+		return h.Weight
+	}
+	return rc.rs.Weight
+}
+
+// onEvent records a checker's change and passes the real's to the
+// Director. Calls are serialised by the Monitor.
+func (h *healthChecker) onEvent(ev health.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rc := h.byTarget[ev.Target]
+	if rc == nil {
+		return // removed by a reload
+	}
+	cs := rc.state[ev.Target]
+	before := rc.health()
+	cs.up = ev.Up
+	if ev.WeightSet {
+		cs.weight, cs.weightSet = ev.Weight, true
+	}
+	after := rc.health()
+
+	reason := ev.Reason
+	if len(rc.targets) > 1 {
+		reason = cs.kind.String() + ": " + reason
+	}
+	if before == after {
+		if len(rc.targets) == 1 {
+			return // the Director knows already (a reload synced it)
+		}
+		// One of several checkers changed and the real did not.
+		switch {
+		case ev.Up:
+			h.log.Info(fmt.Sprintf("%s: %s up, the real stays down: another checker fails", rc.ref, cs.kind), "reason", ev.Reason)
+		case !before.Up:
+			h.log.Warn(fmt.Sprintf("%s: %s down too: %s", rc.ref, cs.kind, ev.Reason))
+		}
+		return
+	}
+	if err := h.director.SetRealHealth(rc.ref, after); err != nil {
+		h.log.Error(fmt.Sprintf("%s %s: the data plane was not updated", rc.ref, upDown(after.Up)), "error", err.Error())
+	}
+	inhibit := rc.rs.InhibitOnFailure
+	switch {
+	case before.Up && !after.Up:
+		change := fmt.Sprintf("removed from the pool (weight was %d)", rc.weight(before))
+		if inhibit {
+			change = fmt.Sprintf("weight %d -> 0", rc.weight(before))
+		}
+		h.log.Warn(fmt.Sprintf("%s down: %s; %s", rc.ref, reason, change), "checker", cs.kind.String())
+	case !before.Up && after.Up:
+		change := fmt.Sprintf("back in the pool with weight %d", rc.weight(after))
+		if inhibit {
+			change = fmt.Sprintf("weight 0 -> %d", rc.weight(after))
+		}
+		h.log.Info(fmt.Sprintf("%s up: %s; %s", rc.ref, reason, change), "checker", cs.kind.String())
+	default:
+		h.log.Info(fmt.Sprintf("%s weight %d -> %d (misc_dynamic)", rc.ref, rc.weight(before), rc.weight(after)), "checker", cs.kind.String())
+	}
+	if before.Up != after.Up {
+		h.notify(rc, after.Up, reason)
+	}
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+// notify runs the real's notify_up or notify_down, in the background, in
+// order per real.
+func (h *healthChecker) notify(rc *realChecks, up bool, reason string) {
+	s := rc.rs.NotifyDown
+	if up {
+		s = rc.rs.NotifyUp
+	}
+	if s == nil {
+		return
+	}
+	conf := h.conf.Load()
+	n := health.Notifier{}
+	if up {
+		n.Up = conf.script(s)
+	} else {
+		n.Down = conf.script(s)
+	}
+	ev := health.Event{Target: rc.ref.String(), Up: up, Reason: reason, Time: time.Now()}
+	ref := rc.ref
+	h.scripts.run(ref.String(), func() {
+		if err := n.Notify(context.Background(), ev); err != nil {
+			h.log.Warn(fmt.Sprintf("%s: notify_%s script failed", ref, upDown(up)), "error", err.Error())
+		}
+	})
+}
+
+// onQuorum runs quorum_up or quorum_down. It is called with the Director's
+// lock held (and maybe h.mu): it only queues the script.
+func (h *healthChecker) onQuorum(ep loader.Endpoint, up bool) {
+	h.qmu.Lock()
+	h.quorumDown[ep] = !up
+	h.qmu.Unlock()
+	conf := h.conf.Load()
+	if conf == nil {
+		return
+	}
+	vs := conf.services[ep]
+	if vs == nil {
+		return
+	}
+	h.runQuorumScript(conf, vs, up, "")
+}
+
+func (h *healthChecker) runQuorumScript(conf *healthConf, vs *config.VirtualServer, up bool, why string) {
+	s, which := vs.QuorumDown, "quorum_down"
+	if up {
+		s, which = vs.QuorumUp, "quorum_up"
+	}
+	if s == nil {
+		return
+	}
+	sc := conf.script(s)
+	sc.Env = []string{"XLB_VS=" + vs.AddrPort().String(), "XLB_STATE=" + map[bool]string{true: "UP", false: "DOWN"}[up]}
+	if why != "" {
+		sc.Env = append(sc.Env, "XLB_REASON="+why)
+	}
+	name := "VS " + vs.AddrPort().String()
+	h.scripts.run("quorum "+name, func() {
+		if err := sc.Run(context.Background()); err != nil {
+			h.log.Warn(fmt.Sprintf("%s: %s script failed", name, which), "error", err.Error())
+		}
+	})
+}
+
+// omega runs, at shutdown, notify_down of every real that is up and
+// quorum_down of every service that holds its quorum, for virtual servers
+// with omega.
+func (h *healthChecker) omega() {
+	conf := h.conf.Load()
+	if conf == nil {
+		return
+	}
+	h.mu.Lock()
+	var down []*realChecks
+	for _, rc := range h.reals {
+		if rc.vs.Omega && rc.rs.NotifyDown != nil && rc.health().Up {
+			down = append(down, rc)
+		}
+	}
+	h.mu.Unlock()
+	for _, rc := range down {
+		h.notify(rc, false, "xlbd stopping (omega)")
+	}
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	for ep, vs := range conf.services {
+		if vs.Omega && !h.quorumDown[ep] {
+			h.runQuorumScript(conf, vs, false, "xlbd stopping (omega)")
+		}
+	}
+}
+
+// script is s as health.Script, with the default user and the timeout.
+func (c *healthConf) script(s *config.Script) health.Script {
+	out := health.Script{Command: s.Cmd, User: s.User, Group: s.Group, Timeout: scriptTimeout}
+	if out.User == "" {
+		out.User, out.Group = c.user, c.group
+	}
+	return out
+}
+
+// scriptUser is the user and group of scripts that name none.
+func scriptUser(g config.GlobalDefs) (string, string) {
+	if g.ScriptUser != "" {
+		return g.ScriptUser, g.ScriptGroup
+	}
+	if _, err := user.Lookup("keepalived_script"); err == nil {
+		return "keepalived_script", ""
+	}
+	return "", "" // xlbd's own user
+}
+
+// checker builds the health checker and loop options of one checker block.
+func (h *healthChecker) checker(ref control.RealRef, c *config.Check, conf *healthConf, tlsCfg *tls.Config) (health.Checker, health.LoopOptions, error) {
+	opts := health.LoopOptions{
+		DelayLoop:        c.DelayLoop,
+		ConnectTimeout:   c.ConnectTimeout,
+		Retry:            c.Retry,
+		DelayBeforeRetry: c.DelayBeforeRetry,
+		Warmup:           c.Warmup,
+		Alpha:            c.Alpha,
+	}
+	ep := health.Endpoint{
+		Addr:     netip.AddrPortFrom(c.ConnectIP, c.ConnectPort),
+		BindTo:   c.BindTo,
+		BindPort: c.BindPort,
+		BindIf:   c.BindIf,
+	}
+	var chk health.Checker
+	switch c.Kind {
+	case config.CheckHTTP, config.CheckSSL:
+		g := health.HTTPGet{Endpoint: ep, VirtualHost: c.HTTP.VirtualHost, Protocol: health.HTTPProtocol(c.HTTP.Protocol)}
+		for _, u := range c.HTTP.URLs {
+			hu := health.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.VirtualHost, RegexNoMatch: u.RegexNoMatch}
+			for _, r := range u.StatusCodes {
+				hu.StatusCodes = append(hu.StatusCodes, health.StatusRange{Min: r.Min, Max: r.Max})
+			}
+			if u.Regex != "" {
+				re, err := regexp.Compile(u.Regex)
+				if err != nil {
+					return nil, opts, fmt.Errorf("compile regex: %w", err)
+				}
+				hu.Regex = re
+			}
+			g.URLs = append(g.URLs, hu)
+		}
+		chk = &g
+		if c.Kind == config.CheckSSL {
+			tc := tlsCfg.Clone()
+			if !c.HTTP.EnableSNI {
+				// keepalived sends no server name without enable_sni;
+				// Go sends none for an address.
+				tc.ServerName = c.ConnectIP.String()
+			}
+			chk = &health.SSLGet{HTTPGet: g, TLSConfig: tc}
+		}
+	case config.CheckTCP:
+		chk = &health.TCPCheck{Endpoint: ep}
+	case config.CheckSMTP:
+		chk = &health.SMTPCheck{Endpoint: ep, HeloName: c.SMTP.HeloName}
+	case config.CheckDNS:
+		typ, err := health.ParseDNSType(c.DNS.Type)
+		if err != nil {
+			return nil, opts, err
+		}
+		chk = &health.DNSCheck{Endpoint: ep, Type: typ, Name: c.DNS.Name}
+	case config.CheckMisc:
+		s := conf.script(c.Misc.Script)
+		if _, err := health.SplitCommand(s.Command); err != nil {
+			return nil, opts, err
+		}
+		chk = &health.MiscCheck{Path: s.Command, Timeout: c.Misc.Timeout, User: s.User, Group: s.Group, Dynamic: c.Misc.Dynamic}
+		opts.ConnectTimeout = c.Misc.Timeout + miscSlack
+	default:
+		return nil, opts, fmt.Errorf("unknown checker kind %v", c.Kind)
+	}
+	if c.Kind != config.CheckMisc && !ep.Addr.Addr().IsValid() {
+		return nil, opts, errors.New("no address to connect to")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, opts, err
+	}
+	if c.LogAllFailures {
+		inner, log := chk, h.log
+		chk = health.CheckerFunc(func(ctx context.Context) (health.Result, error) {
+			res, err := inner.Check(ctx)
+			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+				log.Warn(fmt.Sprintf("%s: %s failed: %s", ref, c.Kind, err))
+			}
+			return res, err
+		})
+	}
+	return chk, opts, nil
+}
+
+// sslConfig is the TLS client configuration of SSL_GET from the SSL block:
+// a client certificate, and a CA that turns verification on. Without a
+// block the server's certificate is not verified, as in keepalived.
+func sslConfig(s *config.SSL) (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // keepalived's SSL_GET does not verify
+	if s == nil {
+		return tc, nil
+	}
+	if s.Password != "" {
+		return nil, fmt.Errorf("%s: SSL password: encrypted private keys are not supported; decrypt the key file", s.Pos)
+	}
+	if s.Certificate != "" {
+		key := s.Key
+		if key == "" {
+			key = s.Certificate
+		}
+		pair, err := tls.LoadX509KeyPair(s.Certificate, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: load SSL certificate: %w", s.Pos, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	if s.CA != "" {
+		pem, err := os.ReadFile(s.CA)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read SSL ca: %w", s.Pos, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: read SSL ca %s: no PEM certificate", s.Pos, s.CA)
+		}
+		tc.RootCAs, tc.InsecureSkipVerify = pool, false
+	}
+	return tc, nil
+}
+
+// scriptRunner runs scripts in the background, one at a time per key, in
+// the order they were queued.
+type scriptRunner struct {
+	mu      sync.Mutex
+	pending map[string][]func()
+	wg      sync.WaitGroup
+}
+
+func (r *scriptRunner) run(key string, fn func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending == nil {
+		r.pending = make(map[string][]func())
+	}
+	if list, busy := r.pending[key]; busy {
+		r.pending[key] = append(list, fn)
+		return
+	}
+	r.pending[key] = nil // busy, nothing queued
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			fn()
+			r.mu.Lock()
+			list := r.pending[key]
+			if len(list) == 0 {
+				delete(r.pending, key)
+				r.mu.Unlock()
+				return
+			}
+			fn, r.pending[key] = list[0], list[1:]
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// wait returns when every queued script has run.
+func (r *scriptRunner) wait() { r.wg.Wait() }
