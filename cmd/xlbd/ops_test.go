@@ -609,3 +609,85 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("ExecStart's flags are not xlbd's: exit status %d\n%s", code, out)
 	}
 }
+
+// codeBlocks returns the fenced code blocks of a Markdown file.
+func codeBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	md, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for i, part := range strings.Split(string(md), "```") {
+		if i%2 == 1 {
+			_, body, _ := strings.Cut(part, "\n") // drop the info string
+			blocks = append(blocks, body)
+		}
+	}
+	return blocks
+}
+
+// checkIn runs xlbd -t on content saved as name in a fresh directory, from
+// that directory, so positions read name:line:col.
+func checkIn(t *testing.T, name, content string) (stdout, stderr string, code int) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{name: content})
+	cmd := exec.Command(filepath.Join(binDir, "xlbd"), "-t", "-f", name)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	if exit != nil {
+		code = exit.ExitCode()
+	}
+	return out.String(), errOut.String(), code
+}
+
+// The migration guide's worked examples are what xlbd says: the xlb.conf
+// files pass xlbd -t, and the keepalived.conf fails with exactly the
+// output shown, in both passes.
+func TestMigrationExamples(t *testing.T) {
+	const doc = "../../docs/migration.md"
+	blocks := codeBlocks(t, doc)
+	passed := 0
+	for i, b := range blocks {
+		switch {
+		case strings.HasPrefix(b, "! /etc/xlb/xlb.conf"):
+			stdout, stderr, code := checkIn(t, "xlb.conf", b)
+			if code != 0 || !strings.Contains(stdout, "test is successful") {
+				t.Errorf("%s: example %d does not pass xlbd -t (exit status %d):\n%s%s", doc, i+1, code, stdout, stderr)
+			}
+			passed++
+		case strings.HasPrefix(b, "! /etc/keepalived/keepalived.conf"):
+			if i+2 >= len(blocks) {
+				t.Fatalf("%s: the keepalived.conf example is not followed by the output of both passes", doc)
+			}
+			_, stderr, code := checkIn(t, "keepalived.conf", b)
+			if code != 1 || stderr != blocks[i+1] {
+				t.Errorf("%s: xlbd -t on the keepalived.conf example exits %d and prints\n%s\nthe guide shows\n%s", doc, code, stderr, blocks[i+1])
+			}
+			// The second pass: the e-mail lines (3 to 7) and the fwmark
+			// block deleted.
+			lines := strings.Split(b, "\n")
+			fixed := append(append([]string{}, lines[:2]...), lines[7:]...)
+			for j, l := range fixed {
+				if strings.HasPrefix(l, "virtual_server fwmark") {
+					fixed = fixed[:j]
+					break
+				}
+			}
+			_, stderr, code = checkIn(t, "keepalived.conf", strings.Join(fixed, "\n"))
+			if code != 1 || stderr != blocks[i+2] {
+				t.Errorf("%s: the second pass exits %d and prints\n%s\nthe guide shows\n%s", doc, code, stderr, blocks[i+2])
+			}
+		}
+	}
+	if passed != 2 {
+		t.Errorf("%s: %d xlb.conf examples (blocks starting \"! /etc/xlb/xlb.conf\"), want 2", doc, passed)
+	}
+}
