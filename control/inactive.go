@@ -19,24 +19,15 @@ func NotActive(cfg *config.Config) []string {
 		if vs.PersistenceTimeout > 0 {
 			add(vs.Pos, "virtual_server %s: persistence_timeout is not active yet: clients are scheduled per connection", name)
 		}
-		if vs.SorryServer != nil {
-			add(vs.SorryServer.Pos, "virtual_server %s: sorry_server is not active yet", name)
-		}
-		if vs.QuorumUp != nil || vs.QuorumDown != nil || vs.Quorum != 1 || vs.Hysteresis != 0 {
-			add(vs.Pos, "virtual_server %s: quorum, hysteresis and quorum_up/down are not active yet", name)
-		}
-		if vs.Alpha || vs.Omega || vs.HASuspend {
-			add(vs.Pos, "virtual_server %s: alpha, omega and ha_suspend are not active yet", name)
+		if vs.HASuspend {
+			add(vs.Pos, "virtual_server %s: ha_suspend is not active yet: checkers run whether or not this director holds the VIP", name)
 		}
 		if vs.SchedPort || vs.SchedFallback || vs.OnePacket {
 			add(vs.Pos, "virtual_server %s: scheduler flags and ops are not active yet", name)
 		}
 		for _, rs := range vs.Reals {
-			for _, c := range rs.Checks {
-				add(c.Pos, "real_server %s of %s: %s health checking is not active yet: the real is always taken as up", rs.AddrPort(), name, c.Kind)
-			}
-			if rs.InhibitOnFailure || rs.NotifyUp != nil || rs.NotifyDown != nil || rs.UThreshold != 0 || rs.LThreshold != 0 {
-				add(rs.Pos, "real_server %s of %s: inhibit_on_failure, notify_up/down and thresholds are not active yet", rs.AddrPort(), name)
+			if rs.UThreshold != 0 || rs.LThreshold != 0 {
+				add(rs.Pos, "real_server %s of %s: uthreshold and lthreshold are not active yet", rs.AddrPort(), name)
 			}
 		}
 	}

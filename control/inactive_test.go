@@ -14,6 +14,7 @@ func TestNotActive(t *testing.T) {
     persistence_timeout 300
     real_server 198.18.1.2 80 {
         weight 1
+        uthreshold 100
         HTTP_GET {
             url {
                 path /health
@@ -37,15 +38,45 @@ vrrp_instance VI_1 {
 	got := strings.Join(NotActive(cfg), "\n")
 	for _, want := range []string{
 		"x.conf:1:1: virtual_server 198.18.0.100:80: persistence_timeout is not active yet",
-		"x.conf:7:9: real_server 198.18.1.2:80 of 198.18.0.100:80: HTTP_GET health checking is not active yet",
-		"x.conf:14:1: vrrp_instance VI_1: VRRP is not active yet",
+		"x.conf:5:5: real_server 198.18.1.2:80 of 198.18.0.100:80: uthreshold and lthreshold are not active yet",
+		"x.conf:15:1: vrrp_instance VI_1: VRRP is not active yet",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotActive lacks %q; got:\n%s", want, got)
 		}
 	}
 
-	plain, err := config.Parse("y.conf", []byte("virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n    protocol TCP\n    real_server 198.18.1.2 80 {\n        weight 1\n    }\n}\n"))
+	// Health checking, inhibit_on_failure, notify scripts, quorum,
+	// hysteresis, sorry_server, alpha and omega are active.
+	plain, err := config.Parse("y.conf", []byte(`virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    protocol TCP
+    quorum 2
+    hysteresis 1
+    quorum_up /bin/true
+    quorum_down /bin/true
+    sorry_server 198.18.1.9 80
+    alpha
+    omega
+    real_server 198.18.1.2 80 {
+        weight 1
+        inhibit_on_failure
+        notify_up /bin/true
+        notify_down /bin/true
+        HTTP_GET {
+            url {
+                path /health
+            }
+        }
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+            misc_dynamic
+        }
+    }
+}
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
