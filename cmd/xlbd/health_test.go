@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/xlbproject/xlb/control/config"
 	"github.com/xlbproject/xlb/health"
 	"github.com/xlbproject/xlb/loader"
+	"github.com/xlbproject/xlb/testenv"
 )
 
 // Each checker block becomes the health checker and loop options it says.
@@ -511,4 +513,319 @@ func parseDesired(t *testing.T, conf string) (*config.Config, *control.State) {
 		t.Fatal(err)
 	}
 	return cfg, st
+}
+
+// healthServer is a real's web server for the integration tests: it answers
+// /health.cgi with the status the test sets and every other path with the
+// real's name. stopListening closes only the listener, as a server that
+// stops accepting: established connections are still served.
+type healthServer struct {
+	host   *testenv.Host
+	status atomic.Int32
+
+	mu   sync.Mutex
+	ln   net.Listener
+	srvs []*http.Server
+}
+
+func newHealthServer(t *testing.T, host *testenv.Host) *healthServer {
+	t.Helper()
+	s := &healthServer{host: host}
+	s.status.Store(200)
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, srv := range s.srvs {
+			srv.Close()
+		}
+	})
+	s.listen(t)
+	return s
+}
+
+func (s *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health.cgi" {
+		w.WriteHeader(int(s.status.Load()))
+		fmt.Fprintln(w, "health of", s.host.Name)
+		return
+	}
+	fmt.Fprintln(w, s.host.Name)
+}
+
+// listen starts accepting on port 80 (again).
+func (s *healthServer) listen(t *testing.T) {
+	t.Helper()
+	ln, err := s.host.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
+	s.mu.Lock()
+	s.ln = ln
+	s.srvs = append(s.srvs, srv)
+	s.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+func (s *healthServer) stopListening() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ln.Close()
+}
+
+// waitLogCount waits until the daemon's log holds substr n times.
+func waitLogCount(t *testing.T, x *xlbd, substr string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Count(x.Log(), substr) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("xlbd did not log %q %d time(s) within %v; its log:\n%s", substr, n, timeout, x.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// listedWeights reads the Weight column of `xlb list` per real address:port.
+func listedWeights(out string) map[string]string {
+	got := make(map[string]string)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+			got[f[1]] = f[3]
+		}
+	}
+	return got
+}
+
+// onlyFrom fails unless every answer came from want.
+func onlyFrom(t *testing.T, what string, seen map[string]int, want string, n int) {
+	t.Helper()
+	if seen[want] != n || len(seen) != 1 {
+		t.Errorf("%s: %d new connections went to %v, want all to %s", what, n, seen, want)
+	}
+}
+
+// The classic scenario: two reals serve /health.cgi, a third is the sorry
+// server. One answers 500 -> no new connections within a check cycle, its
+// established connection keeps working (inhibit_on_failure: weight 0); a
+// reload keeps it down; it recovers; its server stops -> the same; it comes
+// back; both fail -> the sorry server answers everything; one returns ->
+// traffic returns to it.
+func TestIntegrationHealthClassic(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 3})
+	servers := map[string]*healthServer{}
+	for _, r := range topo.Reals[:2] {
+		servers[r.Name] = newHealthServer(t, r)
+	}
+	sorry := topo.Reals[2]
+	if _, err := sorry.ServeHTTP(80); err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(t.TempDir(), "events")
+	script := func(what string) string {
+		return fmt.Sprintf(`"/bin/sh -c 'echo %s $XLB_STATE >> %s'"`, what, events)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    delay_loop 0.5
+    warmup 0
+    sorry_server %s 80
+    quorum_up %s
+    quorum_down %s
+`, sorry.Addr, script("quorum"), script("quorum"))
+	for _, r := range topo.Reals[:2] {
+		fmt.Fprintf(&b, `    real_server %s 80 {
+        weight 1
+        inhibit_on_failure
+        notify_down %s
+        HTTP_GET {
+            url {
+                path /health.cgi
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.2
+        }
+    }
+`, r.Addr, script(r.Name))
+	}
+	b.WriteString("}\n")
+	conf := b.String()
+	x := startXlbd(t, topo, conf)
+	if strings.Contains(x.Log(), "not active yet: ") && strings.Contains(x.Log(), "health checking") {
+		t.Errorf("xlbd says health checking is not active:\n%s", x.Log())
+	}
+	if err := x.WaitLog("health checking started", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + vipHTTP + "/"
+	checkEvenSpread(t, getMany(t, topo.Client, url, 10), topo.Reals[:2], 10, 1)
+
+	long := dialKeepAlive(t, topo.Client, vipHTTP)
+	first := long.ask(t)
+	bad := servers[first]
+	if bad == nil {
+		t.Fatalf("the long-lived connection was answered by %s, want real1 or real2", first)
+	}
+	var good *healthServer
+	for name, s := range servers {
+		if name != first {
+			good = s
+		}
+	}
+	lineOf := func(s *healthServer, rest string) string {
+		return fmt.Sprintf("real %s:80 of VS %s %s", s.host.Addr, vipHTTP, rest)
+	}
+	const cycle = 10 * time.Second // bound for a state change to be logged; far above delay_loop
+
+	// 500: the real is quiescent (weight 0), its established connection works.
+	bad.status.Store(500)
+	waitLogCount(t, x, lineOf(bad, "down: HTTP status 500, want 200-299; weight 1 -> 0"), 1, cycle)
+	onlyFrom(t, first+" answers 500", getMany(t, topo.Client, url, 10), good.host.Name, 10)
+	if got := long.ask(t); got != first {
+		t.Errorf("with %s down the established connection was answered by %s", first, got)
+	}
+	if w := listedWeights(x.xlb(t, "list"))[bad.host.Addr.String()+":80"]; w != "0" {
+		t.Errorf("xlb list shows weight %q for the failed real, want 0:\n%s", w, x.xlb(t, "list"))
+	}
+
+	// A reload of the same file keeps it down: no flap.
+	x.rewrite(t, conf)
+	if err := x.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, x, "configuration reloaded", 1, 5*time.Second)
+	onlyFrom(t, "after a reload", getMany(t, topo.Client, url, 6), good.host.Name, 6)
+	if n := strings.Count(x.Log(), lineOf(bad, "up")); n != 0 {
+		t.Errorf("the reload brought the failed real up (%d up lines):\n%s", n, x.Log())
+	}
+
+	// It answers 200 again: new connections again.
+	bad.status.Store(200)
+	waitLogCount(t, x, lineOf(bad, "up: check succeeded; weight 0 -> 1"), 1, cycle)
+	checkEvenSpread(t, getMany(t, topo.Client, url, 10), topo.Reals[:2], 10, 1)
+
+	// Its server stops accepting: the same.
+	bad.stopListening()
+	waitLogCount(t, x, lineOf(bad, fmt.Sprintf("down: connect %s:80: connection refused; weight 1 -> 0", bad.host.Addr)), 1, cycle)
+	onlyFrom(t, first+" stopped", getMany(t, topo.Client, url, 10), good.host.Name, 10)
+	if got := long.ask(t); got != first {
+		t.Errorf("with %s's listener closed the established connection was answered by %s", first, got)
+	}
+	bad.listen(t)
+	waitLogCount(t, x, lineOf(bad, "up: check succeeded; weight 0 -> 1"), 2, cycle)
+	checkEvenSpread(t, getMany(t, topo.Client, url, 10), topo.Reals[:2], 10, 1)
+
+	// Both fail: the sorry server answers every request.
+	bad.status.Store(500)
+	good.status.Store(500)
+	waitLogCount(t, x, lineOf(bad, "down: HTTP status 500"), 2, cycle)
+	waitLogCount(t, x, lineOf(good, "down: HTTP status 500"), 1, cycle)
+	waitLogCount(t, x, "quorum lost: new connections go to the sorry server", 1, cycle)
+	onlyFrom(t, "both down", getMany(t, topo.Client, url, 10), sorry.Name, 10)
+	if got := long.ask(t); got != first {
+		t.Errorf("with both reals down the established connection was answered by %s", got)
+	}
+
+	// One returns: traffic returns to it.
+	good.status.Store(200)
+	waitLogCount(t, x, lineOf(good, "up: check succeeded; weight 0 -> 1"), 1, cycle)
+	waitLogCount(t, x, "quorum gained", 1, cycle)
+	onlyFrom(t, good.host.Name+" back", getMany(t, topo.Client, url, 10), good.host.Name, 10)
+
+	// The scripts ran, in order per real and for the quorum.
+	wantEvents := []string{first + " DOWN", "quorum DOWN", "quorum UP"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := readFile(events)
+		missing := ""
+		for _, w := range wantEvents {
+			if !strings.Contains(got, w+"\n") {
+				missing = w
+			}
+		}
+		if missing == "" {
+			if n := strings.Count(got, first+" DOWN\n"); n != 3 {
+				t.Errorf("notify_down of %s ran %d times, want 3 (500, stopped, both down):\n%s", first, n, got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scripts did not write %q; they wrote:\n%s", missing, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// MISC_CHECK with misc_dynamic sets the real's weight from the exit status;
+// exit 1 takes it out; omega runs notify_down of the reals still up when
+// xlbd stops.
+func TestIntegrationHealthMiscDynamic(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	dir := t.TempDir()
+	status, events := filepath.Join(dir, "status"), filepath.Join(dir, "events")
+	if err := os.WriteFile(status, []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := topo.Reals[0], topo.Reals[1]
+	conf := fmt.Sprintf(`virtual_server 198.18.0.100 80 {
+    lvs_sched wrr
+    lvs_method NAT
+    protocol TCP
+    omega
+    real_server %[1]s 80 {
+        weight 1
+        notify_down "/bin/sh -c 'echo %[3]s $XLB_STATE >> %[6]s'"
+        MISC_CHECK {
+            misc_path "/bin/sh -c 'exit $(cat %[5]s)'"
+            misc_timeout 2
+            misc_dynamic
+            delay_loop 0.3
+            warmup 0
+        }
+    }
+    real_server %[2]s 80 {
+        weight 1
+        notify_down "/bin/sh -c 'echo %[4]s $XLB_STATE >> %[6]s'"
+    }
+}
+`, r1.Addr, r2.Addr, r1.Name, r2.Name, status, events)
+	x := startXlbd(t, topo, conf)
+	url := "http://" + vipHTTP + "/"
+	checkEvenSpread(t, getMany(t, topo.Client, url, 10), topo.Reals, 10, 1)
+
+	line := fmt.Sprintf("real %s:80 of VS %s ", r1.Addr, vipHTTP)
+	os.WriteFile(status, []byte("5"), 0o644) // up, weight 3
+	waitLogCount(t, x, line+"weight 1 -> 3 (misc_dynamic)", 1, 10*time.Second)
+	seen := getMany(t, topo.Client, url, 40)
+	if seen[r1.Name] < 29 || seen[r1.Name] > 31 || seen[r1.Name]+seen[r2.Name] != 40 {
+		t.Errorf("wrr with weights 3:1 over 40 connections answered %v, want about %s=30 %s=10", seen, r1.Name, r2.Name)
+	}
+	if w := listedWeights(x.xlb(t, "list"))[r1.Addr.String()+":80"]; w != "3" {
+		t.Errorf("xlb list shows weight %q for %s, want 3", w, r1.Name)
+	}
+
+	os.WriteFile(status, []byte("1"), 0o644) // down
+	waitLogCount(t, x, line+"down: /bin/sh exited with status 1; removed from the pool (weight was 3)", 1, 10*time.Second)
+	onlyFrom(t, r1.Name+" down", getMany(t, topo.Client, url, 6), r2.Name, 6)
+	if _, ok := listedWeights(x.xlb(t, "list"))[r1.Addr.String()+":80"]; ok {
+		t.Errorf("xlb list still shows %s, removed without inhibit_on_failure:\n%s", r1.Name, x.xlb(t, "list"))
+	}
+
+	os.WriteFile(status, []byte("2"), 0o644) // up with weight 0: quiescent
+	waitLogCount(t, x, line+"up: check succeeded; back in the pool with weight 0", 1, 10*time.Second)
+	onlyFrom(t, r1.Name+" up with weight 0", getMany(t, topo.Client, url, 6), r2.Name, 6)
+
+	// omega: at stop notify_down runs for the reals that are up: both.
+	if err := x.Stop(5 * time.Second); err != nil {
+		t.Fatalf("xlbd stop: %v\n%s", err, x.Log())
+	}
+	got := readFile(events)
+	if strings.Count(got, r1.Name+" DOWN\n") != 2 || strings.Count(got, r2.Name+" DOWN\n") != 1 {
+		t.Errorf("notify_down wrote %q, want %s DOWN twice (exit 1, omega) and %s DOWN once (omega)", got, r1.Name, r2.Name)
+	}
 }
