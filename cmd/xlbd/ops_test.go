@@ -691,3 +691,44 @@ func TestMigrationExamples(t *testing.T) {
 		t.Errorf("%s: %d xlb.conf examples (blocks starting \"! /etc/xlb/xlb.conf\"), want 2", doc, passed)
 	}
 }
+
+// FuzzDumpRoundTrip: whatever parses dumps to a file that parses to the same
+// configuration.
+func FuzzDumpRoundTrip(f *testing.F) {
+	f.Add(goodConf)
+	for _, name := range []string{"dump-good.conf"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(string(b))
+		}
+	}
+	if b, err := os.ReadFile("../../docs/migration.md"); err == nil {
+		for i, part := range strings.Split(string(b), "```") {
+			if i%2 == 1 && strings.Contains(part, "virtual_server") {
+				f.Add(part)
+			}
+		}
+	}
+	f.Add("virtual_server 198.18.0.1 1 {\n delay_loop 4.35\n real_server 198.18.1.1 { TCP_CHECK { warmup 0.29 connect_timeout 1.1 } }\n}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		if strings.Contains(src, "include") {
+			return // would read files of the machine
+		}
+		cfg1, err := config.Parse("in.conf", []byte(src))
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		if err := dumpConfig(&b, cfg1); err != nil {
+			t.Fatal(err)
+		}
+		cfg2, err := config.Parse("dump.conf", []byte(b.String()))
+		if err != nil {
+			t.Fatalf("the dump does not parse: %v\n--- input:\n%s\n--- dump:\n%s", err, src, b.String())
+		}
+		clearPositions(reflect.ValueOf(cfg1))
+		clearPositions(reflect.ValueOf(cfg2))
+		if !reflect.DeepEqual(cfg1, cfg2) {
+			t.Fatalf("the dump parses to another configuration:\n%s\n--- input:\n%s\n--- dump:\n%s", diffConfigs(cfg1, cfg2), src, b.String())
+		}
+	})
+}
