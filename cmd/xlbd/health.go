@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -539,15 +540,8 @@ func sslConfig(s *config.SSL) (*tls.Config, error) {
 	if s == nil {
 		return tc, nil
 	}
-	if s.Password != "" {
-		return nil, fmt.Errorf("%s: SSL password: encrypted private keys are not supported; decrypt the key file", s.Pos)
-	}
 	if s.Certificate != "" {
-		key := s.Key
-		if key == "" {
-			key = s.Certificate
-		}
-		pair, err := tls.LoadX509KeyPair(s.Certificate, key)
+		pair, err := loadKeyPair(s.Certificate, s.Key, s.Password)
 		if err != nil {
 			return nil, fmt.Errorf("%s: load SSL certificate: %w", s.Pos, err)
 		}
@@ -565,6 +559,43 @@ func sslConfig(s *config.SSL) (*tls.Config, error) {
 		tc.RootCAs, tc.InsecureSkipVerify = pool, false
 	}
 	return tc, nil
+}
+
+// loadKeyPair loads a PEM certificate and its key (from keyFile, else from
+// the certificate's file), decrypting a key encrypted with password in the
+// legacy PEM form ("Proc-Type: 4,ENCRYPTED") keepalived's OpenSSL accepts.
+func loadKeyPair(certFile, keyFile, password string) (tls.Certificate, error) {
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if password != "" {
+		var out []byte
+		for rest := keyPEM; ; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			//lint:ignore SA1019 the legacy form is what keepalived users have
+			if x509.IsEncryptedPEMBlock(b) { //nolint:staticcheck
+				der, err := x509.DecryptPEMBlock(b, []byte(password)) //nolint:staticcheck
+				if err != nil {
+					return tls.Certificate{}, fmt.Errorf("decrypt key %s: %w", keyFile, err)
+				}
+				b = &pem.Block{Type: b.Type, Bytes: der}
+			}
+			out = append(out, pem.EncodeToMemory(b)...)
+		}
+		keyPEM = out
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
 // scriptRunner runs scripts in the background, one at a time per key, in

@@ -2,11 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -34,6 +43,9 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 		conf    string
 		check   func(t *testing.T, chk health.Checker, opts health.LoopOptions)
 		wantErr string
+		// parserMay, when set, is what a parser error must name if the
+		// parser rejects the value before xlbd sees it.
+		parserMay string
 	}{
 		{
 			desc: "HTTP_GET: urls, status codes, digest, regex, virtualhost, http_protocol, timing",
@@ -174,7 +186,8 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 		{
 			desc:    "delay_loop 0 cannot be run: an error with the checker's position",
 			conf:    vs("TCP_CHECK {\n delay_loop 0\n }"),
-			wantErr: "h.conf:5:1: real 198.18.1.2:80 of VS 198.18.0.100:80 TCP_CHECK: bad loop options: delay_loop 0s must be above 0",
+			wantErr:   "h.conf:5:1: real 198.18.1.2:80 of VS 198.18.0.100:80 TCP_CHECK: bad loop options: delay_loop 0s must be above 0",
+			parserMay: "h.conf:6:2: invalid delay_loop",
 		},
 		{
 			desc:    "a misc_path that cannot be split",
@@ -185,6 +198,9 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			cfg, err := config.Parse("h.conf", []byte(tc.conf))
 			if err != nil {
+				if tc.parserMay != "" && strings.Contains(err.Error(), tc.parserMay) {
+					return // refused even earlier, with its position
+				}
 				t.Fatalf("parse: %v", err)
 			}
 			director := control.NewDirector(func(*control.State) error { return nil }, nil)
@@ -827,5 +843,105 @@ func TestIntegrationHealthMiscDynamic(t *testing.T) {
 	got := readFile(events)
 	if strings.Count(got, r1.Name+" DOWN\n") != 2 || strings.Count(got, r2.Name+" DOWN\n") != 1 {
 		t.Errorf("notify_down wrote %q, want %s DOWN twice (exit 1, omega) and %s DOWN once (omega)", got, r1.Name, r2.Name)
+	}
+}
+
+// The SSL block gives SSL_GET its client certificate (with a key encrypted
+// by password) and, with ca, verification of the server.
+func TestHealthSSLBlock(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "xlb-director"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+		IsCA:        true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	//lint:ignore SA1019 the legacy encrypted PEM form is what the test needs
+	enc, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", keyDER, []byte("secret"), x509.PEMCipherAES256) //nolint:staticcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(enc), 0o600)
+
+	// A TLS server that wants a client certificate and serves with the same
+	// (self-signed) one, so the same file is the CA.
+	pair, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientCN atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) > 0 {
+			clientCN.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
+
+	for _, tc := range []struct {
+		desc, ssl string
+		wantErr   string
+		verify    bool
+	}{
+		{desc: "client certificate with an encrypted key", ssl: fmt.Sprintf("certificate %s\n key %s\n password secret", certFile, keyFile)},
+		{desc: "and a ca: the server is verified", ssl: fmt.Sprintf("certificate %s\n key %s\n password secret\n ca %s", certFile, keyFile, certFile), verify: true},
+		{desc: "wrong password", ssl: fmt.Sprintf("certificate %s\n key %s\n password nope", certFile, keyFile), wantErr: "decrypt key"},
+		{desc: "missing certificate file", ssl: fmt.Sprintf("certificate %s\n key %s", filepath.Join(dir, "absent.pem"), keyFile), wantErr: "absent.pem"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			conf := fmt.Sprintf("SSL {\n %s\n}\nvirtual_server 127.0.0.1 443 {\n real_server %s %d {\n SSL_GET {\n url {\n path /\n }\n }\n }\n}\n", tc.ssl, addr.Addr(), addr.Port())
+			cfg, err := config.Parse("s.conf", []byte(conf))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			tlsCfg, err := sslConfig(cfg.SSL)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("sslConfig: %v, want an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tlsCfg.InsecureSkipVerify == tc.verify {
+				t.Errorf("InsecureSkipVerify %v, want %v", tlsCfg.InsecureSkipVerify, !tc.verify)
+			}
+			h := &healthChecker{log: slog.New(slog.DiscardHandler)}
+			vs := cfg.VirtualServers[0]
+			ref := control.RealRef{Service: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.ProtoTCP}, Real: vs.Reals[0].AddrPort()}
+			chk, _, err := h.checker(ref, vs.Reals[0].Checks[0], &healthConf{}, tlsCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clientCN.Store("")
+			ctx, cancel := health.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if _, err := chk.Check(ctx); err != nil {
+				t.Fatalf("SSL_GET against a server that wants a client certificate: %v", err)
+			}
+			if got := clientCN.Load(); got != "xlb-director" {
+				t.Errorf("the server saw client certificate %q, want xlb-director", got)
+			}
+		})
 	}
 }
