@@ -184,8 +184,8 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 			},
 		},
 		{
-			desc:    "delay_loop 0 cannot be run: an error with the checker's position",
-			conf:    vs("TCP_CHECK {\n delay_loop 0\n }"),
+			desc:      "delay_loop 0 cannot be run: an error with the checker's position",
+			conf:      vs("TCP_CHECK {\n delay_loop 0\n }"),
 			wantErr:   "h.conf:5:1: real 198.18.1.2:80 of VS 198.18.0.100:80 TCP_CHECK: bad loop options: delay_loop 0s must be above 0",
 			parserMay: "h.conf:6:2: invalid delay_loop",
 		},
