@@ -732,3 +732,34 @@ func FuzzDumpRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// xlbd -t and --dump make no bpf(2), socket(2) (so no netlink) or mount(2)
+// call, and create nothing: strace watches them.
+func TestCheckTouchesNothing(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		if os.Getenv("XLB_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatal("strace is not installed (apt-get install strace)")
+		}
+		t.Skip("strace is not installed (apt-get install strace): cannot watch xlbd's system calls")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"xlb.conf": goodConf})
+	for _, mode := range []string{"-t", "--dump"} {
+		t.Run(mode, func(t *testing.T) {
+			trace := filepath.Join(dir, "trace"+mode)
+			cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=bpf,socket,mount,mkdir,mkdirat",
+				filepath.Join(binDir, "xlbd"), mode, "-f", filepath.Join(dir, "xlb.conf"), "--bpffs", filepath.Join(dir, "bpffs"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("xlbd %s under strace: %v\n%s", mode, err, out)
+			}
+			b, err := os.ReadFile(trace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls := strings.TrimSpace(string(b)); calls != "" {
+				t.Errorf("xlbd %s touched the system:\n%s", mode, calls)
+			}
+		})
+	}
+}
