@@ -3,12 +3,133 @@
  * The connection table: an established flow keeps its real whatever happens
  * to the service's real set. NAT flows have a second, reply entry keyed by
  * the real's packets (real:port -> client), which restores the VIP.
+ *
+ * TCP flows follow IPVS's state machine. A NAT director sees both
+ * directions (the forward entry's state moves on the client's packets by
+ * the input table and on the real's SYN/FIN/RST by the output table); a DR
+ * director sees only the client's packets and uses the input-only table.
+ * Each real's ActiveConn (ESTABLISHED) and InActConn (the rest) change with
+ * the state; the control plane's sweeper expires entries by state timeout
+ * and recounts.
  */
 #ifndef XLB_CONNTRACK_H
 #define XLB_CONNTRACK_H
 
 #include "maps.h"
 #include "packet.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+enum ct_table {
+	CT_INPUT = 0,
+	CT_OUTPUT = 1,
+	CT_INPUT_ONLY = 2,
+};
+
+#define sNO XLB_CS_NONE
+#define sES XLB_CS_ESTABLISHED
+#define sSS XLB_CS_SYN_SENT
+#define sSR XLB_CS_SYN_RECV
+#define sFW XLB_CS_FIN_WAIT
+#define sTW XLB_CS_TIME_WAIT
+#define sCL XLB_CS_CLOSE
+#define sCW XLB_CS_CLOSE_WAIT
+#define sLA XLB_CS_LAST_ACK
+#define sLI XLB_CS_LISTEN
+#define sSA XLB_CS_SYNACK
+
+/*
+ * IPVS's tcp_states, [table][syn, fin, ack, rst][state]. One change: an ACK
+ * that starts a flow (a connection older than the table, or one the LRU
+ * evicted) makes it ESTABLISHED, not CLOSE, as xlb schedules such packets.
+ */
+static const __u8 tcp_states[3][4][XLB_CS_SYNACK + 1] = {
+	[CT_INPUT] = {
+		/*	sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
+		{ sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+		{ sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW },
+		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+		{ sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR },
+	},
+	[CT_OUTPUT] = {
+		{ sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR },
+		{ sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW },
+		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES },
+		{ sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL },
+	},
+	[CT_INPUT_ONLY] = {
+		{ sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+		{ sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
+		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+		{ sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL },
+	},
+};
+
+/* tcp_event is the row of tcp_states a segment selects; -1: none (no flags). */
+static __always_inline int tcp_event(__u8 flags)
+{
+	if (flags & TCP_RST)
+		return 3;
+	if (flags & TCP_SYN)
+		return 0;
+	if (flags & TCP_FIN)
+		return 1;
+	if (flags & TCP_ACK)
+		return 2;
+	return -1;
+}
+
+/* first_state is the state of a new flow whose first packet is p. */
+static __always_inline __u32 first_state(struct packet *p)
+{
+	int ev;
+
+	if (p->proto != IPPROTO_TCP)
+		return XLB_CS_UDP;
+	ev = tcp_event(p->tcp_flags);
+	if (ev < 0 || ev > 3)
+		return XLB_CS_NONE;
+	return tcp_states[CT_INPUT][ev][sNO];
+}
+
+/* conn_count adds delta to the ActiveConn or InActConn of a real. */
+static __always_inline void conn_count(__u32 real_id, __u32 state, __s64 delta)
+{
+	struct conn_counts *c = bpf_map_lookup_elem(&real_conns, &real_id);
+
+	if (!c)
+		return;
+	if (state == XLB_CS_ESTABLISHED)
+		__sync_fetch_and_add(&c->active, delta);
+	else
+		__sync_fetch_and_add(&c->inactive, delta);
+}
+
+/*
+ * ct_advance moves a TCP flow's state on a segment with flags, by table.
+ * Two CPUs handling segments of one flow at the same instant may both count
+ * a change (the program builds for BPF ISA v2 too, which has no
+ * compare-and-swap); the sweeper's recount corrects that within a sweep.
+ */
+static __always_inline void ct_advance(struct flow *f, int table, __u8 flags)
+{
+	__u32 old = f->state, next;
+	int ev = tcp_event(flags);
+
+	if (ev < 0 || ev > 3 || old > XLB_CS_SYNACK || table < 0 || table > 2)
+		return;
+	next = tcp_states[table][ev][old];
+	if (next == old)
+		return;
+	f->state = next;
+	if ((old == XLB_CS_ESTABLISHED) != (next == XLB_CS_ESTABLISHED)) {
+		conn_count(f->real_id, old, -1);
+		conn_count(f->real_id, next, 1);
+	}
+}
 
 static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 {
@@ -21,22 +142,26 @@ static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 }
 
 /*
- * ct_insert_forward records a new flow. When another CPU recorded the same
- * flow first (a retransmitted SYN), its choice wins and is returned.
+ * ct_insert_forward records a new flow in state and counts it. When another
+ * CPU recorded the same flow first (a retransmitted SYN), its choice wins
+ * and is returned.
  */
 static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct service *svc,
-					       __u32 real_id, __u64 now)
+					       __u32 real_id, __u64 now, __u32 state)
 {
 	struct flow f = {
 		.atime_ns = now,
 		.dir = XLB_FLOW_FORWARD,
+		.state = state,
 		.real_id = real_id,
 		.svc_id = svc->id,
 	};
 	struct flow *won;
 
-	if (bpf_map_update_elem(&flows, k, &f, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&flows, k, &f, BPF_NOEXIST) == 0) {
+		conn_count(real_id, state, 1);
 		return real_id;
+	}
 	won = bpf_map_lookup_elem(&flows, k);
 	return won ? won->real_id : real_id;
 }
@@ -63,6 +188,78 @@ static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *r
 	};
 
 	bpf_map_update_elem(&flows, &k, &f, BPF_ANY);
+}
+
+/*
+ * ct_reply_advance moves the forward entry of a NAT reply's flow on the
+ * real's SYN, FIN or RST (a plain ACK from the real changes no state the
+ * director can be in), by the output table.
+ */
+static __always_inline void ct_reply_advance(struct packet *p, struct flow *reply)
+{
+	struct flow_key k = {};
+	struct flow *f;
+
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)))
+		return;
+	k.src[0] = p->ip->daddr;
+	k.dst[0] = reply->vaddr[0];
+	k.sport = *p->dport;
+	k.dport = reply->vport;
+	k.proto = p->proto;
+	k.family = AF_INET;
+	f = bpf_map_lookup_elem(&flows, &k);
+	if (f && f->dir == XLB_FLOW_FORWARD)
+		ct_advance(f, CT_OUTPUT, p->tcp_flags);
+}
+
+/* persist_key_of masks the client address to the service's granularity. */
+static __always_inline void persist_key_of(struct service *svc, struct flow_key *k,
+					   struct persist_key *pk)
+{
+	int i, bits;
+
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		bits = (int)svc->persist_plen - 32 * i;
+		if (bits >= 32)
+			pk->addr[i] = k->src[i];
+		else if (bits > 0)
+			pk->addr[i] = k->src[i] & bpf_htonl(~0U << (32 - bits));
+		else
+			pk->addr[i] = 0;
+	}
+	pk->svc_id = svc->id;
+	pk->family = k->family;
+}
+
+/*
+ * persist_pick finds the real a client's template names, if the template
+ * is younger than the timeout and the real still takes new flows.
+ */
+static __always_inline int persist_pick(struct service *svc, struct persist_key *pk, __u64 now,
+					__u32 *real_id)
+{
+	struct persist *t = bpf_map_lookup_elem(&persist_tmpl, pk);
+	struct real *rl;
+	__u32 id;
+
+	if (!t || now - t->atime_ns > (__u64)svc->persist_timeout * 1000000000ULL)
+		return -1;
+	id = t->real_id;
+	rl = bpf_map_lookup_elem(&reals, &id);
+	if (!rl || rl->weight == 0 || (rl->flags & XLB_REAL_F_REMOVED) || rl->svc_id != svc->id)
+		return -1;
+	t->atime_ns = now;
+	*real_id = id;
+	return 0;
+}
+
+static __always_inline void persist_record(struct persist_key *pk, __u32 real_id, __u64 now)
+{
+	struct persist t = { .atime_ns = now, .real_id = real_id };
+
+	bpf_map_update_elem(&persist_tmpl, pk, &t, BPF_ANY);
 }
 
 #endif /* XLB_CONNTRACK_H */

@@ -23,10 +23,23 @@
 
 /* Virtual services the data plane can hold; a service's id indexes its arrays. */
 #define MAX_SERVICES 1024
-/* Entries in one slot of a service's scheduling ring (see struct service). */
-#define RING_SIZE 1024
 /* (service, real) pairs: a real's id indexes the reals and real_stats maps. */
 #define MAX_REALS 65536
+
+/*
+ * Limits the control plane must respect; an enum so that bpf2go carries
+ * them to Go.
+ */
+enum limits {
+	/* Reals of one service; lc, wlc, sed and nq walk them all per new flow. */
+	XLB_MAX_SVC_REALS = 1024,
+	/* Entries of one scheduling ring (a Maglev table is the largest). */
+	XLB_MAX_RING = 1048576,
+	/* Default connection timeouts, in seconds (IPVS's). */
+	XLB_TIMEOUT_TCP = 900,
+	XLB_TIMEOUT_TCPFIN = 120,
+	XLB_TIMEOUT_UDP = 300,
+};
 
 /*
  * The real was removed from the configuration: it takes no new flows, its
@@ -40,6 +53,36 @@ enum real_flags {
 enum sched {
 	XLB_SCHED_RR = 0,
 	XLB_SCHED_WRR = 1, /* the ring holds IPVS's interleaved sequence */
+	XLB_SCHED_LC = 2, /* least connections: ActiveConn*256 + InActConn */
+	XLB_SCHED_WLC = 3, /* lc divided by weight */
+	XLB_SCHED_SED = 4, /* shortest expected delay: (ActiveConn+1)/weight */
+	XLB_SCHED_NQ = 5, /* never queue: an idle real first, else sed */
+	XLB_SCHED_SH = 6, /* source hash over the weighted ring */
+	XLB_SCHED_MH = 7, /* source hash over a Maglev table */
+};
+
+enum service_flags {
+	XLB_SVC_F_HASH_PORT = 0x1, /* sh/mh hash the source port too */
+};
+
+/*
+ * Connection states, IPVS's TCP states in its order, and UDP. ESTABLISHED
+ * counts as an active connection, every other state as inactive.
+ */
+enum conn_state {
+	XLB_CS_NONE = 0,
+	XLB_CS_ESTABLISHED,
+	XLB_CS_SYN_SENT,
+	XLB_CS_SYN_RECV,
+	XLB_CS_FIN_WAIT,
+	XLB_CS_TIME_WAIT,
+	XLB_CS_CLOSE,
+	XLB_CS_CLOSE_WAIT,
+	XLB_CS_LAST_ACK,
+	XLB_CS_LISTEN,
+	XLB_CS_SYNACK,
+	XLB_CS_UDP,
+	XLB_CS_MAX,
 };
 
 /* How a packet reaches its real. */

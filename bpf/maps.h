@@ -12,22 +12,40 @@
 #include "consts.h"
 #include "structs.h"
 
-/* (VIP, port, protocol) -> service. */
+/*
+ * (VIP, port, protocol) -> service. Not preallocated: a replaced value is
+ * freed after an RCU grace period, so a packet that looked up the old one
+ * reads it whole.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct endpoint);
 	__type(value, struct service);
 	__uint(max_entries, MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
 
-/* svc_id * 2 * RING_SIZE + slot * RING_SIZE + i -> real id. */
-struct {
+/*
+ * A scheduling ring: index -> real id. Every ring is an array map of its own
+ * size (BPF_F_INNER_MAP), created by the control plane; this one is only
+ * the template.
+ */
+struct ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, MAX_SERVICES * 2 * RING_SIZE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+/* svc_id * 2 + slot -> that slot's ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, MAX_SERVICES * 2);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct ring);
 } svc_rings SEC(".maps");
 
 /* svc_id -> scheduler state (struct sched_state). */
@@ -48,6 +66,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reals SEC(".maps");
 
+/* real id -> its connections, for lc/wlc/sed/nq and xlb list. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_counts);
+	__uint(max_entries, MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns SEC(".maps");
+
 /* NAT reals' (address, port, protocol): their packets may be replies. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -65,6 +92,15 @@ struct {
 	__uint(max_entries, 1 << 20);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
+
+/* Persistence templates (persistence_timeout); sized by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct persist_key);
+	__type(value, struct persist);
+	__uint(max_entries, 1 << 18);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} persist_tmpl SEC(".maps");
 
 /* real id -> per-CPU counters. */
 struct {

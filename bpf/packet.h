@@ -17,6 +17,7 @@ struct packet {
 	__u32 len; /* frame length, for byte counters */
 	int vlans; /* VLAN tags in front of the IP header */
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 tcp_flags; /* TCP: the segment's flags; UDP: 0 */
 };
 
 #endif /* XLB_PACKET_H */

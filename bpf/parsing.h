@@ -45,7 +45,8 @@ struct tcphdr {
 	__be16 dest;
 	__be32 seq;
 	__be32 ack_seq;
-	__u16 flags;
+	__u8 doff_res; /* data offset (high nibble) */
+	__u8 flags; /* FIN 0x01, SYN 0x02, RST 0x04, PSH, ACK 0x10, ... */
 	__be16 window;
 	__sum16 check;
 	__be16 urg_ptr;

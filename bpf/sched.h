@@ -1,14 +1,62 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Scheduling of new flows. A service's live ring slot lists the real ids that
- * take new flows (the control plane computes it: one entry per real for rr,
- * an interleaved sequence for weighted schedulers); the scheduler picks an
- * index into it.
+ * Scheduling of new flows. A service's live ring slot lists real ids; the
+ * control plane computes it per scheduler:
+ *   rr, lc, wlc, sed, nq: each real that takes new flows, once;
+ *   wrr, sh: IPVS's interleaved weighted sequence;
+ *   mh: a weighted Maglev lookup table (its size a prime).
+ * rr/wrr walk the ring with a shared counter, sh/mh index it by a hash of
+ * the client's address (and port), the lc family compares the live
+ * connection counts of every real in it (IPVS's overhead formulas).
  */
 #ifndef XLB_SCHED_H
 #define XLB_SCHED_H
 
 #include "maps.h"
+
+static __always_inline __u32 hash_mix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/* hash_src hashes the client's address, and its port for sh-port/mh-port. */
+static __always_inline __u32 hash_src(struct flow_key *k, int with_port)
+{
+	__u32 h = 0x9e3779b9;
+
+	h = hash_mix(h ^ k->src[0]);
+	h = hash_mix(h ^ k->src[1]);
+	h = hash_mix(h ^ k->src[2]);
+	h = hash_mix(h ^ k->src[3]);
+	if (with_port)
+		h = hash_mix(h ^ k->sport);
+	return h;
+}
+
+static __always_inline __u32 ring_key(struct service *svc)
+{
+	return svc->id * 2 + (svc->slot & 1);
+}
+
+/* ring_at reads entry idx of the service's live ring; -1 if it has none. */
+static __always_inline int ring_at(__u32 key, __u32 idx, __u32 *real_id)
+{
+	void *ring = bpf_map_lookup_elem(&svc_rings, &key);
+	__u32 *id;
+
+	if (!ring)
+		return -1;
+	id = bpf_map_lookup_elem(ring, &idx);
+	if (!id)
+		return -1;
+	*real_id = *id;
+	return 0;
+}
 
 static __always_inline __u32 sched_rr(struct service *svc)
 {
@@ -19,28 +67,101 @@ static __always_inline __u32 sched_rr(struct service *svc)
 	return __sync_fetch_and_add(&st->rr_next, 1) % svc->ring_len;
 }
 
-/* sched_pick stores the chosen real's id in *real_id; -1: no real takes new flows. */
-static __always_inline int sched_pick(struct service *svc, __u32 *real_id)
-{
-	__u32 idx, key, *id;
+/* The least-connection family's walk over the ring, for bpf_loop. */
+struct lc_walk {
+	__u32 key; /* the ring */
+	__u32 sched;
+	__u32 best_id;
+	__u32 best_w;
+	__u64 best_oh;
+	int found;
+};
 
-	if (svc->ring_len == 0 || svc->ring_len > RING_SIZE)
+static int lc_step(__u32 i, void *data)
+{
+	struct lc_walk *w = data;
+	struct conn_counts *cc;
+	struct real *rl;
+	__u64 act, inact, oh, wt;
+	__u32 id;
+
+	if (ring_at(w->key, i, &id) < 0)
+		return 1;
+	rl = bpf_map_lookup_elem(&reals, &id);
+	cc = bpf_map_lookup_elem(&real_conns, &id);
+	if (!rl || !cc || rl->weight == 0 || (rl->flags & XLB_REAL_F_REMOVED))
+		return 0;
+	/* The sweeper's recount may race an update: never below zero. */
+	act = cc->active > 0 ? cc->active : 0;
+	inact = cc->inactive > 0 ? cc->inactive : 0;
+	wt = rl->weight;
+	switch (w->sched) {
+	case XLB_SCHED_LC:
+		oh = (act << 8) + inact;
+		wt = 1;
+		break;
+	case XLB_SCHED_WLC:
+		oh = (act << 8) + inact;
+		break;
+	case XLB_SCHED_NQ:
+		if (act == 0) {
+			/* An idle real takes the flow at once. */
+			w->best_id = id;
+			w->found = 1;
+			return 1;
+		}
+		oh = act + 1;
+		break;
+	default: /* sed */
+		oh = act + 1;
+		break;
+	}
+	/* oh/wt < best_oh/best_w; the first real wins a tie, as in IPVS. */
+	if (!w->found || oh * w->best_w < w->best_oh * wt) {
+		w->best_id = id;
+		w->best_w = wt;
+		w->best_oh = oh;
+		w->found = 1;
+	}
+	return 0;
+}
+
+/*
+ * sched_pick stores the chosen real's id in *real_id; -1: no real takes new
+ * flows.
+ */
+static __always_inline int sched_pick(struct service *svc, struct flow_key *k, __u32 *real_id)
+{
+	struct lc_walk w = {};
+	__u32 idx;
+
+	if (svc->ring_len == 0 || svc->ring_len > XLB_MAX_RING)
 		return -1;
 
 	switch (svc->sched) {
+	case XLB_SCHED_LC:
+	case XLB_SCHED_WLC:
+	case XLB_SCHED_SED:
+	case XLB_SCHED_NQ:
+		w.key = ring_key(svc);
+		w.sched = svc->sched;
+		bpf_loop(svc->ring_len < XLB_MAX_SVC_REALS ? svc->ring_len : XLB_MAX_SVC_REALS,
+			 lc_step, &w, 0);
+		if (!w.found)
+			return -1;
+		*real_id = w.best_id;
+		return 0;
+	case XLB_SCHED_SH:
+	case XLB_SCHED_MH:
+		idx = hash_src(k, svc->flags & XLB_SVC_F_HASH_PORT) % svc->ring_len;
+		break;
 	case XLB_SCHED_RR:
 	case XLB_SCHED_WRR:
 	default:
 		idx = sched_rr(svc);
 		break;
 	}
-
-	key = (svc->id * 2 + (svc->slot & 1)) * RING_SIZE + idx;
-	id = bpf_map_lookup_elem(&svc_rings, &key);
-	if (!id)
-		return -1;
-	*real_id = *id;
-	return 0;
+	return ring_at(ring_key(svc), idx, real_id);
 }
 
 #endif /* XLB_SCHED_H */

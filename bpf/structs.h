@@ -19,17 +19,20 @@ struct endpoint {
 };
 
 /*
- * A virtual service. Its scheduling ring has two slots in svc_rings; the
- * control plane fills the idle slot, then replaces this value (an atomic
- * hash map update) to make it live, so a packet never sees a half-written
- * ring.
+ * A virtual service. Its scheduling ring has two slots in svc_rings (each
+ * an array map of its own size); the control plane fills the idle slot,
+ * then replaces this value (an atomic hash map update) to make it live, so
+ * a packet never sees a half-written ring.
  */
 struct service {
-	__u32 id; /* index into svc_rings (x 2 x RING_SIZE) and sched_states */
+	__u32 id; /* svc_rings[id * 2 + slot] is a ring; sched_states[id] */
 	enum sched sched;
 	__u32 slot; /* live ring slot: 0 or 1 */
 	__u32 ring_len; /* entries in the live slot; 0 = no real takes new flows */
-	__u32 flags;
+	__u32 flags; /* enum service_flags */
+	__u32 persist_timeout; /* seconds; 0: no persistence */
+	__u8 persist_plen; /* persistence granularity: client prefix length */
+	__u8 pad[3];
 };
 
 /*
@@ -62,6 +65,16 @@ struct reason_counters {
 	__u64 bytes;
 };
 
+/*
+ * A real's connections (IPVS: ActiveConn, InActConn), shared by all CPUs and
+ * updated with atomics when a flow starts or changes state; the control
+ * plane's sweeper expires flows and recounts these.
+ */
+struct conn_counts {
+	__s64 active; /* TCP ESTABLISHED */
+	__s64 inactive; /* every other state, and UDP */
+};
+
 /* Scheduler state shared by all CPUs, updated with atomics. */
 struct sched_state {
 	__u64 rr_next;
@@ -83,11 +96,27 @@ struct flow {
 	__u64 atime_ns; /* last packet seen, bpf_ktime_get_ns() */
 	__be32 vaddr[4]; /* the VIP, restored on NAT replies */
 	__be16 vport;
-	__u8 state; /* reserved for TCP state tracking */
-	__u8 pad;
+	__u16 pad;
 	enum flow_dir dir;
+	__u32 state; /* enum conn_state, kept in the forward entry */
 	__u32 real_id;
 	__u32 svc_id;
+	__u32 pad2;
+};
+
+/* Persistence template key: a client prefix of one service. */
+struct persist_key {
+	__be32 addr[4]; /* client address masked to the service's granularity */
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* Persistence template: the real a client prefix sticks to. */
+struct persist {
+	__u64 atime_ns; /* last new connection of the prefix */
+	__u32 real_id;
+	__u32 pad;
 };
 
 /*
@@ -95,5 +124,9 @@ struct flow {
  * the enum into BTF, from which bpf2go makes the Go constants and names.
  */
 const volatile enum reason reason_btf_anchor __attribute__((unused));
+/* Likewise for the limits, service flags and connection states. */
+const volatile enum limits limits_btf_anchor __attribute__((unused));
+const volatile enum service_flags service_flags_btf_anchor __attribute__((unused));
+const volatile enum conn_state conn_state_btf_anchor __attribute__((unused));
 
 #endif /* XLB_STRUCTS_H */

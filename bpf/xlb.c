@@ -22,6 +22,27 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
+ * schedule picks the real of a new flow: the client's persistence template
+ * if the service has one and its real still takes new flows, else the
+ * scheduler's choice (recorded as the client's new template).
+ */
+static __always_inline int schedule(struct service *svc, struct flow_key *key, __u64 now,
+				    __u32 *real_id)
+{
+	struct persist_key pk = {};
+
+	if (!svc->persist_timeout)
+		return sched_pick(svc, key, real_id);
+	persist_key_of(svc, key, &pk);
+	if (persist_pick(svc, &pk, now, real_id) == 0)
+		return 0;
+	if (sched_pick(svc, key, real_id) < 0)
+		return -1;
+	persist_record(&pk, *real_id, now);
+	return 0;
+}
+
+/*
  * to_real forwards a packet addressed to a service to the flow's real. svc
  * is a copy: a preallocated hash map reuses a replaced element at once, so
  * the map's value may change under a packet that still reads it.
@@ -42,15 +63,18 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 		real_id = f->real_id;
 		f->atime_ns = now;
 	} else {
-		if (sched_pick(svc, &real_id) < 0)
+		if (schedule(svc, &key, now, &real_id) < 0)
 			return count_reason(XLB_DROP_NO_REAL, p->len, XDP_DROP);
-		real_id = ct_insert_forward(&key, svc, real_id, now);
+		real_id = ct_insert_forward(&key, svc, real_id, now, first_state(p));
 		new_conn = 1;
 	}
 
 	rl = bpf_map_lookup_elem(&reals, &real_id);
 	if (!rl || rl->family != AF_INET)
 		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
+	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
+	if (f && p->tcp_flags && (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
+		ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT, p->tcp_flags);
 
 	if (rl->method == XLB_METHOD_DR) {
 		verdict = fwd_to(p, rl->addr[0], 0);
@@ -77,6 +101,7 @@ static __always_inline int from_nat_real(struct packet *p)
 	if (!f || f->dir != XLB_FLOW_REPLY)
 		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
 	f->atime_ns = bpf_ktime_get_ns();
+	ct_reply_advance(p, f);
 
 	nat_rewrite_src(p, f->vaddr[0], f->vport);
 	verdict = fwd_to(p, p->ip->daddr, 1);
@@ -117,6 +142,7 @@ int xlb_xdp(struct xdp_md *ctx)
 		p.sport = &tcp->source;
 		p.dport = &tcp->dest;
 		p.l4_csum = &tcp->check;
+		p.tcp_flags = tcp->flags;
 		break;
 	case IPPROTO_UDP:
 		if (parse_udphdr(&c, data_end, &udp) < 0)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	"github.com/xlbproject/xlb/control/config"
 	"github.com/xlbproject/xlb/loader"
@@ -12,7 +13,7 @@ import (
 // Limits are the data plane's capacities that a config must fit.
 type Limits struct {
 	MaxServices uint32 // virtual services
-	RingSize    uint32 // entries in one service's scheduling ring
+	RingSize    uint32 // reals of one service (loader.MaxServiceReals)
 	MaxReals    uint32 // (service, real) pairs
 }
 
@@ -23,6 +24,19 @@ type Service struct {
 	Method   loader.Method
 	Reals    []Real
 	Pos      config.Position
+
+	// HashPort makes sh and mh hash the client's port too (sh-port,
+	// mh-port).
+	HashPort bool
+	// MHTableSize is the Maglev table size of an mh service (a prime);
+	// 0 means DefaultMaglevSize.
+	MHTableSize int
+	// Persistence keeps a client on its real while it comes back within
+	// this time (persistence_timeout); 0: every connection is scheduled.
+	Persistence time.Duration
+	// PersistenceBits is the client prefix length persistence groups by
+	// (persistence_granularity; 32 or 128: one client address).
+	PersistenceBits int
 }
 
 // Real is a real server of a Service.
@@ -45,6 +59,12 @@ type State struct {
 var schedulers = map[string]loader.Sched{
 	"rr":  loader.SchedRR,
 	"wrr": loader.SchedWRR,
+	"lc":  loader.SchedLC,
+	"wlc": loader.SchedWLC,
+	"sed": loader.SchedSED,
+	"nq":  loader.SchedNQ,
+	"sh":  loader.SchedSH,
+	"mh":  loader.SchedMH,
 }
 
 // Desired checks cfg against what xlb and the data plane support and returns
@@ -72,10 +92,14 @@ func Desired(cfg *config.Config, lim Limits) (*State, error) {
 			errs = append(errs, config.Errorf(vs.Pos, "virtual_server %s: %d real servers, at most %d are supported", vs.AddrPort(), len(vs.Reals), lim.RingSize))
 		}
 		svc := &Service{
-			Endpoint: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)},
-			Sched:    vs.Scheduler,
-			Method:   method,
-			Pos:      vs.Pos,
+			Endpoint:        loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)},
+			Sched:           vs.Scheduler,
+			Method:          method,
+			Pos:             vs.Pos,
+			HashPort:        vs.SchedPort,
+			MHTableSize:     vs.MHTableSize,
+			Persistence:     vs.PersistenceTimeout,
+			PersistenceBits: vs.PersistenceGranularity,
 		}
 		for _, rs := range vs.Reals {
 			svc.Reals = append(svc.Reals, Real{Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight})
@@ -93,7 +117,7 @@ func Desired(cfg *config.Config, lim Limits) (*State, error) {
 }
 
 func schedError(vs *config.VirtualServer) *config.Error {
-	supported := "rr or wrr"
+	supported := "rr, wrr, lc, wlc, sed, nq, sh or mh"
 	if vs.SchedulerPos == vs.Pos {
 		return config.Errorf(vs.Pos, "virtual_server %s has no lvs_sched and keepalived's default %s is not supported yet; set lvs_sched to %s", vs.AddrPort(), vs.Scheduler, supported)
 	}

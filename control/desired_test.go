@@ -64,13 +64,8 @@ func TestDesiredErrors(t *testing.T) {
 	}{
 		{
 			"unsupported scheduler at lvs_sched",
-			"virtual_server 198.18.0.100 80 {\n    lvs_sched wlc\n    protocol TCP\n}\n",
-			[]string{"c.conf:2:5: lvs_sched wlc is not supported yet; use rr or wrr"},
-		},
-		{
-			"keepalived's default scheduler",
-			"virtual_server 198.18.0.100 80 {\n    protocol TCP\n}\n",
-			[]string{"c.conf:1:1: virtual_server 198.18.0.100:80 has no lvs_sched and keepalived's default wlc is not supported yet"},
+			"virtual_server 198.18.0.100 80 {\n    lvs_sched lblc\n    protocol TCP\n}\n",
+			[]string{"c.conf:2:5: lvs_sched lblc is not supported yet; use rr, wrr, lc, wlc, sed, nq, sh or mh"},
 		},
 		{
 			"TUN",

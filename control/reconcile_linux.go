@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/xlbproject/xlb/loader"
 )
@@ -250,7 +251,7 @@ func (r *Reconciler) applyService(svc *Service) error {
 		}
 	}
 
-	ring := ringOf(svc.Sched, weights, int(r.dp.RingSize()))
+	ring := ringFor(svc)
 	realIDs := make([]uint32, len(ring))
 	for i, idx := range ring {
 		realIDs[i] = ids[idx]
@@ -259,6 +260,12 @@ func (r *Reconciler) applyService(svc *Service) error {
 	next.Slot = 1 - cur.Slot
 	next.RingLen = uint32(len(realIDs))
 	next.Sched = schedulers[svc.Sched]
+	next.HashPort = svc.HashPort
+	next.PersistTimeout = uint32((svc.Persistence + time.Second - 1) / time.Second)
+	next.PersistPrefix = uint8(svc.PersistenceBits)
+	if svc.PersistenceBits == 0 {
+		next.PersistPrefix = uint8(svc.Endpoint.Addr.BitLen())
+	}
 	if err := r.dp.WriteRing(next.ID, next.Slot, realIDs); err != nil {
 		return err
 	}
@@ -309,7 +316,9 @@ func (r *Reconciler) logChange(prev, svc *Service, live int) {
 // sameService reports whether a and b need the same ring. The order of the
 // reals does not matter: after a restart it is only known as a set.
 func sameService(a, b *Service) bool {
-	if a.Sched != b.Sched || a.Method != b.Method || len(a.Reals) != len(b.Reals) {
+	if a.Sched != b.Sched || a.Method != b.Method || len(a.Reals) != len(b.Reals) ||
+		a.HashPort != b.HashPort || a.MHTableSize != b.MHTableSize ||
+		a.Persistence != b.Persistence || a.PersistenceBits != b.PersistenceBits {
 		return false
 	}
 	byAddr := func(x, y Real) int { return x.AddrPort().Compare(y.AddrPort()) }

@@ -1,5 +1,37 @@
 package control
 
+// wrrMaxRing bounds the interleaved sequence of wrr and sh: weights whose
+// sequence is longer are scaled down proportionally.
+const wrrMaxRing = 65536
+
+// ringFor computes svc's ring as indexes into svc.Reals:
+//   - rr, lc, wlc, sed, nq: every real of weight > 0 once (the lc family
+//     compares their live connection counts per new flow);
+//   - wrr, sh: IPVS's interleaved weighted sequence, walked in turn (wrr)
+//     or indexed by a hash of the client (sh);
+//   - mh: a weighted Maglev table of svc.MHTableSize entries.
+func ringFor(svc *Service) []int {
+	weights := make([]int, len(svc.Reals))
+	for i, rl := range svc.Reals {
+		weights[i] = rl.Weight
+	}
+	switch svc.Sched {
+	case "mh":
+		names := make([]string, len(svc.Reals))
+		for i, rl := range svc.Reals {
+			names[i] = rl.AddrPort().String()
+		}
+		size := svc.MHTableSize
+		if size == 0 {
+			size = DefaultMaglevSize
+		}
+		return maglevTable(names, weights, size)
+	case "wrr", "sh":
+		return ringOf("wrr", weights, wrrMaxRing)
+	}
+	return ringOf(svc.Sched, weights, wrrMaxRing)
+}
+
 // ringOf lists, in scheduling order, the indexes into reals of the reals that
 // take new flows; the data plane walks it round-robin. Reals with weight 0
 // (quiescent) are left out. For wrr the sequence interleaves the reals by

@@ -38,6 +38,8 @@ type Dataplane struct {
 	maxServices uint32
 	ringSize    uint32
 	maxReals    uint32
+	// ringSpec makes the scheduling rings; nil when opened read-only.
+	ringSpec *ebpf.MapSpec
 }
 
 // Open loads the XDP program. Maps already pinned under opts.PinDir are
@@ -69,8 +71,10 @@ func Open(opts Options) (*Dataplane, error) {
 		size = pinnedFlowTableSize(opts.PinDir)
 	}
 	spec.Maps[xlbMapFlows].MaxEntries = size
+	// One persistence template per client prefix: at most one per flow.
+	spec.Maps[xlbMapPersistTmpl].MaxEntries = size
 
-	d := &Dataplane{pinDir: opts.PinDir, log: log}
+	d := &Dataplane{pinDir: opts.PinDir, log: log, ringSpec: spec.Maps[xlbMapSvcRings].InnerMap.Copy()}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: opts.PinDir},
 	})
@@ -102,12 +106,13 @@ func pinnedFlowTableSize(pinDir string) uint32 {
 }
 
 func (d *Dataplane) setLimits() {
-	d.maxServices, d.ringSize, d.maxReals = limitsOf(d.objs.SchedStates.MaxEntries(), d.objs.SvcRings.MaxEntries(), d.objs.Reals.MaxEntries())
+	d.maxServices, d.ringSize, d.maxReals = limitsOf(d.objs.SchedStates.MaxEntries(), d.objs.Reals.MaxEntries())
 }
 
-// limitsOf derives the data plane's capacities from its maps' sizes.
-func limitsOf(schedStates, svcRings, reals uint32) (maxServices, ringSize, maxReals uint32) {
-	return schedStates, svcRings / (2 * schedStates), reals
+// limitsOf derives the data plane's capacities from its maps' sizes: the
+// services, the reals of one service (MaxServiceReals) and the reals in all.
+func limitsOf(schedStates, reals uint32) (maxServices, serviceReals, maxReals uint32) {
+	return schedStates, uint32(MaxServiceReals), reals
 }
 
 // PinDir is the bpffs directory holding the data plane's pins.
@@ -116,7 +121,9 @@ func (d *Dataplane) PinDir() string { return d.pinDir }
 // MaxServices is how many virtual services the data plane can hold.
 func (d *Dataplane) MaxServices() uint32 { return d.maxServices }
 
-// RingSize is the number of entries in one slot of a service's ring.
+// RingSize is the most reals one service can have (MaxServiceReals): lc,
+// wlc, sed and nq compare them all per new flow. A scheduling ring itself
+// holds up to MaxRingSize entries.
 func (d *Dataplane) RingSize() uint32 { return d.ringSize }
 
 // MaxReals is how many (service, real) pairs the data plane can hold.
@@ -178,7 +185,7 @@ func Capacity() (maxServices, ringSize, maxReals uint32, err error) {
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("load xlb BPF spec: %w", err)
 	}
-	maxServices, ringSize, maxReals = limitsOf(spec.Maps[xlbMapSchedStates].MaxEntries, spec.Maps[xlbMapSvcRings].MaxEntries, spec.Maps[xlbMapReals].MaxEntries)
+	maxServices, ringSize, maxReals = limitsOf(spec.Maps[xlbMapSchedStates].MaxEntries, spec.Maps[xlbMapReals].MaxEntries)
 	return maxServices, ringSize, maxReals, nil
 }
 
@@ -195,6 +202,8 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		xlbMapFlows:       &d.objs.Flows,
 		xlbMapRealStats:   &d.objs.RealStats,
 		xlbMapReasonStats: &d.objs.ReasonStats,
+		xlbMapRealConns:   &d.objs.RealConns,
+		xlbMapPersistTmpl: &d.objs.PersistTmpl,
 	}
 	for name, m := range maps {
 		pinned, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), &ebpf.LoadPinOptions{ReadOnly: true})

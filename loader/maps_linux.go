@@ -13,7 +13,7 @@ func (d *Dataplane) SetService(ep Endpoint, svc Service) error {
 	if svc.ID >= d.maxServices {
 		return fmt.Errorf("set service %s: id %d beyond the limit of %d services", ep, svc.ID, d.maxServices)
 	}
-	v := xlbService{Id: svc.ID, Sched: xlbSched(svc.Sched), Slot: svc.Slot, RingLen: svc.RingLen}
+	v := svc.toBPF()
 	k := ep.toBPF()
 	if err := d.objs.Services.Put(&k, &v); err != nil {
 		return fmt.Errorf("set service %s: %w", ep, err)
@@ -38,7 +38,7 @@ func (d *Dataplane) Services() (map[Endpoint]Service, error) {
 	var v xlbService
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
-		out[endpointFromBPF(k)] = Service{ID: v.Id, Sched: Sched(v.Sched), Slot: v.Slot, RingLen: v.RingLen}
+		out[endpointFromBPF(k)] = serviceFromBPF(v)
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
@@ -46,42 +46,80 @@ func (d *Dataplane) Services() (map[Endpoint]Service, error) {
 	return out, nil
 }
 
-// WriteRing fills slot of service svcID's ring with realIDs. Write the slot
-// that is not live, then make it live with SetService.
+func (svc Service) toBPF() xlbService {
+	v := xlbService{Id: svc.ID, Sched: xlbSched(svc.Sched), Slot: svc.Slot, RingLen: svc.RingLen,
+		PersistTimeout: svc.PersistTimeout, PersistPlen: svc.PersistPrefix}
+	if svc.HashPort {
+		v.Flags |= uint32(xlbServiceFlagsXLB_SVC_F_HASH_PORT)
+	}
+	return v
+}
+
+func serviceFromBPF(v xlbService) Service {
+	return Service{ID: v.Id, Sched: Sched(v.Sched), Slot: v.Slot, RingLen: v.RingLen,
+		HashPort:       v.Flags&uint32(xlbServiceFlagsXLB_SVC_F_HASH_PORT) != 0,
+		PersistTimeout: v.PersistTimeout, PersistPrefix: v.PersistPlen}
+}
+
+// WriteRing makes realIDs the ring in slot of service svcID: a new array
+// map of exactly that size, filled, then swapped into the slot at once.
+// Write the slot that is not live, then make it live with SetService.
 func (d *Dataplane) WriteRing(svcID, slot uint32, realIDs []uint32) error {
-	if uint32(len(realIDs)) > d.ringSize {
-		return fmt.Errorf("write ring of service %d: %d entries, the ring holds %d", svcID, len(realIDs), d.ringSize)
+	if len(realIDs) > MaxRingSize {
+		return fmt.Errorf("write ring of service %d: %d entries, a ring holds at most %d", svcID, len(realIDs), MaxRingSize)
 	}
 	if svcID >= d.maxServices || slot > 1 {
 		return fmt.Errorf("write ring of service %d slot %d: out of range", svcID, slot)
 	}
-	if len(realIDs) == 0 {
-		return nil
+	if d.ringSpec == nil {
+		return fmt.Errorf("write ring of service %d: the data plane is open read-only", svcID)
 	}
-	base := (svcID*2 + slot) * d.ringSize
-	keys := make([]uint32, len(realIDs))
-	for i := range keys {
-		keys[i] = base + uint32(i)
+	spec := d.ringSpec.Copy()
+	spec.MaxEntries = uint32(max(1, len(realIDs)))
+	ring, err := ebpf.NewMap(spec)
+	if err != nil {
+		return fmt.Errorf("write ring of service %d: create ring: %w", svcID, err)
 	}
-	if _, err := d.objs.SvcRings.BatchUpdate(keys, realIDs, nil); err != nil {
-		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("write ring of service %d: %w", svcID, err)
-		}
+	defer ring.Close()
+	if len(realIDs) > 0 {
+		keys := make([]uint32, len(realIDs))
 		for i := range keys {
-			if err := d.objs.SvcRings.Put(keys[i], realIDs[i]); err != nil {
+			keys[i] = uint32(i)
+		}
+		if _, err := ring.BatchUpdate(keys, realIDs, nil); err != nil {
+			if !errors.Is(err, ebpf.ErrNotSupported) {
 				return fmt.Errorf("write ring of service %d: %w", svcID, err)
 			}
+			for i := range keys {
+				if err := ring.Put(keys[i], realIDs[i]); err != nil {
+					return fmt.Errorf("write ring of service %d: %w", svcID, err)
+				}
+			}
 		}
+	}
+	if err := d.objs.SvcRings.Put(svcID*2+slot, ring); err != nil {
+		return fmt.Errorf("write ring of service %d: swap in: %w", svcID, err)
 	}
 	return nil
 }
 
 // Ring reads n entries of slot of service svcID's ring.
 func (d *Dataplane) Ring(svcID, slot, n uint32) ([]uint32, error) {
+	var id uint32
+	if err := d.objs.SvcRings.Lookup(svcID*2+slot, &id); err != nil {
+		return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
+	}
+	ring, err := ebpf.NewMapFromID(ebpf.MapID(id))
+	if err != nil {
+		return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
+	}
+	defer ring.Close()
+	if n > ring.MaxEntries() {
+		return nil, fmt.Errorf("read ring of service %d: %d entries asked, the ring has %d", svcID, n, ring.MaxEntries())
+	}
 	out := make([]uint32, n)
-	base := (svcID*2 + slot) * d.ringSize
 	for i := range out {
-		if err := d.objs.SvcRings.Lookup(base+uint32(i), &out[i]); err != nil {
+		if err := ring.Lookup(uint32(i), &out[i]); err != nil {
 			return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
 		}
 	}
@@ -195,4 +233,23 @@ func (d *Dataplane) ReasonStats() (map[Reason]Counters, error) {
 		out[r] = sum
 	}
 	return out, nil
+}
+
+// RealConns reads real id's connection counts.
+func (d *Dataplane) RealConns(id uint32) (ConnCounts, error) {
+	var v xlbConnCounts
+	if err := d.objs.RealConns.Lookup(id, &v); err != nil {
+		return ConnCounts{}, fmt.Errorf("read connections of real %d: %w", id, err)
+	}
+	return ConnCounts{Active: v.Active, Inactive: v.Inactive}, nil
+}
+
+// SetRealConns overwrites real id's connection counts, for the sweeper's
+// recount and for an id given to a new real.
+func (d *Dataplane) SetRealConns(id uint32, c ConnCounts) error {
+	v := xlbConnCounts{Active: c.Active, Inactive: c.Inactive}
+	if err := d.objs.RealConns.Put(id, &v); err != nil {
+		return fmt.Errorf("set connections of real %d: %w", id, err)
+	}
+	return nil
 }

@@ -59,17 +59,36 @@ type Sched uint32
 const (
 	SchedRR  = Sched(xlbSchedXLB_SCHED_RR)
 	SchedWRR = Sched(xlbSchedXLB_SCHED_WRR)
+	SchedLC  = Sched(xlbSchedXLB_SCHED_LC)
+	SchedWLC = Sched(xlbSchedXLB_SCHED_WLC)
+	SchedSED = Sched(xlbSchedXLB_SCHED_SED)
+	SchedNQ  = Sched(xlbSchedXLB_SCHED_NQ)
+	SchedSH  = Sched(xlbSchedXLB_SCHED_SH)
+	SchedMH  = Sched(xlbSchedXLB_SCHED_MH)
 )
 
+var schedNames = map[Sched]string{
+	SchedRR: "rr", SchedWRR: "wrr", SchedLC: "lc", SchedWLC: "wlc",
+	SchedSED: "sed", SchedNQ: "nq", SchedSH: "sh", SchedMH: "mh",
+}
+
+// String returns the lvs_sched name.
 func (s Sched) String() string {
-	switch s {
-	case SchedRR:
-		return "rr"
-	case SchedWRR:
-		return "wrr"
+	if n, ok := schedNames[s]; ok {
+		return n
 	}
 	return fmt.Sprintf("sched(%d)", uint32(s))
 }
+
+// The data plane's limits.
+const (
+	// MaxServiceReals is the most reals one service can have: lc, wlc,
+	// sed and nq compare them all for each new flow.
+	MaxServiceReals = int(xlbLimitsXLB_MAX_SVC_REALS)
+	// MaxRingSize is the most entries of one scheduling ring (a Maglev
+	// table is the largest).
+	MaxRingSize = int(xlbLimitsXLB_MAX_RING)
+)
 
 // Service is a virtual service as the data plane sees it. The ring slot Slot
 // of service ID lists the reals that take new flows; RingLen of its entries
@@ -79,6 +98,72 @@ type Service struct {
 	Sched   Sched
 	Slot    uint32
 	RingLen uint32
+	// HashPort makes sh and mh hash the client's port with its address
+	// (sh-port, mh-port).
+	HashPort bool
+	// PersistTimeout keeps a client prefix on its real for this many
+	// seconds after its last new connection (persistence_timeout); 0: off.
+	PersistTimeout uint32
+	// PersistPrefix is the client prefix length persistence groups by
+	// (persistence_granularity).
+	PersistPrefix uint8
+}
+
+// ConnState is a connection's state: IPVS's TCP states, and UDP.
+type ConnState uint32
+
+const (
+	StateNone        = ConnState(xlbConnStateXLB_CS_NONE)
+	StateEstablished = ConnState(xlbConnStateXLB_CS_ESTABLISHED)
+	StateSynSent     = ConnState(xlbConnStateXLB_CS_SYN_SENT)
+	StateSynRecv     = ConnState(xlbConnStateXLB_CS_SYN_RECV)
+	StateFinWait     = ConnState(xlbConnStateXLB_CS_FIN_WAIT)
+	StateTimeWait    = ConnState(xlbConnStateXLB_CS_TIME_WAIT)
+	StateClose       = ConnState(xlbConnStateXLB_CS_CLOSE)
+	StateCloseWait   = ConnState(xlbConnStateXLB_CS_CLOSE_WAIT)
+	StateLastAck     = ConnState(xlbConnStateXLB_CS_LAST_ACK)
+	StateListen      = ConnState(xlbConnStateXLB_CS_LISTEN)
+	StateSynAck      = ConnState(xlbConnStateXLB_CS_SYNACK)
+	StateUDP         = ConnState(xlbConnStateXLB_CS_UDP)
+	stateCount       = int(xlbConnStateXLB_CS_MAX)
+)
+
+var stateNames = [...]string{
+	StateNone: "NONE", StateEstablished: "ESTABLISHED", StateSynSent: "SYN_SENT", StateSynRecv: "SYN_RECV",
+	StateFinWait: "FIN_WAIT", StateTimeWait: "TIME_WAIT", StateClose: "CLOSE", StateCloseWait: "CLOSE_WAIT",
+	StateLastAck: "LAST_ACK", StateListen: "LISTEN", StateSynAck: "SYNACK", StateUDP: "UDP",
+}
+
+var _ [stateCount - len(stateNames)]struct{}
+
+// String returns the state's name as ipvsadm -lnc shows it.
+func (s ConnState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint32(s))
+}
+
+// ConnStates lists every connection state.
+func ConnStates() []ConnState {
+	out := make([]ConnState, stateCount)
+	for i := range out {
+		out[i] = ConnState(i)
+	}
+	return out
+}
+
+// Default connection timeouts, IPVS's (ipvsadm --set tcp tcpfin udp).
+const (
+	DefaultTimeoutTCP    = int(xlbLimitsXLB_TIMEOUT_TCP)
+	DefaultTimeoutTCPFin = int(xlbLimitsXLB_TIMEOUT_TCPFIN)
+	DefaultTimeoutUDP    = int(xlbLimitsXLB_TIMEOUT_UDP)
+)
+
+// ConnCounts are a real's connections as ipvsadm shows them.
+type ConnCounts struct {
+	Active   int64 // ActiveConn: established TCP
+	Inactive int64 // InActConn: every other state, and UDP
 }
 
 // Real is a real server of one service (IPVS calls it a destination); its id

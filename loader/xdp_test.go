@@ -176,7 +176,7 @@ func newXDPHarness(tb testing.TB, st *control.State) *xdpHarness {
 	tb.Cleanup(h.close)
 
 	pinDir := fmt.Sprintf("%s%d-%d", pinPrefix, os.Getpid(), pinSeq.Add(1))
-	dp, err := loader.Open(loader.Options{PinDir: pinDir, FlowTableSize: 4096})
+	dp, err := loader.Open(loader.Options{PinDir: pinDir, FlowTableSize: 1 << 16})
 	if err != nil {
 		_ = loader.RemovePins(pinDir)
 		tb.Fatalf("open data plane: %v", err)
@@ -425,8 +425,9 @@ func (h *xdpHarness) realID(r *realRef) (uint32, error) {
 	if !ok {
 		return 0, fmt.Errorf("service %s not in the data plane", r.svc)
 	}
+	// A removed real of an earlier service may carry a reused service id.
 	for id, rl := range h.reals {
-		if rl.ServiceID == svc.ID && rl.Addr == r.addr && rl.Port == r.port {
+		if rl.ServiceID == svc.ID && rl.Addr == r.addr && rl.Port == r.port && !rl.Removed {
 			return id, nil
 		}
 	}
@@ -488,6 +489,7 @@ type frame struct {
 	fragOffset     uint16
 	options        []layers.IPv4Option
 	ack            bool // TCP: ACK instead of SYN
+	fin, rst       bool // TCP: FIN+ACK or RST instead of SYN
 	payload        []byte
 	udpNoCsum      bool // UDP: checksum 0 (none)
 	// ipMutate changes the IPv4 header after lengths and checksums were
@@ -521,9 +523,14 @@ func (f frame) bytes() []byte {
 	switch f.proto {
 	case layers.IPProtocolTCP:
 		tcp := &layers.TCP{SrcPort: layers.TCPPort(f.src.Port()), DstPort: layers.TCPPort(f.dst.Port()), Seq: 0x1000, Window: 64240}
-		if f.ack {
+		switch {
+		case f.rst:
+			tcp.RST = true
+		case f.fin:
+			tcp.FIN, tcp.ACK, tcp.Ack = true, true, 0x2000
+		case f.ack:
 			tcp.ACK, tcp.Ack = true, 0x2000
-		} else {
+		default:
 			tcp.SYN = true
 		}
 		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {

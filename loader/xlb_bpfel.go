@@ -13,6 +13,30 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xlbConnCounts struct {
+	_        structs.HostLayout
+	Active   int64
+	Inactive int64
+}
+
+type xlbConnState uint32
+
+const (
+	xlbConnStateXLB_CS_NONE        xlbConnState = 0
+	xlbConnStateXLB_CS_ESTABLISHED xlbConnState = 1
+	xlbConnStateXLB_CS_SYN_SENT    xlbConnState = 2
+	xlbConnStateXLB_CS_SYN_RECV    xlbConnState = 3
+	xlbConnStateXLB_CS_FIN_WAIT    xlbConnState = 4
+	xlbConnStateXLB_CS_TIME_WAIT   xlbConnState = 5
+	xlbConnStateXLB_CS_CLOSE       xlbConnState = 6
+	xlbConnStateXLB_CS_CLOSE_WAIT  xlbConnState = 7
+	xlbConnStateXLB_CS_LAST_ACK    xlbConnState = 8
+	xlbConnStateXLB_CS_LISTEN      xlbConnState = 9
+	xlbConnStateXLB_CS_SYNACK      xlbConnState = 10
+	xlbConnStateXLB_CS_UDP         xlbConnState = 11
+	xlbConnStateXLB_CS_MAX         xlbConnState = 12
+)
+
 type xlbEndpoint struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -26,11 +50,12 @@ type xlbFlow struct {
 	AtimeNs uint64
 	Vaddr   [4]uint32
 	Vport   uint16
-	State   uint8
-	Pad     uint8
+	Pad     uint16
 	Dir     xlbFlowDir
+	State   uint32
 	RealId  uint32
 	SvcId   uint32
+	Pad2    uint32
 }
 
 type xlbFlowDir uint32
@@ -51,12 +76,37 @@ type xlbFlowKey struct {
 	Pad    uint16
 }
 
+type xlbLimits uint32
+
+const (
+	xlbLimitsXLB_MAX_SVC_REALS  xlbLimits = 1024
+	xlbLimitsXLB_MAX_RING       xlbLimits = 1048576
+	xlbLimitsXLB_TIMEOUT_TCP    xlbLimits = 900
+	xlbLimitsXLB_TIMEOUT_TCPFIN xlbLimits = 120
+	xlbLimitsXLB_TIMEOUT_UDP    xlbLimits = 300
+)
+
 type xlbMethod uint32
 
 const (
 	xlbMethodXLB_METHOD_NAT xlbMethod = 0
 	xlbMethodXLB_METHOD_DR  xlbMethod = 1
 )
+
+type xlbPersist struct {
+	_       structs.HostLayout
+	AtimeNs uint64
+	RealId  uint32
+	Pad     uint32
+}
+
+type xlbPersistKey struct {
+	_      structs.HostLayout
+	Addr   [4]uint32
+	SvcId  uint32
+	Family uint8
+	Pad    [3]uint8
+}
 
 type xlbReal struct {
 	_      structs.HostLayout
@@ -114,6 +164,12 @@ type xlbSched uint32
 const (
 	xlbSchedXLB_SCHED_RR  xlbSched = 0
 	xlbSchedXLB_SCHED_WRR xlbSched = 1
+	xlbSchedXLB_SCHED_LC  xlbSched = 2
+	xlbSchedXLB_SCHED_WLC xlbSched = 3
+	xlbSchedXLB_SCHED_SED xlbSched = 4
+	xlbSchedXLB_SCHED_NQ  xlbSched = 5
+	xlbSchedXLB_SCHED_SH  xlbSched = 6
+	xlbSchedXLB_SCHED_MH  xlbSched = 7
 )
 
 type xlbSchedState struct {
@@ -122,28 +178,42 @@ type xlbSchedState struct {
 }
 
 type xlbService struct {
-	_       structs.HostLayout
-	Id      uint32
-	Sched   xlbSched
-	Slot    uint32
-	RingLen uint32
-	Flags   uint32
+	_              structs.HostLayout
+	Id             uint32
+	Sched          xlbSched
+	Slot           uint32
+	RingLen        uint32
+	Flags          uint32
+	PersistTimeout uint32
+	PersistPlen    uint8
+	Pad            [3]uint8
 }
+
+type xlbServiceFlags uint32
+
+const (
+	xlbServiceFlagsXLB_SVC_F_HASH_PORT xlbServiceFlags = 1
+)
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xlbMapFlows           = "flows"
-	xlbMapNatReals        = "nat_reals"
-	xlbMapRealStats       = "real_stats"
-	xlbMapReals           = "reals"
-	xlbMapReasonStats     = "reason_stats"
-	xlbMapSchedStates     = "sched_states"
-	xlbMapServices        = "services"
-	xlbMapSvcRings        = "svc_rings"
-	xlbProgXlbXdp         = "xlb_xdp"
-	xlbVarReasonBtfAnchor = "reason_btf_anchor"
+	xlbMapFlows                 = "flows"
+	xlbMapNatReals              = "nat_reals"
+	xlbMapPersistTmpl           = "persist_tmpl"
+	xlbMapRealConns             = "real_conns"
+	xlbMapRealStats             = "real_stats"
+	xlbMapReals                 = "reals"
+	xlbMapReasonStats           = "reason_stats"
+	xlbMapSchedStates           = "sched_states"
+	xlbMapServices              = "services"
+	xlbMapSvcRings              = "svc_rings"
+	xlbProgXlbXdp               = "xlb_xdp"
+	xlbVarConnStateBtfAnchor    = "conn_state_btf_anchor"
+	xlbVarLimitsBtfAnchor       = "limits_btf_anchor"
+	xlbVarReasonBtfAnchor       = "reason_btf_anchor"
+	xlbVarServiceFlagsBtfAnchor = "service_flags_btf_anchor"
 )
 
 // loadXlb returns the embedded CollectionSpec for xlb.
@@ -197,6 +267,8 @@ type xlbProgramSpecs struct {
 type xlbMapSpecs struct {
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	NatReals    *ebpf.MapSpec `ebpf:"nat_reals"`
+	PersistTmpl *ebpf.MapSpec `ebpf:"persist_tmpl"`
+	RealConns   *ebpf.MapSpec `ebpf:"real_conns"`
 	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
 	Reals       *ebpf.MapSpec `ebpf:"reals"`
 	ReasonStats *ebpf.MapSpec `ebpf:"reason_stats"`
@@ -209,7 +281,10 @@ type xlbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbVariableSpecs struct {
-	ReasonBtfAnchor *ebpf.VariableSpec `ebpf:"reason_btf_anchor"`
+	ConnStateBtfAnchor    *ebpf.VariableSpec `ebpf:"conn_state_btf_anchor"`
+	LimitsBtfAnchor       *ebpf.VariableSpec `ebpf:"limits_btf_anchor"`
+	ReasonBtfAnchor       *ebpf.VariableSpec `ebpf:"reason_btf_anchor"`
+	ServiceFlagsBtfAnchor *ebpf.VariableSpec `ebpf:"service_flags_btf_anchor"`
 }
 
 // xlbObjects contains all objects after they have been loaded into the kernel.
@@ -234,6 +309,8 @@ func (o *xlbObjects) Close() error {
 type xlbMaps struct {
 	Flows       *ebpf.Map `ebpf:"flows"`
 	NatReals    *ebpf.Map `ebpf:"nat_reals"`
+	PersistTmpl *ebpf.Map `ebpf:"persist_tmpl"`
+	RealConns   *ebpf.Map `ebpf:"real_conns"`
 	RealStats   *ebpf.Map `ebpf:"real_stats"`
 	Reals       *ebpf.Map `ebpf:"reals"`
 	ReasonStats *ebpf.Map `ebpf:"reason_stats"`
@@ -246,6 +323,8 @@ func (m *xlbMaps) Close() error {
 	return _XlbClose(
 		m.Flows,
 		m.NatReals,
+		m.PersistTmpl,
+		m.RealConns,
 		m.RealStats,
 		m.Reals,
 		m.ReasonStats,
@@ -259,7 +338,10 @@ func (m *xlbMaps) Close() error {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbVariables struct {
-	ReasonBtfAnchor *ebpf.Variable `ebpf:"reason_btf_anchor"`
+	ConnStateBtfAnchor    *ebpf.Variable `ebpf:"conn_state_btf_anchor"`
+	LimitsBtfAnchor       *ebpf.Variable `ebpf:"limits_btf_anchor"`
+	ReasonBtfAnchor       *ebpf.Variable `ebpf:"reason_btf_anchor"`
+	ServiceFlagsBtfAnchor *ebpf.Variable `ebpf:"service_flags_btf_anchor"`
 }
 
 // xlbPrograms contains all programs after they have been loaded into the kernel.

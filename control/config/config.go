@@ -63,6 +63,11 @@ type GlobalDefs struct {
 	// VRRPGARPMasterRefreshRepeat is the burst size of those refreshes
 	// (vrrp_garp_master_refresh_repeat, default 1).
 	VRRPGARPMasterRefreshRepeat int
+	// LVSTimeoutTCP, LVSTimeoutTCPFin and LVSTimeoutUDP are the
+	// connection timeouts of ESTABLISHED TCP, TCP FIN_WAIT and UDP
+	// (lvs_timeouts tcp N tcpfin N udp N, as ipvsadm --set); 0: IPVS's
+	// defaults (900s, 120s, 300s).
+	LVSTimeoutTCP, LVSTimeoutTCPFin, LVSTimeoutUDP time.Duration
 	// VRRPMcastGroup4 and VRRPMcastGroup6 are the VRRP multicast groups
 	// (vrrp_mcast_group4 default 224.0.0.18, vrrp_mcast_group6 default ff02::12).
 	VRRPMcastGroup4, VRRPMcastGroup6 netip.Addr
@@ -211,6 +216,9 @@ type VirtualServer struct {
 	SchedPort, SchedFallback bool
 	// OnePacket schedules every UDP datagram on its own (ops).
 	OnePacket bool
+	// MHTableSize is the Maglev table size of lvs_sched mh, a prime
+	// (mh_table_size, an xlb addition; 0: the default, 65537).
+	MHTableSize int
 }
 
 // SorryServer is the server that takes a virtual server's traffic when its

@@ -62,6 +62,7 @@ func (d *decoder) virtualServer(n *node) {
 	var reals []*pendingReal
 	var sorryInhibit bool
 	var sorry *node
+	var mhPos Position
 
 	table := map[string]directive{
 		"lvs_sched":  {fn: func(c *node) { d.scheduler(vs, c) }},
@@ -112,19 +113,33 @@ func (d *decoder) virtualServer(n *node) {
 			}
 		}},
 		"sorry_server_inhibit": d.flagDir(&sorryInhibit),
-		"quorum":               d.intDir(&vs.Quorum, 1, 1<<31-1),
-		"hysteresis":           d.intDir(&vs.Hysteresis, 0, 1<<31-1),
-		"quorum_up":            d.scriptDir(&vs.QuorumUp),
-		"quorum_down":          d.scriptDir(&vs.QuorumDown),
-		"omega":                d.flagDir(&vs.Omega),
-		"ha_suspend":           d.flagDir(&vs.HASuspend),
-		"ops":                  d.flagDir(&vs.OnePacket),
-		"mh-port":              {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
-		"sh-port":              {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
-		"flag-2":               {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
-		"mh-fallback":          {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
-		"sh-fallback":          {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
-		"flag-1":               {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
+		"mh_table_size": {fn: func(c *node) {
+			if !d.nargs(c, 1, 1, "mh_table_size PRIME") {
+				return
+			}
+			v, ok := d.int(c.args[0], "mh_table_size", 2, MaxMHTableSize)
+			if !ok {
+				return
+			}
+			if !isPrime(int(v)) {
+				d.errorf(c.args[0].pos, "mh_table_size %d is not a prime (nearest primes: %d and %d; keepalived and IPVS default to 65537)", v, prevPrime(int(v)), nextPrime(int(v)))
+				return
+			}
+			vs.MHTableSize, mhPos = int(v), c.pos
+		}},
+		"quorum":      d.intDir(&vs.Quorum, 1, 1<<31-1),
+		"hysteresis":  d.intDir(&vs.Hysteresis, 0, 1<<31-1),
+		"quorum_up":   d.scriptDir(&vs.QuorumUp),
+		"quorum_down": d.scriptDir(&vs.QuorumDown),
+		"omega":       d.flagDir(&vs.Omega),
+		"ha_suspend":  d.flagDir(&vs.HASuspend),
+		"ops":         d.flagDir(&vs.OnePacket),
+		"mh-port":     {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
+		"sh-port":     {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
+		"flag-2":      {canon: "sched-port", fn: d.flagDir(&vs.SchedPort).fn},
+		"mh-fallback": {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
+		"sh-fallback": {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
+		"flag-1":      {canon: "sched-fallback", fn: d.flagDir(&vs.SchedFallback).fn},
 		"inhibit_on_failure": {fn: func(c *node) {
 			var v bool
 			d.optBoolDir(&v).fn(c)
@@ -155,6 +170,9 @@ func (d *decoder) virtualServer(n *node) {
 
 	if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum && len(reals) > 0 {
 		d.errorf(n.pos, "hysteresis %d must be less than quorum %d", vs.Hysteresis, vs.Quorum)
+	}
+	if vs.MHTableSize != 0 && vs.Scheduler != "mh" {
+		d.errorf(mhPos, "mh_table_size needs lvs_sched mh (the scheduler is %s)", vs.Scheduler)
 	}
 	if vs.OnePacket && vs.Protocol != ProtoUDP {
 		d.errorf(n.pos, "ops (one-packet scheduling) needs protocol UDP")
@@ -603,3 +621,38 @@ func (d *decoder) checkLVS() {
 
 // secs converts whole seconds to a duration.
 func secs(v int64) time.Duration { return time.Duration(v) * time.Second }
+
+// MaxMHTableSize is the largest mh_table_size: the largest prime that fits
+// the data plane's ring of 2^20 entries.
+const MaxMHTableSize = 1048573
+
+func isPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// prevPrime is the largest prime below n (2 if none).
+func prevPrime(n int) int {
+	for p := n - 1; p > 2; p-- {
+		if isPrime(p) {
+			return p
+		}
+	}
+	return 2
+}
+
+// nextPrime is the smallest prime above n.
+func nextPrime(n int) int {
+	p := n + 1
+	for !isPrime(p) {
+		p++
+	}
+	return p
+}

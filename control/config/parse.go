@@ -292,7 +292,6 @@ var globalUnsupported = map[string]string{
 	"lvs_sync_daemon":          "connections are kept in pinned BPF maps on each director",
 	"lvs_flush":                "",
 	"lvs_flush_on_stop":        "",
-	"lvs_timeouts":             "",
 	"net_namespace":            "run xlbd in the namespace",
 	"enable_snmp_vrrp":         "",
 	"enable_snmp_checker":      "",
@@ -337,6 +336,32 @@ func (d *decoder) globalDefs(n *node) {
 				g.XDPMode = XDPModeGeneric
 			default:
 				d.errorf(c.args[0].pos, "invalid xdp_mode %q (want native or generic)", c.args[0].text)
+			}
+		}},
+		"lvs_timeouts": {fn: func(c *node) {
+			if !d.nargs(c, 2, 6, "lvs_timeouts [tcp SECONDS] [tcpfin SECONDS] [udp SECONDS]") {
+				return
+			}
+			if len(c.args)%2 != 0 {
+				d.errorf(c.pos, "lvs_timeouts takes pairs: tcp SECONDS, tcpfin SECONDS, udp SECONDS")
+				return
+			}
+			for i := 0; i < len(c.args); i += 2 {
+				var dst *time.Duration
+				switch strings.ToLower(c.args[i].text) {
+				case "tcp":
+					dst = &g.LVSTimeoutTCP
+				case "tcpfin":
+					dst = &g.LVSTimeoutTCPFin
+				case "udp":
+					dst = &g.LVSTimeoutUDP
+				default:
+					d.errorf(c.args[i].pos, "unknown lvs_timeouts kind %q (want tcp, tcpfin or udp)", c.args[i].text)
+					continue
+				}
+				if v, ok := d.int(c.args[i+1], "lvs_timeouts "+c.args[i].text, 1, 86400*365); ok {
+					*dst = time.Duration(v) * time.Second
+				}
 			}
 		}},
 		"router_id": {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},

@@ -1,0 +1,132 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Flow is one entry of the connection table.
+type Flow struct {
+	// Src and Dst are the addresses of the entry's packets: client ->
+	// VIP for a forward entry, NAT real -> client for a reply entry.
+	Src, Dst netip.AddrPort
+	Proto    Protocol
+	// Reply marks a NAT reply entry; VIP is what its packets' source
+	// becomes again.
+	Reply bool
+	VIP   netip.AddrPort
+	// State is the connection's state (forward entries only).
+	State     ConnState
+	RealID    uint32
+	ServiceID uint32
+	// Idle is the time since the entry's last packet.
+	Idle time.Duration
+}
+
+// ForwardKey is the forward entry's Src, Dst and Proto for a reply entry.
+func (f *Flow) ForwardKey() (src, dst netip.AddrPort) {
+	return f.Dst, f.VIP
+}
+
+// monotonicNow is bpf_ktime_get_ns()'s clock.
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(fmt.Sprintf("clock_gettime(CLOCK_MONOTONIC): %v", err))
+	}
+	return uint64(ts.Nano())
+}
+
+func idleSince(atime, now uint64) time.Duration {
+	if atime >= now {
+		return 0
+	}
+	return time.Duration(now - atime)
+}
+
+const scanBatch = 4096
+
+// ScanFlows calls visit for every connection table entry, in batches; the
+// entries visit returns true for are deleted. It returns how many entries
+// it saw and deleted.
+func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err error) {
+	keys := make([]xlbFlowKey, scanBatch)
+	vals := make([]xlbFlow, scanBatch)
+	var cursor ebpf.MapBatchCursor
+	var del []xlbFlowKey
+	for {
+		n, lerr := d.objs.Flows.BatchLookup(&cursor, keys, vals, nil)
+		now := monotonicNow()
+		for i := 0; i < n; i++ {
+			k, v := keys[i], vals[i]
+			f := Flow{
+				Src:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Src), portFromBPF(k.Sport)),
+				Dst:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Dst), portFromBPF(k.Dport)),
+				Proto:     Protocol(k.Proto),
+				Reply:     v.Dir == xlbFlowDirXLB_FLOW_REPLY,
+				State:     ConnState(v.State),
+				RealID:    v.RealId,
+				ServiceID: v.SvcId,
+				Idle:      idleSince(v.AtimeNs, now),
+			}
+			if f.Reply {
+				f.VIP = netip.AddrPortFrom(addrFromBPF(k.Family, v.Vaddr), portFromBPF(v.Vport))
+			}
+			seen++
+			if visit(&f) {
+				del = append(del, k)
+			}
+		}
+		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if lerr != nil {
+			return seen, deleted, fmt.Errorf("scan connection table: %w", lerr)
+		}
+	}
+	for _, k := range del {
+		if err := d.objs.Flows.Delete(&k); err == nil {
+			deleted++
+		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return seen, deleted, fmt.Errorf("expire connection: %w", err)
+		}
+	}
+	return seen, deleted, nil
+}
+
+// ScanPersistence calls visit with the service id and idle time of every
+// persistence template; the ones visit returns true for are deleted.
+func (d *Dataplane) ScanPersistence(visit func(svcID uint32, idle time.Duration) bool) (deleted int, err error) {
+	keys := make([]xlbPersistKey, scanBatch)
+	vals := make([]xlbPersist, scanBatch)
+	var cursor ebpf.MapBatchCursor
+	var del []xlbPersistKey
+	for {
+		n, lerr := d.objs.PersistTmpl.BatchLookup(&cursor, keys, vals, nil)
+		now := monotonicNow()
+		for i := 0; i < n; i++ {
+			if visit(keys[i].SvcId, idleSince(vals[i].AtimeNs, now)) {
+				del = append(del, keys[i])
+			}
+		}
+		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if lerr != nil {
+			return deleted, fmt.Errorf("scan persistence templates: %w", lerr)
+		}
+	}
+	for _, k := range del {
+		if err := d.objs.PersistTmpl.Delete(&k); err == nil {
+			deleted++
+		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return deleted, fmt.Errorf("expire persistence template: %w", err)
+		}
+	}
+	return deleted, nil
+}
