@@ -53,9 +53,11 @@ type healthChecker struct {
 	qmu        sync.Mutex
 	quorumDown map[loader.Endpoint]bool
 
-	mu       sync.Mutex
-	reals    map[control.RealRef]*realChecks
-	byTarget map[string]*realChecks
+	mu    sync.Mutex
+	reals map[control.RealRef]*realChecks
+	// byTarget are the reals each checker decides for: one, or one per
+	// address of a virtual_server group, which is checked once.
+	byTarget map[string][]*realChecks
 }
 
 // healthConf is the part of the configuration scripts need.
@@ -73,7 +75,8 @@ type realChecks struct {
 	rs  *config.RealServer
 	// targets are the names of its checkers, in config order.
 	targets []string
-	state   map[string]*checkState
+	// state is per checker; the reals of one group's addresses share it.
+	state map[string]*checkState
 }
 
 // checkState is what one checker last concluded.
@@ -92,7 +95,7 @@ func startHealth(cfg *config.Config, director *control.Director, log *slog.Logge
 		runDone:    make(chan struct{}),
 		quorumDown: make(map[loader.Endpoint]bool),
 		reals:      make(map[control.RealRef]*realChecks),
-		byTarget:   make(map[string]*realChecks),
+		byTarget:   make(map[string][]*realChecks),
 	}
 	h.mon = health.NewMonitor(health.MonitorOptions{OnEvent: h.onEvent})
 	if err := h.apply(cfg); err != nil {
@@ -135,7 +138,7 @@ func (h *healthChecker) Stop() {
 // target is one checker to run.
 type target struct {
 	t   health.Target
-	rc  *realChecks
+	rcs []*realChecks
 	pos config.Position
 }
 
@@ -149,7 +152,8 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 		return err
 	}
 	var (
-		targets []target
+		targets []*target
+		built   = make(map[string]*target)
 		reals   = make(map[control.RealRef]*realChecks)
 		errs    []error
 	)
@@ -161,17 +165,30 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			rc := &realChecks{ref: ref, vs: vs, rs: rs, state: make(map[string]*checkState)}
 			reals[ref] = rc
 			seen := make(map[config.CheckKind]int)
+			who := ref.String()
+			if vs.Group != "" {
+				who = fmt.Sprintf("real %s of group %s", rs.AddrPort(), vs.Group)
+			}
 			for _, c := range rs.Checks {
 				seen[c.Kind]++
-				name := targetName(ref, c.Kind, seen[c.Kind])
-				chk, opts, err := h.checker(ref, c, conf, tlsCfg)
+				name := targetName(who, ref.Service.Proto, c.Kind, seen[c.Kind])
+				if tg := built[name]; tg != nil {
+					// Another address of the same group: one check for all.
+					rc.targets = append(rc.targets, name)
+					rc.state[name] = tg.rcs[0].state[name]
+					tg.rcs = append(tg.rcs, rc)
+					continue
+				}
+				chk, opts, err := h.checker(who, c, conf, tlsCfg)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %s %s: %w", c.Pos, ref, c.Kind, err))
+					errs = append(errs, fmt.Errorf("%s: %s %s: %w", c.Pos, who, c.Kind, err))
 					continue
 				}
 				rc.targets = append(rc.targets, name)
 				rc.state[name] = &checkState{kind: c.Kind, up: !c.Alpha}
-				targets = append(targets, target{t: health.Target{Name: name, Checker: chk, Options: opts}, rc: rc, pos: c.Pos})
+				tg := &target{t: health.Target{Name: name, Checker: chk, Options: opts}, rcs: []*realChecks{rc}, pos: c.Pos}
+				built[name] = tg
+				targets = append(targets, tg)
 			}
 		}
 	}
@@ -190,7 +207,7 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			h.mon.Remove(name)
 		}
 	}
-	byTarget := make(map[string]*realChecks, len(targets))
+	byTarget := make(map[string][]*realChecks, len(targets))
 	for _, tg := range targets {
 		name := tg.t.Name
 		if _, ok := h.byTarget[name]; ok {
@@ -203,9 +220,9 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("%s: %w", tg.pos, err))
 			continue
 		}
-		byTarget[name] = tg.rc
+		byTarget[name] = tg.rcs
 		if st, ok := h.mon.Status(name); ok {
-			cs := tg.rc.state[name]
+			cs := tg.rcs[0].state[name]
 			cs.up, cs.weight, cs.weightSet = st.Up, st.Weight, st.WeightSet
 		}
 	}
@@ -230,11 +247,12 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// targetName names the n-th checker of kind of a real, stable across
+// targetName names the n-th checker of kind of a real (who: "real
+// 198.18.1.2:80 of VS 198.18.0.100:80", or "of group NAME"), stable across
 // reloads as long as the real keeps it.
-func targetName(ref control.RealRef, kind config.CheckKind, n int) string {
-	name := ref.String()
-	if ref.Service.Proto == loader.ProtoUDP {
+func targetName(who string, proto loader.Protocol, kind config.CheckKind, n int) string {
+	name := who
+	if proto == loader.ProtoUDP {
 		name += "/UDP"
 	}
 	name += " " + kind.String()
@@ -276,18 +294,27 @@ func (rc *realChecks) weight(h control.RealHealth) int {
 func (h *healthChecker) onEvent(ev health.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	rc := h.byTarget[ev.Target]
-	if rc == nil {
+	rcs := h.byTarget[ev.Target]
+	if len(rcs) == 0 {
 		return // removed by a reload
 	}
-	cs := rc.state[ev.Target]
-	before := rc.health()
+	cs := rcs[0].state[ev.Target]
+	before := make([]control.RealHealth, len(rcs))
+	for i, rc := range rcs {
+		before[i] = rc.health()
+	}
 	cs.up = ev.Up
 	if ev.WeightSet {
 		cs.weight, cs.weightSet = ev.Weight, true
 	}
-	after := rc.health()
+	for i, rc := range rcs {
+		h.realChanged(rc, cs, ev, before[i], rc.health())
+	}
+}
 
+// realChanged passes a real's new health to the Director, logs it and runs
+// its notify script.
+func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Event, before, after control.RealHealth) {
 	reason := ev.Reason
 	if len(rc.targets) > 1 {
 		reason = cs.kind.String() + ": " + reason
@@ -450,7 +477,7 @@ func scriptUser(g config.GlobalDefs) (string, string) {
 }
 
 // checker builds the health checker and loop options of one checker block.
-func (h *healthChecker) checker(ref control.RealRef, c *config.Check, conf *healthConf, tlsCfg *tls.Config) (health.Checker, health.LoopOptions, error) {
+func (h *healthChecker) checker(who string, c *config.Check, conf *healthConf, tlsCfg *tls.Config) (health.Checker, health.LoopOptions, error) {
 	opts := health.LoopOptions{
 		DelayLoop:        c.DelayLoop,
 		ConnectTimeout:   c.ConnectTimeout,
@@ -524,7 +551,7 @@ func (h *healthChecker) checker(ref control.RealRef, c *config.Check, conf *heal
 		chk = health.CheckerFunc(func(ctx context.Context) (health.Result, error) {
 			res, err := inner.Check(ctx)
 			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-				log.Warn(fmt.Sprintf("%s: %s failed: %s", ref, c.Kind, err))
+				log.Warn(fmt.Sprintf("%s: %s failed: %s", who, c.Kind, err))
 			}
 			return res, err
 		})

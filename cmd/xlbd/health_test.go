@@ -205,7 +205,7 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 			}
 			director := control.NewDirector(func(*control.State) error { return nil }, nil)
 			h := &healthChecker{log: slog.New(slog.DiscardHandler), director: director,
-				reals: map[control.RealRef]*realChecks{}, byTarget: map[string]*realChecks{},
+				reals: map[control.RealRef]*realChecks{}, byTarget: map[string][]*realChecks{},
 				quorumDown: map[loader.Endpoint]bool{}}
 			h.mon = health.NewMonitor(health.MonitorOptions{OnEvent: h.onEvent})
 			err = h.apply(cfg) // the Monitor is not run: nothing is checked
@@ -224,7 +224,7 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 			vs := cfg.VirtualServers[0]
 			c := vs.Reals[0].Checks[0]
 			ref := control.RealRef{Service: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.ProtoTCP}, Real: vs.Reals[0].AddrPort()}
-			chk, opts, err := h.checker(ref, c, h.conf.Load(), mustSSL(t))
+			chk, opts, err := h.checker(ref.String(), c, h.conf.Load(), mustSSL(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -929,7 +929,7 @@ func TestHealthSSLBlock(t *testing.T) {
 			h := &healthChecker{log: slog.New(slog.DiscardHandler)}
 			vs := cfg.VirtualServers[0]
 			ref := control.RealRef{Service: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.ProtoTCP}, Real: vs.Reals[0].AddrPort()}
-			chk, _, err := h.checker(ref, vs.Reals[0].Checks[0], &healthConf{}, tlsCfg)
+			chk, _, err := h.checker(ref.String(), vs.Reals[0].Checks[0], &healthConf{}, tlsCfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -944,4 +944,93 @@ func TestHealthSSLBlock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A virtual_server group checks each real once for all its addresses, and
+// the result applies to the real of every address.
+func TestHealthGroupCheckedOnce(t *testing.T) {
+	srv := newSwitchServer(t, "a")
+	var hits atomic.Int32
+	counting := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(int(srv.status.Load()))
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go counting.Serve(l)
+	defer counting.Close()
+	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+
+	conf := fmt.Sprintf(`virtual_server_group web {
+    127.0.0.10 80
+    127.0.0.11 80
+    127.0.0.12 80
+}
+virtual_server group web {
+    lvs_sched rr
+    real_server 127.0.0.1 %d {
+        weight 1
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+                path /health.cgi
+            }
+            delay_loop 0.2
+            warmup 0
+            retry 0
+            connect_timeout 1
+        }
+    }
+}
+`, port)
+	cfg, st := parseDesired(t, conf)
+	rec := &recorder{}
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	director := control.NewDirector(rec.apply, log)
+	if err := director.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := startHealth(cfg, director, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	h := sub.(*healthChecker)
+	if n := len(h.byTarget); n != 1 {
+		t.Errorf("%d checker targets for one real of a group of 3 addresses, want 1", n)
+	}
+	allWeights := func() string {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		var out []string
+		for _, s := range rec.last.Services {
+			for _, rl := range s.Reals {
+				out = append(out, fmt.Sprintf("%s=%d", s.Endpoint.Addr, rl.Weight))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	srv.status.Store(500)
+	waitFor(t, "every address's real at weight 0", 5*time.Second, func() bool {
+		return allWeights() == "127.0.0.10=0 127.0.0.11=0 127.0.0.12=0"
+	}, &logs)
+	for _, vip := range []string{"127.0.0.10", "127.0.0.11", "127.0.0.12"} {
+		want := fmt.Sprintf("real 127.0.0.1:%d of VS %s:80 down: HTTP status 500, want 200-299; weight 1 -> 0", port, vip)
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	// One check per cycle, not three: over ~1 s at delay_loop 0.2 about 5.
+	start, checks := hits.Load(), h.mon.Stats().Checks
+	time.Sleep(time.Second)
+	if got, n := hits.Load()-start, h.mon.Stats().Checks-checks; got > 8 || n > 8 {
+		t.Errorf("%d requests (%d checks) in 1s at delay_loop 0.2 for one real of a group, want about 5", got, n)
+	}
+	srv.status.Store(200)
+	waitFor(t, "every address's real back", 5*time.Second, func() bool {
+		return allWeights() == "127.0.0.10=1 127.0.0.11=1 127.0.0.12=1"
+	}, &logs)
 }
