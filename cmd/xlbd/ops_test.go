@@ -748,7 +748,7 @@ func TestCheckTouchesNothing(t *testing.T) {
 	for _, mode := range []string{"-t", "--dump"} {
 		t.Run(mode, func(t *testing.T) {
 			trace := filepath.Join(dir, "trace"+mode)
-			cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=bpf,socket,mount,mkdir,mkdirat",
+			cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=bpf,socket,mount,mkdir,mkdirat", "-e", "signal=none",
 				filepath.Join(binDir, "xlbd"), mode, "-f", filepath.Join(dir, "xlb.conf"), "--bpffs", filepath.Join(dir, "bpffs"))
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("xlbd %s under strace: %v\n%s", mode, err, out)
