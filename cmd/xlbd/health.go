@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/xlbproject/xlb/control"
@@ -157,10 +160,27 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 		reals   = make(map[control.RealRef]*realChecks)
 		errs    []error
 	)
+	secure := func(s *config.Script) {
+		if s == nil || !cfg.Global.EnableScriptSecurity {
+			return
+		}
+		if err := scriptSecurity(s.Cmd); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Pos, err))
+		}
+	}
 	for _, vs := range cfg.VirtualServers {
 		ep := loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.Protocol(vs.Protocol)}
 		conf.services[ep] = vs
+		secure(vs.QuorumUp)
+		secure(vs.QuorumDown)
 		for _, rs := range vs.Reals {
+			secure(rs.NotifyUp)
+			secure(rs.NotifyDown)
+			for _, c := range rs.Checks {
+				if c.Misc != nil {
+					secure(c.Misc.Script)
+				}
+			}
 			ref := control.RealRef{Service: ep, Real: rs.AddrPort()}
 			rc := &realChecks{ref: ref, vs: vs, rs: rs, state: make(map[string]*checkState)}
 			reals[ref] = rc
@@ -586,6 +606,54 @@ func sslConfig(s *config.SSL) (*tls.Config, error) {
 		tc.RootCAs, tc.InsecureSkipVerify = pool, false
 	}
 	return tc, nil
+}
+
+// ErrInsecureScript is wrapped by scriptSecurity's refusals.
+var ErrInsecureScript = errors.New("script could be changed by a user other than root (enable_script_security)")
+
+// scriptSecurity checks, for enable_script_security, that only root can
+// change the program of command: the file and every directory above it
+// (symbolic links resolved) are owned by root and writable by no one else
+// (group root aside; a sticky directory such as /tmp may be writable by
+// all). The arguments are not checked: "/bin/sh -c '...'" is as safe as
+// /bin/sh.
+func scriptSecurity(command string) error {
+	argv, err := health.SplitCommand(command)
+	if err != nil {
+		return err
+	}
+	prog := argv[0]
+	if !filepath.IsAbs(prog) {
+		if prog, err = exec.LookPath(prog); err != nil {
+			return fmt.Errorf("check script %s: %w", argv[0], err)
+		}
+	}
+	real, err := filepath.EvalSymlinks(prog)
+	if err != nil {
+		return fmt.Errorf("check script %s: %w", argv[0], err)
+	}
+	for p := real; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("check script %s: %w", argv[0], err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("check script %s: no owner for %s", argv[0], p)
+		}
+		mode := fi.Mode()
+		switch {
+		case st.Uid != 0:
+			return fmt.Errorf("%w: %s is owned by uid %d", ErrInsecureScript, p, st.Uid)
+		case mode.Perm()&0o002 != 0 && !(fi.IsDir() && mode&os.ModeSticky != 0):
+			return fmt.Errorf("%w: %s is writable by every user", ErrInsecureScript, p)
+		case mode.Perm()&0o020 != 0 && st.Gid != 0 && !(fi.IsDir() && mode&os.ModeSticky != 0):
+			return fmt.Errorf("%w: %s is writable by group %d", ErrInsecureScript, p, st.Gid)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 // loadKeyPair loads a PEM certificate and its key (from keyFile, else from

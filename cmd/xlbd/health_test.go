@@ -1034,3 +1034,88 @@ virtual_server group web {
 		return allWeights() == "127.0.0.10=1 127.0.0.11=1 127.0.0.12=1"
 	}, &logs)
 }
+
+// enable_script_security refuses a script that a user other than root could
+// change, with the position of the directive that names it.
+func TestIntegrationScriptSecurity(t *testing.T) {
+	testenv.RequirePrivileged(t) // files owned by root, and chowned away from it
+	dir := t.TempDir() // root's, 0700, under the sticky /tmp
+	script := func(name string, mode os.FileMode, uid, gid int) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	groupDir := filepath.Join(dir, "group")
+	if err := os.Mkdir(groupDir, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(groupDir, 0o775)
+	os.Chown(groupDir, 0, 65534)
+	inGroupDir := filepath.Join(groupDir, "check.sh")
+	os.WriteFile(inGroupDir, []byte("#!/bin/sh\n"), 0o755)
+
+	for _, tc := range []struct {
+		desc, cmd, wantErr string
+	}{
+		{desc: "a system program through the shell", cmd: "/bin/sh -c 'exit 0'"},
+		{desc: "a program found on PATH", cmd: "true"},
+		{desc: "root's script in root's directory", cmd: script("ok.sh", 0o755, 0, 0) + " arg"},
+		{desc: "writable by everyone", cmd: script("open.sh", 0o777, 0, 0), wantErr: "open.sh is writable by every user"},
+		{desc: "owned by another user", cmd: script("theirs.sh", 0o755, 65534, 65534), wantErr: "theirs.sh is owned by uid 65534"},
+		{desc: "in a directory another group can write", cmd: inGroupDir, wantErr: "group is writable by group 65534"},
+		{desc: "missing", cmd: filepath.Join(dir, "absent.sh"), wantErr: "no such file"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := scriptSecurity(tc.cmd)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("scriptSecurity(%q): %v, want nil", tc.cmd, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("scriptSecurity(%q): %v, want an error with %q", tc.cmd, err, tc.wantErr)
+			}
+		})
+	}
+
+	// Through the subsystem: the notify_up of a real is refused with its
+	// position; without enable_script_security it is accepted.
+	open := script("notify.sh", 0o777, 0, 0)
+	for _, secure := range []bool{true, false} {
+		conf := fmt.Sprintf("virtual_server 127.0.0.1 80 {\n    real_server 127.0.0.1 81 {\n        notify_up %s\n    }\n}\n", open)
+		if secure {
+			conf = "global_defs {\n    enable_script_security\n}\n" + conf
+		}
+		cfg, st := parseDesired(t, conf)
+		director := control.NewDirector(func(*control.State) error { return nil }, nil)
+		if err := director.SetConfig(cfg, st); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := startHealth(cfg, director, slog.New(slog.DiscardHandler))
+		if !secure {
+			if err != nil {
+				t.Errorf("without enable_script_security: %v", err)
+			} else {
+				sub.Stop()
+			}
+			continue
+		}
+		if err == nil {
+			sub.Stop()
+			t.Fatal("enable_script_security accepted a script everyone can write")
+		}
+		if want := "h.conf:6:9: " + ErrInsecureScript.Error(); !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q, want it to contain %q", err, want)
+		}
+	}
+}
