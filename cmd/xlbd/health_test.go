@@ -1039,7 +1039,7 @@ virtual_server group web {
 // change, with the position of the directive that names it.
 func TestIntegrationScriptSecurity(t *testing.T) {
 	testenv.RequirePrivileged(t) // files owned by root, and chowned away from it
-	dir := t.TempDir() // root's, 0700, under the sticky /tmp
+	dir := t.TempDir()           // root's, 0700, under the sticky /tmp
 	script := func(name string, mode os.FileMode, uid, gid int) string {
 		t.Helper()
 		p := filepath.Join(dir, name)
@@ -1117,5 +1117,62 @@ func TestIntegrationScriptSecurity(t *testing.T) {
 		if want := "h.conf:6:9: " + ErrInsecureScript.Error(); !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q, want it to contain %q", err, want)
 		}
+	}
+}
+
+// alpha: the real takes no connection before its checker first passes, not
+// even before the first check; a failing alpha real never joins.
+func TestHealthAlpha(t *testing.T) {
+	good, bad := newSwitchServer(t, "good"), newSwitchServer(t, "bad")
+	bad.status.Store(500)
+	conf := fmt.Sprintf(`virtual_server 127.0.0.1 80 {
+    lvs_sched rr
+    alpha
+    delay_loop 0.1
+    warmup 0
+    real_server 127.0.0.1 %d {
+        notify_up "/bin/true"
+        HTTP_GET {
+            url {
+                path /health.cgi
+            }
+        }
+    }
+    real_server 127.0.0.1 %d {
+        HTTP_GET {
+            url {
+                path /health.cgi
+            }
+        }
+    }
+}
+`, good.addr.Port(), bad.addr.Port())
+	cfg, st := parseDesired(t, conf)
+	rec := &recorder{}
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	director := control.NewDirector(rec.apply, log)
+	if err := director.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.weights(); got != "" {
+		t.Fatalf("before any check, with alpha, reals %q, want none", got)
+	}
+	sub, err := startHealth(cfg, director, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	want := fmt.Sprintf("%d=1", good.addr.Port())
+	waitFor(t, "the passing alpha real joins", 5*time.Second, func() bool { return rec.weights() == want }, &logs)
+	// Several cycles later the failing one still has not joined.
+	h := sub.(*healthChecker)
+	checks := h.mon.Stats().Checks
+	waitFor(t, "more checks", 5*time.Second, func() bool { return h.mon.Stats().Checks >= checks+6 }, &logs)
+	if got := rec.weights(); got != want {
+		t.Errorf("after more checks reals %q, want %q (the failing alpha real stays out)", got, want)
+	}
+	if line := fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80 up: check succeeded; back in the pool with weight 1", good.addr.Port()); !strings.Contains(logs.String(), line) {
+		t.Errorf("log lacks %q:\n%s", line, logs.String())
 	}
 }
