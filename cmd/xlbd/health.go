@@ -74,6 +74,9 @@ type healthConf struct {
 // realChecks is one real server and the state of its checkers.
 type realChecks struct {
 	ref control.RealRef
+	// who names the real once for all the addresses of a group ("real
+	// 198.18.1.2:80 of group web"), else as ref does.
+	who string
 	vs  *config.VirtualServer
 	rs  *config.RealServer
 	// targets are the names of its checkers, in config order.
@@ -182,13 +185,13 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 				}
 			}
 			ref := control.RealRef{Service: ep, Real: rs.AddrPort()}
-			rc := &realChecks{ref: ref, vs: vs, rs: rs, state: make(map[string]*checkState)}
-			reals[ref] = rc
-			seen := make(map[config.CheckKind]int)
 			who := ref.String()
 			if vs.Group != "" {
 				who = fmt.Sprintf("real %s of group %s", rs.AddrPort(), vs.Group)
 			}
+			rc := &realChecks{ref: ref, who: who, vs: vs, rs: rs, state: make(map[string]*checkState)}
+			reals[ref] = rc
+			seen := make(map[config.CheckKind]int)
 			for _, c := range rs.Checks {
 				seen[c.Kind]++
 				name := targetName(who, ref.Service.Proto, c.Kind, seen[c.Kind])
@@ -328,13 +331,15 @@ func (h *healthChecker) onEvent(ev health.Event) {
 		cs.weight, cs.weightSet = ev.Weight, true
 	}
 	for i, rc := range rcs {
-		h.realChanged(rc, cs, ev, before[i], rc.health())
+		// The reals of a group's addresses are one real server: its
+		// notify script runs once.
+		h.realChanged(rc, cs, ev, before[i], rc.health(), i == 0)
 	}
 }
 
 // realChanged passes a real's new health to the Director, logs it and runs
 // its notify script.
-func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Event, before, after control.RealHealth) {
+func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Event, before, after control.RealHealth, notify bool) {
 	reason := ev.Reason
 	if len(rc.targets) > 1 {
 		reason = cs.kind.String() + ": " + reason
@@ -372,7 +377,7 @@ func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Ev
 	default:
 		h.log.Info(fmt.Sprintf("%s weight %d -> %d (misc_dynamic)", rc.ref, rc.weight(before), rc.weight(after)), "checker", cs.kind.String())
 	}
-	if before.Up != after.Up {
+	if notify && before.Up != after.Up {
 		h.notify(rc, after.Up, reason)
 	}
 }
@@ -401,11 +406,11 @@ func (h *healthChecker) notify(rc *realChecks, up bool, reason string) {
 	} else {
 		n.Down = conf.script(s)
 	}
-	ev := health.Event{Target: rc.ref.String(), Up: up, Reason: reason, Time: time.Now()}
-	ref := rc.ref
-	h.scripts.run(ref.String(), func() {
+	ev := health.Event{Target: rc.who, Up: up, Reason: reason, Time: time.Now()}
+	who := rc.who
+	h.scripts.run(who, func() {
 		if err := n.Notify(context.Background(), ev); err != nil {
-			h.log.Warn(fmt.Sprintf("%s: notify_%s script failed", ref, upDown(up)), "error", err.Error())
+			h.log.Warn(fmt.Sprintf("%s: notify_%s script failed", who, upDown(up)), "error", err.Error())
 		}
 	})
 }
@@ -458,8 +463,10 @@ func (h *healthChecker) omega() {
 	}
 	h.mu.Lock()
 	var down []*realChecks
+	seen := make(map[string]bool)
 	for _, rc := range h.reals {
-		if rc.vs.Omega && rc.rs.NotifyDown != nil && rc.health().Up {
+		if rc.vs.Omega && rc.rs.NotifyDown != nil && rc.health().Up && !seen[rc.who] {
+			seen[rc.who] = true // once for all the addresses of a group
 			down = append(down, rc)
 		}
 	}

@@ -963,6 +963,7 @@ func TestHealthGroupCheckedOnce(t *testing.T) {
 	defer counting.Close()
 	port := netip.MustParseAddrPort(l.Addr().String()).Port()
 
+	events := filepath.Join(t.TempDir(), "events")
 	conf := fmt.Sprintf(`virtual_server_group web {
     127.0.0.10 80
     127.0.0.11 80
@@ -970,9 +971,12 @@ func TestHealthGroupCheckedOnce(t *testing.T) {
 }
 virtual_server group web {
     lvs_sched rr
+    omega
     real_server 127.0.0.1 %d {
         weight 1
         inhibit_on_failure
+        notify_up "/bin/sh -c 'echo $XLB_STATE $XLB_TARGET >> %[2]s'"
+        notify_down "/bin/sh -c 'echo $XLB_STATE $XLB_TARGET >> %[2]s'"
         HTTP_GET {
             url {
                 path /health.cgi
@@ -984,7 +988,7 @@ virtual_server group web {
         }
     }
 }
-`, port)
+`, port, events)
 	cfg, st := parseDesired(t, conf)
 	rec := &recorder{}
 	var logs lockedLog
@@ -997,7 +1001,6 @@ virtual_server group web {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Stop()
 	h := sub.(*healthChecker)
 	if n := len(h.byTarget); n != 1 {
 		t.Errorf("%d checker targets for one real of a group of 3 addresses, want 1", n)
@@ -1033,6 +1036,15 @@ virtual_server group web {
 	waitFor(t, "every address's real back", 5*time.Second, func() bool {
 		return allWeights() == "127.0.0.10=1 127.0.0.11=1 127.0.0.12=1"
 	}, &logs)
+
+	// notify scripts run once per change of the real, not once per
+	// address; omega's notify_down once at stop.
+	sub.Stop()
+	target := fmt.Sprintf("real 127.0.0.1:%d of group web", port)
+	want := "DOWN " + target + "\nUP " + target + "\nDOWN " + target + "\n"
+	if got := readFile(events); got != want {
+		t.Errorf("notify scripts wrote %q, want %q", got, want)
+	}
 }
 
 // enable_script_security refuses a script that a user other than root could
