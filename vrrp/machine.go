@@ -115,6 +115,9 @@ type Machine struct {
 	// resigned is set when it sent priority 0.
 	master   netip.Addr
 	resigned bool
+	// lower is a lower-priority master we are about to preempt.
+	lower     netip.Addr
+	lowerPrio uint8
 }
 
 // ErrConfig reports an invalid MachineConfig or instance configuration.
@@ -197,7 +200,7 @@ func (m *Machine) enterRunning(now time.Time) []Action {
 		return m.becomeMaster(now, "address owner (priority 255)")
 	}
 	m.masterInt = m.cfg.Interval
-	m.master, m.resigned = netip.Addr{}, false
+	m.master, m.resigned, m.lower = netip.Addr{}, false, netip.Addr{}
 	acts := m.to(StateBackup, "waiting for the master's adverts")
 	m.masterDown = now.Add(m.MasterDownInterval())
 	m.wantMaster = m.prio == PriorityOwner
@@ -251,7 +254,7 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 	case StateBackup:
 		if adv.Priority == 0 {
 			m.masterDown = now.Add(m.SkewTime())
-			m.master, m.resigned = adv.Src, true
+			m.master, m.resigned, m.lower = adv.Src, true, netip.Addr{}
 			return nil, nil
 		}
 		if m.cfg.NoPreempt || adv.Priority >= m.prio || m.delayPreempt(now) {
@@ -260,11 +263,13 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 			}
 			m.wantMaster = false
 			m.learn(adv)
-			m.master, m.resigned = adv.Src, false
+			m.master, m.resigned, m.lower = adv.Src, false, netip.Addr{}
 			m.masterDown = now.Add(m.MasterDownInterval())
+			return nil, nil
 		}
 		// Otherwise discard: a lower-priority master is preempted when
 		// the master down timer fires.
+		m.lower, m.lowerPrio = adv.Src, adv.Priority
 		return nil, nil
 	case StateMaster:
 		if adv.Priority == 0 {
@@ -275,7 +280,7 @@ func (m *Machine) Receive(now time.Time, adv *Advert) ([]Action, error) {
 			adv.Src.Compare(m.cfg.LocalAddr) > 0) {
 			m.learn(adv)
 			acts := m.to(StateBackup, fmt.Sprintf("advert from %v with priority %d", adv.Src, adv.Priority))
-			m.master, m.resigned = adv.Src, false
+			m.master, m.resigned, m.lower = adv.Src, false, netip.Addr{}
 			m.masterDown = now.Add(m.MasterDownInterval())
 			return acts, nil
 		}
@@ -369,6 +374,8 @@ func (m *Machine) ForceBackup(now time.Time) []Action {
 // downReason says why the master down timer fired.
 func (m *Machine) downReason() string {
 	switch {
+	case m.lower.IsValid():
+		return fmt.Sprintf("preempting %v (priority %d)", m.lower, m.lowerPrio)
 	case m.resigned:
 		return fmt.Sprintf("%v gave up mastership (priority 0)", m.master)
 	case m.master.IsValid():

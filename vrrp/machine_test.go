@@ -390,6 +390,11 @@ func TestMachineReasons(t *testing.T) {
 			acts, _ := m.Receive(t0.Add(5*time.Second), &Advert{Version: 3, Priority: 200, Interval: time.Second, Src: peer})
 			return acts
 		}, "advert from 198.18.0.3 with priority 200"},
+		{"preempting a lower master", func(m *Machine) []Action {
+			m.Start(t0)
+			m.Receive(t0.Add(time.Second), &Advert{Version: 3, Priority: 50, Interval: time.Second, Src: peer})
+			return m.Tick(t0.Add(down))
+		}, "preempting 198.18.0.3 (priority 50)"},
 		{"stop", func(m *Machine) []Action {
 			m.Start(t0)
 			return m.Shutdown(t0.Add(time.Second))
