@@ -1,0 +1,628 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xlbproject/xlb/control/config"
+	"github.com/xlbproject/xlb/loader"
+	"github.com/xlbproject/xlb/testenv"
+	"github.com/xlbproject/xlb/vrrp"
+)
+
+// The VRRP tests run two directors (two xlbd, or xlbd and keepalived 2.2.7)
+// in front of the same reals on one LAN (testenv.Pair, one-arm DR), and a
+// client that reaches the VIP wherever the master is.
+
+const pairVIP = "198.18.0.100"
+
+// vrrpBlock is a vrrp_instance; extra lines go inside it.
+func vrrpBlock(prio int, advert string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority %d\n    advert_int %s\n", prio, advert)
+	for _, e := range extra {
+		fmt.Fprintf(&b, "    %s\n", e)
+	}
+	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s/32\n    }\n}\n", pairVIP)
+	return b.String()
+}
+
+// drService is the DR virtual server of the VIP over the pair's reals.
+func drService(p *testenv.Pair) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_server %s 80 {\n    lvs_sched rr\n    lvs_method DR\n    protocol TCP\n", pairVIP)
+	for _, r := range p.Reals {
+		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n    }\n", r.Addr)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// startPairXlbd runs xlbd on director i of the pair, attached to eth0.
+func startPairXlbd(t *testing.T, p *testenv.Pair, i int, conf string) *xlbd {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "xlb.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbtest-%d-%d", os.Getpid(), pinSeq.Add(1))
+	return runPairXlbd(t, p.Directors[i], file, pinDir)
+}
+
+// runPairXlbd starts xlbd with file and pinDir on h (again, after a kill).
+func runPairXlbd(t *testing.T, h *testenv.Host, file, pinDir string) *xlbd {
+	t.Helper()
+	d, err := h.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", file, "--bpffs", pinDir,
+		"-i", testenv.EndpointIf, "--flow-table-size", "4096")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &xlbd{Daemon: d, file: file, pinDir: pinDir}
+	t.Cleanup(func() {
+		if err := d.Stop(5 * time.Second); err != nil && !x.killed {
+			t.Errorf("xlbd on %s did not stop cleanly: %v\n%s", h.Name, err, d.Log())
+		}
+		if err := loader.RemovePins(pinDir); err != nil {
+			t.Errorf("remove pins: %v", err)
+		}
+	})
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// logWaiter waits for log lines written after a mark.
+type logWaiter interface {
+	Log() string
+}
+
+// mark is the length of a daemon's log now: waitAfter looks past it.
+func mark(d logWaiter) int { return len(d.Log()) }
+
+// waitAfter waits until d has written substr after mark.
+func waitAfter(t *testing.T, who string, d logWaiter, from int, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		log := d.Log()
+		if strings.Contains(log[min(from, len(log)):], substr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q within %s; its log since the mark:\n%s", who, substr, timeout, log[min(from, len(log)):])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// servesVIP reports whether the daemon's data plane has the VIP's service.
+func servesVIP(t *testing.T, x *xlbd) bool {
+	t.Helper()
+	for _, line := range strings.Split(x.xlb(t, "list"), "\n") {
+		if strings.HasPrefix(line, "TCP ") && strings.Contains(line, " "+pairVIP+":80 ") {
+			return true
+		}
+	}
+	return false
+}
+
+// conns is the number of connections x's data plane has scheduled.
+func conns(t *testing.T, x *xlbd) int {
+	t.Helper()
+	n := 0
+	for _, c := range listedConns(x.xlb(t, "list")) {
+		n += c
+	}
+	return n
+}
+
+// hasVIP reports whether h holds the VIP on eth0.
+func hasVIP(t *testing.T, h *testenv.Host) bool {
+	t.Helper()
+	out, err := h.Command("ip", "-o", "addr", "show", "dev", testenv.EndpointIf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr in %s: %v\n%s", h.Name, err, out)
+	}
+	return strings.Contains(string(out), " "+pairVIP+"/")
+}
+
+// getVIP fetches n pages from the VIP over new connections, retrying a
+// failed one a few times while a client's ARP entry moves; it fails the
+// test when a request cannot be answered within 5s.
+func getVIP(t *testing.T, p *testenv.Pair, n int) map[string]int {
+	t.Helper()
+	hc := p.Client.HTTPClient(time.Second)
+	seen := map[string]int{}
+	for i := range n {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			body, err := getBody(hc, "http://"+pairVIP+"/")
+			if err == nil {
+				seen[body]++
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d of %d to the VIP: %v\n%s", i+1, n, err, pairState(p))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return seen
+}
+
+// pairState shows addresses and neighbours of the pair's hosts, to explain
+// a failure.
+func pairState(p *testenv.Pair) string {
+	var b strings.Builder
+	for _, h := range append([]*testenv.Host{p.Client, p.Directors[0], p.Directors[1]}, p.Reals...) {
+		for _, args := range [][]string{{"-4", "-br", "addr"}, {"-4", "neigh"}} {
+			out, _ := h.Command("ip", args...).CombinedOutput()
+			fmt.Fprintf(&b, "%s: ip %s:\n%s", h.Name, strings.Join(args, " "), out)
+		}
+	}
+	return b.String()
+}
+
+func checkAnsweredByReals(t *testing.T, p *testenv.Pair, seen map[string]int, n int) {
+	t.Helper()
+	total := 0
+	for _, r := range p.Reals {
+		total += seen[r.Name]
+	}
+	if total != n || len(seen) != len(p.Reals) {
+		t.Errorf("%d requests answered by %v, want every real to answer and %d in all", n, seen, n)
+	}
+}
+
+// keepalived is Debian's keepalived (VRRP only: this kernel has no IPVS)
+// running on a host of the pair.
+type keepalived struct {
+	*testenv.Daemon
+	dir string
+}
+
+func startKeepalived(t *testing.T, h *testenv.Host, conf string) *keepalived {
+	t.Helper()
+	if _, err := os.Stat("/usr/sbin/keepalived"); err != nil {
+		testenv.RequirePrivileged(t) // a root run without keepalived is a failure below
+		t.Fatalf("keepalived is not installed: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.StartDaemon("/usr/sbin/keepalived", "-n", "-l", "-D", "-P", "-f", file,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "check.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keepalived{Daemon: d, dir: dir}
+	t.Cleanup(func() {
+		d.Stop(5 * time.Second)
+		k.killVRRP() // its VRRP child, should the parent have been killed
+	})
+	return k
+}
+
+// vrrpPid is the PID of keepalived's VRRP child process, 0 if none.
+func (k *keepalived) vrrpPid() int {
+	b, err := os.ReadFile(filepath.Join(k.dir, "vrrp.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func (k *keepalived) killVRRP() {
+	if pid := k.vrrpPid(); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// Two xlbd: election by priority, the BACKUP forwards nothing, failover on
+// kill -9 and on link loss with HTTP through the VIP on new connections,
+// preemption back, and a clean hand-over with priority 0.
+func TestIntegrationVRRPTwoXlbd(t *testing.T) {
+	p := testenv.StartPair(t, testenv.PairOptions{})
+	for _, r := range p.Reals {
+		if _, err := r.ServeHTTP(80); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const advert = "0.2"
+	confA := vrrpBlock(150, advert, "version 3") + drService(p)
+	confB := vrrpBlock(100, advert, "version 3") + drService(p)
+	a := startPairXlbd(t, p, 0, confA)
+	b := startPairXlbd(t, p, 1, confB)
+	waitAfter(t, "director1", a, 0, "VI_1 BACKUP -> MASTER (priority 150", 10*time.Second)
+	waitAfter(t, "director2", b, 0, "VI_1 INIT -> BACKUP (priority 100", 10*time.Second)
+
+	checkAnsweredByReals(t, p, getVIP(t, p, 10), 10)
+	if !servesVIP(t, a) || servesVIP(t, b) {
+		t.Fatalf("MASTER serves the VIP: %v, BACKUP serves it: %v; want true, false", servesVIP(t, a), servesVIP(t, b))
+	}
+	if got := conns(t, a); got != 10 {
+		t.Errorf("MASTER scheduled %d connections, want 10", got)
+	}
+	if hasVIP(t, p.Directors[1]) {
+		t.Error("BACKUP holds the VIP")
+	}
+
+	// kill -9 of the master: the backup takes over when the adverts stop.
+	mb := mark(b)
+	a.killed = true
+	if err := a.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait(5 * time.Second)
+	waitAfter(t, "director2", b, mb, "VI_1 BACKUP -> MASTER (priority 100, advert from 198.18.0.1 timed out)", 5*time.Second)
+	if !servesVIP(t, b) {
+		t.Fatal("the new MASTER does not serve the VIP")
+	}
+	// Until its gratuitous ARP, the client may still reach the killed
+	// director's pinned data plane; the new master's announcement moves
+	// it: new connections are scheduled by director2.
+	before := conns(t, b)
+	checkAnsweredByReals(t, p, getVIP(t, p, 10), 10)
+	if got := conns(t, b) - before; got != 10 {
+		t.Errorf("after the failover director2 scheduled %d of 10 new connections", got)
+	}
+
+	// xlbd comes back on director1 and preempts.
+	mb = mark(b)
+	a = runPairXlbd(t, p.Directors[0], a.file, a.pinDir)
+	waitAfter(t, "director1", a, 0, "VI_1 BACKUP -> MASTER (priority 150, preempting 198.18.0.3 (priority 100))", 10*time.Second)
+	waitAfter(t, "director2", b, mb, "VI_1 MASTER -> BACKUP (priority 100, advert from 198.18.0.1 with priority 150)", 5*time.Second)
+	if servesVIP(t, b) || hasVIP(t, p.Directors[1]) {
+		t.Fatal("director2 went BACKUP but still serves or holds the VIP")
+	}
+	before = conns(t, a)
+	checkAnsweredByReals(t, p, getVIP(t, p, 6), 6)
+	if got := conns(t, a) - before; got != 6 {
+		t.Errorf("after preempting, director1 scheduled %d of 6 new connections", got)
+	}
+
+	// Link loss on the master: FAULT there, the backup takes over.
+	ma, mb := mark(a), mark(b)
+	if err := p.SetCarrier(p.Directors[0], false); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "director1", a, ma, "VI_1 MASTER -> FAULT (priority 150, tracked interface eth0 failed)", 5*time.Second)
+	waitAfter(t, "director2", b, mb, "VI_1 BACKUP -> MASTER (priority 100, advert from 198.18.0.1 timed out)", 5*time.Second)
+	if servesVIP(t, a) {
+		t.Error("director1 in FAULT still serves the VIP")
+	}
+	before = conns(t, b)
+	checkAnsweredByReals(t, p, getVIP(t, p, 6), 6)
+	if got := conns(t, b) - before; got != 6 {
+		t.Errorf("with director1's link down, director2 scheduled %d of 6 new connections", got)
+	}
+	ma, mb = mark(a), mark(b)
+	if err := p.SetCarrier(p.Directors[0], true); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "director1", a, ma, "VI_1 FAULT -> BACKUP", 5*time.Second)
+	waitAfter(t, "director1", a, ma, "VI_1 BACKUP -> MASTER (priority 150", 5*time.Second)
+	waitAfter(t, "director2", b, mb, "VI_1 MASTER -> BACKUP", 5*time.Second)
+	checkAnsweredByReals(t, p, getVIP(t, p, 4), 4)
+
+	// A clean stop: priority 0, the backup takes over after its skew time.
+	mb = mark(b)
+	if err := a.Stop(5 * time.Second); err != nil {
+		t.Fatalf("xlbd stop: %v", err)
+	}
+	waitAfter(t, "director2", b, mb, "VI_1 BACKUP -> MASTER (priority 100, 198.18.0.1 gave up mastership (priority 0))", 5*time.Second)
+	if !strings.Contains(a.Log(), "VI_1 MASTER -> INIT (priority 150, stopping)") {
+		t.Errorf("the stopped xlbd did not log its hand-over:\n%s", a.Log())
+	}
+	if servesVIP(t, a) {
+		t.Error("a stopped VRRP director left the VIP's service in its data plane")
+	}
+	checkAnsweredByReals(t, p, getVIP(t, p, 4), 4)
+}
+
+// kaConf is a keepalived.conf with one vrrp_instance.
+func kaConf(prio int, advert string, extra ...string) string {
+	return "global_defs {\n    router_id ka\n    enable_script_security\n    script_user root\n}\n" + vrrpBlock(prio, advert, extra...)
+}
+
+// xlbd against keepalived 2.2.7 on the wire.
+func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
+	tests := []struct {
+		desc  string
+		extra []string // in both vrrp_instance blocks
+		// advert is advert_int; version 2 takes whole seconds.
+		advert string
+	}{
+		{"v2 with PASS", []string{"version 2", "authentication {\n        auth_type PASS\n        auth_pass xlbtest\n    }"}, "1"},
+		{"v3", []string{"version 3"}, "0.2"},
+		{"v3 unicast", []string{"version 3", "unicast_src_ip SELF", "unicast_peer {\n        PEER\n    }"}, "0.2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			p := testenv.StartPair(t, testenv.PairOptions{Reals: 1})
+			if _, err := p.Reals[0].ServeHTTP(80); err != nil {
+				t.Fatal(err)
+			}
+			extra := func(self, peer *testenv.Host) []string {
+				var out []string
+				for _, e := range tt.extra {
+					e = strings.ReplaceAll(e, "SELF", self.Addr.String())
+					out = append(out, strings.ReplaceAll(e, "PEER", peer.Addr.String()))
+				}
+				return out
+			}
+			xd, kd := p.Directors[0], p.Directors[1]
+			// keepalived first, at priority 100: it is master alone.
+			k := startKeepalived(t, kd, kaConf(100, tt.advert, extra(kd, xd)...))
+			if err := k.WaitLog("(VI_1) Entering MASTER STATE", 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// xlbd at 150 preempts it.
+			mk := mark(k)
+			x := startPairXlbd(t, p, 0, vrrpBlock(150, tt.advert, extra(xd, kd)...)+drService(p))
+			waitAfter(t, "xlbd", x, 0, "VI_1 BACKUP -> MASTER (priority 150, preempting 198.18.0.3 (priority 100))", 10*time.Second)
+			waitAfter(t, "keepalived", k, mk, "(VI_1) Entering BACKUP STATE", 5*time.Second)
+			if hasVIP(t, kd) {
+				t.Error("keepalived in BACKUP still holds the VIP")
+			}
+			checkAnsweredByReals(t, p, getVIP(t, p, 3), 3)
+
+			// kill -9 of xlbd: keepalived takes over.
+			mk = mark(k)
+			x.killed = true
+			x.Signal(syscall.SIGKILL)
+			x.Wait(5 * time.Second)
+			waitAfter(t, "keepalived", k, mk, "(VI_1) Entering MASTER STATE", 10*time.Second)
+			if !hasVIP(t, kd) {
+				t.Error("keepalived became MASTER without the VIP")
+			}
+
+			// xlbd restarts at priority 90: it stays BACKUP and its data
+			// plane serves nothing for the VIP.
+			conf90 := vrrpBlock(90, tt.advert, extra(xd, kd)...) + drService(p)
+			os.WriteFile(x.file, []byte(conf90), 0o644)
+			x = runPairXlbd(t, xd, x.file, x.pinDir)
+			waitAfter(t, "xlbd", x, 0, "VI_1 INIT -> BACKUP (priority 90", 5*time.Second)
+			if servesVIP(t, x) {
+				t.Error("xlbd BACKUP behind keepalived serves the VIP")
+			}
+
+			// A clean stop of keepalived: priority 0, xlbd takes over.
+			if err := k.Stop(5 * time.Second); err != nil {
+				t.Logf("keepalived stop: %v", err)
+			}
+			waitAfter(t, "xlbd", x, 0, "VI_1 BACKUP -> MASTER (priority 90, 198.18.0.3 gave up mastership (priority 0))", 10*time.Second)
+			if !servesVIP(t, x) {
+				t.Fatal("xlbd MASTER does not serve the VIP")
+			}
+			checkAnsweredByReals(t, p, getVIP(t, p, 3), 3)
+		})
+	}
+}
+
+// With nopreempt a higher-priority xlbd leaves keepalived master; the link
+// loss of keepalived moves the VIP to xlbd, and a tracker then drops
+// xlbd's priority below keepalived's, which preempts it.
+func TestIntegrationVRRPKeepalivedTrackers(t *testing.T) {
+	p := testenv.StartPair(t, testenv.PairOptions{Reals: 1})
+	if _, err := p.Reals[0].ServeHTTP(80); err != nil {
+		t.Fatal(err)
+	}
+	kd := p.Directors[1]
+	dir := t.TempDir()
+	track := filepath.Join(dir, "weight")
+	notifyLog := filepath.Join(dir, "notify.log")
+	notify := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(notify, []byte("#!/bin/sh\necho \"$@\" >> "+notifyLog+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k := startKeepalived(t, kd, kaConf(100, "0.2", "version 3", "state BACKUP"))
+	if err := k.WaitLog("(VI_1) Entering MASTER STATE", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("vrrp_track_file weight {\n    file %s\n    weight -100\n    init_file 0 overwrite\n}\n", track) +
+		vrrpBlock(150, "0.2", "version 3", "state BACKUP", "nopreempt", "notify "+notify,
+			"track_file {\n        weight\n    }") + drService(p)
+	x := startPairXlbd(t, p, 0, conf)
+	waitAfter(t, "xlbd", x, 0, "VI_1 INIT -> BACKUP (priority 150", 5*time.Second)
+	// nopreempt: several master down intervals (each under 0.8s) pass
+	// and xlbd, although higher, stays BACKUP.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(x.Log(), "-> MASTER") || servesVIP(t, x) {
+			t.Fatalf("xlbd with nopreempt preempted keepalived:\n%s", x.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// keepalived's link goes down: xlbd takes over, and is master.
+	if err := p.SetCarrier(kd, false); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "xlbd", x, 0, "VI_1 BACKUP -> MASTER (priority 150, advert from 198.18.0.3 timed out)", 5*time.Second)
+	if err := k.WaitLog("(VI_1) Entering FAULT STATE", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkAnsweredByReals(t, p, getVIP(t, p, 3), 3)
+	mk := mark(k)
+	if err := p.SetCarrier(kd, true); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "keepalived", k, mk, "(VI_1) Entering BACKUP STATE", 5*time.Second)
+
+	// The tracked file drops xlbd to 150-100 = 50, below keepalived's
+	// 100: keepalived preempts.
+	mx := mark(x)
+	if err := os.WriteFile(track, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "xlbd", x, mx, "effective priority changed", 5*time.Second)
+	waitAfter(t, "xlbd", x, mx, "VI_1 MASTER -> BACKUP (priority 50, advert from 198.18.0.3 with priority 100)", 10*time.Second)
+	if servesVIP(t, x) {
+		t.Error("xlbd back in BACKUP still serves the VIP")
+	}
+	// The notify script saw each change with keepalived's four arguments.
+	want := "INSTANCE VI_1 BACKUP 150\nINSTANCE VI_1 MASTER 150\nINSTANCE VI_1 BACKUP 50\n"
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		got, _ := os.ReadFile(notifyLog)
+		if string(got) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notify script wrote:\n%s\nwant:\n%s", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The config becomes one unit per instance or sync group with keepalived's
+// semantics; a reload compares these.
+func TestVRRPSpecs(t *testing.T) {
+	src := `global_defs {
+    vrrp_garp_master_delay 0
+}
+vrrp_script chk {
+    script "/bin/true x"
+    interval 2
+    weight -20
+}
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 1
+    priority 120
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        198.18.0.100/24 dev eth1 label eth1:vip
+    }
+    virtual_ipaddress_excluded {
+        2001:db8::100/64
+    }
+    track_script {
+        chk
+    }
+}
+vrrp_instance B {
+    interface eth0
+    virtual_router_id 2
+    version 3
+    virtual_ipaddress {
+        198.18.0.101
+    }
+}
+vrrp_instance C {
+    interface eth0
+    virtual_router_id 3
+    version 3
+    dont_track_primary
+    virtual_ipaddress {
+        198.18.0.102
+    }
+}
+vrrp_sync_group G {
+    group {
+        B
+        C
+    }
+    track_script {
+        chk
+    }
+}
+`
+	cfg, err := config.Parse("x.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := vrrpSpecs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sortedKeys(specs), []string{"vrrp_instance A", "vrrp_sync_group G"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("units %v, want %v", got, want)
+	}
+	a := specs["vrrp_instance A"].Instances[0]
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"auth", [2]any{a.AuthType, a.AuthPass}, [2]any{vrrp.AuthPass, "secret"}},
+		{"version", a.Version, 2},
+		{"priority", a.Priority, uint8(120)},
+		{"garp delay (0: no second round)", a.GARPMasterDelay < 0, true},
+		{"VIP", a.VIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth1", Label: "eth1:vip"}}},
+		{"excluded", a.ExcludedVIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("2001:db8::100/64")}}},
+		{"owned addresses", specs["vrrp_instance A"].VIPs[0], []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("2001:db8::100")}},
+		{"trackers", a.Trackers, []vrrp.Tracker{
+			&vrrp.InterfaceTracker{Interface: "eth0"},
+			&vrrp.ScriptTracker{Script: "chk", Args: []string{"/bin/true", "x"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -20},
+		}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("instance A %s: %#v, want %#v", c.what, c.got, c.want)
+		}
+	}
+	g := specs["vrrp_sync_group G"]
+	if len(g.Instances) != 2 || g.Group != "G" {
+		t.Fatalf("group G: %+v", g)
+	}
+	// The group's script tracker faults each member (weight 0); C does
+	// not track its interface.
+	wantB := []vrrp.Tracker{
+		&vrrp.InterfaceTracker{Interface: "eth0"},
+		&vrrp.ScriptTracker{Script: "chk", Args: []string{"/bin/true", "x"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+	}
+	if !reflect.DeepEqual(g.Instances[0].Trackers, wantB) || !reflect.DeepEqual(g.Instances[1].Trackers, wantB[1:]) {
+		t.Errorf("group trackers: B %#v, C %#v", g.Instances[0].Trackers, g.Instances[1].Trackers)
+	}
+
+	// Unchanged config: equal specs (nothing restarts); one priority
+	// changed: only that unit differs.
+	again, _ := vrrpSpecs(cfg)
+	if !reflect.DeepEqual(again, specs) {
+		t.Error("the same config gives different specs: every reload would restart")
+	}
+	cfg2, err := config.Parse("x.conf", []byte(strings.Replace(src, "priority 120", "priority 130", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, _ := vrrpSpecs(cfg2)
+	if reflect.DeepEqual(changed["vrrp_instance A"], specs["vrrp_instance A"]) || !reflect.DeepEqual(changed["vrrp_sync_group G"], specs["vrrp_sync_group G"]) {
+		t.Error("a priority change of A must change A's spec and only A's")
+	}
+}
+
+// getBody GETs url and returns the trimmed body of a 200 answer.
+func getBody(hc *http.Client, url string) (string, error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
