@@ -153,6 +153,26 @@ func (d *Director) SetRealHealth(ref RealRef, h RealHealth) error {
 	return d.applyLocked()
 }
 
+// SetRealHealths is SetRealHealth for many reals at once, with one apply:
+// a checker subsystem hands over every change that arrived while the last
+// apply ran, so that a mass failure costs a few applies, not one per real.
+func (d *Director) SetRealHealths(changes map[RealRef]RealHealth) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := false
+	for ref, h := range changes {
+		if old, ok := d.health[ref]; ok && old == h {
+			continue
+		}
+		d.health[ref] = h
+		changed = true
+	}
+	if !changed || d.base == nil {
+		return nil
+	}
+	return d.applyLocked()
+}
+
 // RealHealth returns the health last recorded for a real; known is false
 // for a real nothing was recorded for, which counts as up.
 func (d *Director) RealHealth(ref RealRef) (h RealHealth, known bool) {

@@ -240,3 +240,46 @@ func TestDirectorQuorumCallbackAndAlpha(t *testing.T) {
 		t.Errorf("OnQuorum set below quorum reported %v, want %v", late, want)
 	}
 }
+
+func TestDirectorSetRealHealths(t *testing.T) {
+	cfg, err := config.Parse("d.conf", []byte(directorConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Desired(cfg, Limits{MaxServices: 16, RingSize: 16, MaxReals: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applies int
+	var applied *State
+	d := NewDirector(func(s *State) error { applies++; applied = s; return nil }, nil)
+	if err := d.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		desc    string
+		changes map[RealRef]RealHealth
+		applies int // applies so far
+		want    []string
+	}{
+		{"three changes, one apply", map[RealRef]RealHealth{
+			ref(vs100, "198.18.1.2:80"): {Up: false},
+			ref(vs100, "198.18.1.3:80"): {Up: false},
+			ref(vs100, "198.18.1.4:80"): {Up: true, Weight: 3, WeightSet: true},
+		}, 2, []string{"198.18.1.2:80=0", "198.18.1.4:80=3"}},
+		{"nothing new: no apply", map[RealRef]RealHealth{
+			ref(vs100, "198.18.1.2:80"): {Up: false},
+		}, 2, []string{"198.18.1.2:80=0", "198.18.1.4:80=3"}},
+		{"empty: no apply", nil, 2, []string{"198.18.1.2:80=0", "198.18.1.4:80=3"}},
+	} {
+		if err := d.SetRealHealths(step.changes); err != nil {
+			t.Fatalf("%s: %v", step.desc, err)
+		}
+		if applies != step.applies {
+			t.Errorf("%s: %d applies, want %d", step.desc, applies, step.applies)
+		}
+		if got := weights(applied, vs100); !slices.Equal(got, step.want) {
+			t.Errorf("%s: VS .100 reals %v, want %v", step.desc, got, step.want)
+		}
+	}
+}
