@@ -2,8 +2,15 @@ package control
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/xlbproject/xlb/control/config"
+)
+
+// The VRRP multicast groups adverts are sent to.
+var (
+	vrrpGroup4 = netip.MustParseAddr("224.0.0.18")
+	vrrpGroup6 = netip.MustParseAddr("ff02::12")
 )
 
 // NotActive lists what cfg configures that xlb parses but does not act on
@@ -31,20 +38,32 @@ func NotActive(cfg *config.Config) []string {
 			}
 		}
 	}
+	g := cfg.Global
+	if g.VRRPMcastGroup4.IsValid() && g.VRRPMcastGroup4 != vrrpGroup4 || g.VRRPMcastGroup6.IsValid() && g.VRRPMcastGroup6 != vrrpGroup6 {
+		add(g.Pos, "global_defs: vrrp_mcast_group4/6 are not active yet: adverts use %s and %s", vrrpGroup4, vrrpGroup6)
+	}
 	for _, vi := range cfg.VRRPInstances {
-		add(vi.Pos, "vrrp_instance %s: VRRP is not active yet: add the virtual addresses to the director by hand", vi.Name)
+		if !vi.Accept {
+			add(vi.Pos, "vrrp_instance %s: no_accept is not active yet: the master accepts traffic to its addresses", vi.Name)
+		}
+		for _, ip := range append(vi.VirtualIPs[:len(vi.VirtualIPs):len(vi.VirtualIPs)], vi.ExcludedIPs...) {
+			if ip.Brd.IsValid() || ip.Scope != "" {
+				add(ip.Pos, "vrrp_instance %s: brd and scope of %s are not active yet: the address is added with the kernel's defaults", vi.Name, ip.Prefix)
+			}
+		}
 	}
 	for _, s := range cfg.VRRPScripts {
-		add(s.Pos, "vrrp_script %s: not active yet (VRRP)", s.Name)
+		if s.Script != nil && s.Script.User != "" {
+			add(s.Pos, "vrrp_script %s: user is not active yet: the script runs as xlbd's user", s.Name)
+		}
 	}
-	for _, f := range cfg.VRRPTrackFiles {
-		add(f.Pos, "vrrp_track_file %s: not active yet (VRRP)", f.Name)
+	if g.ScriptUser != "" && len(cfg.VRRPScripts) > 0 {
+		add(g.Pos, "global_defs: script_user is not active yet for vrrp_script: scripts run as xlbd's user")
 	}
 	for _, p := range cfg.VRRPTrackProcesses {
-		add(p.Pos, "vrrp_track_process %s: not active yet (VRRP)", p.Name)
-	}
-	for _, g := range cfg.VRRPSyncGroups {
-		add(g.Pos, "vrrp_sync_group %s: not active yet (VRRP)", g.Name)
+		if len(p.Args) > 0 || p.ParamMatch != "" || p.FullCommand || p.ForkDelay != 0 || p.TerminateDelay != 0 {
+			add(p.Pos, "vrrp_track_process %s: process arguments, param_match, full_command and delays are not active yet: processes are matched by name", p.Name)
+		}
 	}
 	return out
 }

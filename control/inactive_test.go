@@ -26,8 +26,9 @@ vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
     priority 100
+    no_accept
     virtual_ipaddress {
-        198.18.0.100/32
+        198.18.0.100/32 scope link
     }
 }
 `
@@ -39,7 +40,8 @@ vrrp_instance VI_1 {
 	for _, want := range []string{
 		"x.conf:1:1: virtual_server 198.18.0.100:80: persistence_timeout is not active yet",
 		"x.conf:5:5: real_server 198.18.1.2:80 of 198.18.0.100:80: uthreshold and lthreshold are not active yet",
-		"x.conf:15:1: vrrp_instance VI_1: VRRP is not active yet",
+		"x.conf:15:1: vrrp_instance VI_1: no_accept is not active yet",
+		"x.conf:21:9: vrrp_instance VI_1: brd and scope of 198.18.0.100/32 are not active yet",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotActive lacks %q; got:\n%s", want, got)
@@ -47,7 +49,8 @@ vrrp_instance VI_1 {
 	}
 
 	// Health checking, inhibit_on_failure, notify scripts, quorum,
-	// hysteresis, sorry_server, alpha and omega are active.
+	// hysteresis, sorry_server, alpha and omega are active; so are VRRP
+	// instances, their trackers and sync groups.
 	plain, err := config.Parse("y.conf", []byte(`virtual_server 198.18.0.100 80 {
     lvs_sched rr
     protocol TCP
@@ -75,6 +78,46 @@ vrrp_instance VI_1 {
             misc_dynamic
         }
     }
+}
+vrrp_script chk {
+    script "/bin/true"
+    weight -20
+}
+vrrp_track_file f {
+    file /run/xlb-weight
+}
+vrrp_track_process p {
+    process haproxy
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    track_script {
+        chk weight 0
+    }
+    virtual_ipaddress {
+        198.18.0.100/32 dev eth0 label eth0:vip
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    virtual_ipaddress {
+        198.18.0.101/32
+    }
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_2
+    }
+    track_file {
+        f
+    }
+    track_process {
+        p
+    }
+    notify /bin/true
 }
 `))
 	if err != nil {
