@@ -56,11 +56,30 @@ type healthChecker struct {
 	qmu        sync.Mutex
 	quorumDown map[loader.Endpoint]bool
 
+	// applyMu orders what goes to the Director: the flusher's batches and
+	// a reload's sync. Taken before mu.
+	applyMu sync.Mutex
+
 	mu    sync.Mutex
 	reals map[control.RealRef]*realChecks
 	// byTarget are the reals each checker decides for: one, or one per
 	// address of a virtual_server group, which is checked once.
 	byTarget map[string][]*realChecks
+	// pending are the changes the flusher has not passed on yet.
+	pending []change
+
+	flushSig  chan struct{}
+	flushStop chan struct{}
+	flushDone chan struct{}
+}
+
+// change is one checker event's consequence for one real.
+type change struct {
+	rc            *realChecks
+	kind          config.CheckKind
+	ev            health.Event
+	before, after control.RealHealth
+	notify        bool // run its notify script (once for a group's addresses)
 }
 
 // healthConf is the part of the configuration scripts need.
@@ -102,6 +121,9 @@ func startHealth(cfg *config.Config, director *control.Director, log *slog.Logge
 		quorumDown: make(map[loader.Endpoint]bool),
 		reals:      make(map[control.RealRef]*realChecks),
 		byTarget:   make(map[string][]*realChecks),
+		flushSig:   make(chan struct{}, 1),
+		flushStop:  make(chan struct{}),
+		flushDone:  make(chan struct{}),
 	}
 	h.mon = health.NewMonitor(health.MonitorOptions{OnEvent: h.onEvent})
 	if err := h.apply(cfg); err != nil {
@@ -110,6 +132,7 @@ func startHealth(cfg *config.Config, director *control.Director, log *slog.Logge
 	director.OnQuorum(h.onQuorum)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	go h.flushLoop()
 	go func() {
 		defer close(h.runDone)
 		h.mon.Run(ctx)
@@ -136,6 +159,8 @@ func (h *healthChecker) Stop() {
 	h.director.OnQuorum(nil)
 	h.cancel()
 	<-h.runDone
+	close(h.flushStop)
+	<-h.flushDone
 	h.scripts.wait()
 	h.omega()
 	h.scripts.wait()
@@ -219,6 +244,8 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 		return fmt.Errorf("set up health checks: %w", err)
 	}
 
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	wanted := make(map[string]bool, len(targets))
@@ -255,6 +282,7 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 	// The Director learns what the checkers know now: a real whose
 	// checkers were all removed is up again, a checker that stayed keeps
 	// the real where it was.
+	resync := make(map[control.RealRef]control.RealHealth)
 	for _, rc := range reals {
 		want := rc.health()
 		cur, known := h.director.RealHealth(rc.ref)
@@ -262,10 +290,11 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			cur = control.RealHealth{Up: true}
 		}
 		if cur != want {
-			if err := h.director.SetRealHealth(rc.ref, want); err != nil {
-				errs = append(errs, fmt.Errorf("apply health of %s: %w", rc.ref, err))
-			}
+			resync[rc.ref] = want
 		}
+	}
+	if err := h.director.SetRealHealths(resync); err != nil {
+		errs = append(errs, fmt.Errorf("apply health of %d reals: %w", len(resync), err))
 	}
 	return errors.Join(errs...)
 }
@@ -312,8 +341,9 @@ func (rc *realChecks) weight(h control.RealHealth) int {
 	return rc.rs.Weight
 }
 
-// onEvent records a checker's change and passes the real's to the
-// Director. Calls are serialised by the Monitor.
+// onEvent records a checker's change and queues its consequence for the
+// flusher, so that a check worker never waits for the data plane. Calls
+// are serialised by the Monitor.
 func (h *healthChecker) onEvent(ev health.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -333,16 +363,60 @@ func (h *healthChecker) onEvent(ev health.Event) {
 	for i, rc := range rcs {
 		// The reals of a group's addresses are one real server: its
 		// notify script runs once.
-		h.realChanged(rc, cs, ev, before[i], rc.health(), i == 0)
+		h.pending = append(h.pending, change{rc: rc, kind: cs.kind, ev: ev, before: before[i], after: rc.health(), notify: i == 0})
+	}
+	select {
+	case h.flushSig <- struct{}{}:
+	default:
 	}
 }
 
-// realChanged passes a real's new health to the Director, logs it and runs
-// its notify script.
-func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Event, before, after control.RealHealth, notify bool) {
+// flushLoop passes the pending changes to the Director, as one batch per
+// apply: the changes that arrive while an apply runs go in the next one.
+func (h *healthChecker) flushLoop() {
+	defer close(h.flushDone)
+	for {
+		select {
+		case <-h.flushSig:
+			h.flush()
+		case <-h.flushStop:
+			h.flush()
+			return
+		}
+	}
+}
+
+func (h *healthChecker) flush() {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	h.mu.Lock()
+	batch := h.pending
+	h.pending = nil
+	set := make(map[control.RealRef]control.RealHealth)
+	for _, c := range batch {
+		// A reload since has synced the Director with the checkers.
+		if c.before != c.after && h.reals[c.rc.ref] == c.rc {
+			set[c.rc.ref] = c.after
+		}
+	}
+	h.mu.Unlock()
+	if len(set) > 0 {
+		if err := h.director.SetRealHealths(set); err != nil {
+			h.log.Error(fmt.Sprintf("health of %d real(s) changed but the data plane was not updated", len(set)), "error", err.Error())
+		}
+	}
+	for _, c := range batch {
+		h.report(c)
+	}
+}
+
+// report logs a real's change, now in the data plane, and runs its notify
+// script.
+func (h *healthChecker) report(c change) {
+	rc, ev, before, after := c.rc, c.ev, c.before, c.after
 	reason := ev.Reason
 	if len(rc.targets) > 1 {
-		reason = cs.kind.String() + ": " + reason
+		reason = c.kind.String() + ": " + reason
 	}
 	if before == after {
 		if len(rc.targets) == 1 {
@@ -351,14 +425,11 @@ func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Ev
 		// One of several checkers changed and the real did not.
 		switch {
 		case ev.Up:
-			h.log.Info(fmt.Sprintf("%s: %s up, the real stays down: another checker fails", rc.ref, cs.kind), "reason", ev.Reason)
+			h.log.Info(fmt.Sprintf("%s: %s up, the real stays down: another checker fails", rc.ref, c.kind), "reason", ev.Reason)
 		case !before.Up:
-			h.log.Warn(fmt.Sprintf("%s: %s down too: %s", rc.ref, cs.kind, ev.Reason))
+			h.log.Warn(fmt.Sprintf("%s: %s down too: %s", rc.ref, c.kind, ev.Reason))
 		}
 		return
-	}
-	if err := h.director.SetRealHealth(rc.ref, after); err != nil {
-		h.log.Error(fmt.Sprintf("%s %s: the data plane was not updated", rc.ref, upDown(after.Up)), "error", err.Error())
 	}
 	inhibit := rc.rs.InhibitOnFailure
 	switch {
@@ -367,17 +438,17 @@ func (h *healthChecker) realChanged(rc *realChecks, cs *checkState, ev health.Ev
 		if inhibit {
 			change = fmt.Sprintf("weight %d -> 0", rc.weight(before))
 		}
-		h.log.Warn(fmt.Sprintf("%s down: %s; %s", rc.ref, reason, change), "checker", cs.kind.String())
+		h.log.Warn(fmt.Sprintf("%s down: %s; %s", rc.ref, reason, change), "checker", c.kind.String())
 	case !before.Up && after.Up:
 		change := fmt.Sprintf("back in the pool with weight %d", rc.weight(after))
 		if inhibit {
 			change = fmt.Sprintf("weight 0 -> %d", rc.weight(after))
 		}
-		h.log.Info(fmt.Sprintf("%s up: %s; %s", rc.ref, reason, change), "checker", cs.kind.String())
+		h.log.Info(fmt.Sprintf("%s up: %s; %s", rc.ref, reason, change), "checker", c.kind.String())
 	default:
-		h.log.Info(fmt.Sprintf("%s weight %d -> %d (misc_dynamic)", rc.ref, rc.weight(before), rc.weight(after)), "checker", cs.kind.String())
+		h.log.Info(fmt.Sprintf("%s weight %d -> %d (misc_dynamic)", rc.ref, rc.weight(before), rc.weight(after)), "checker", c.kind.String())
 	}
-	if notify && before.Up != after.Up {
+	if c.notify && before.Up != after.Up {
 		h.notify(rc, after.Up, reason)
 	}
 }

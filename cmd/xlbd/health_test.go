@@ -524,7 +524,7 @@ func parseDesired(t *testing.T, conf string) (*config.Config, *control.State) {
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, conf)
 	}
-	st, err := control.Desired(cfg, control.Limits{MaxServices: 16, RingSize: 64, MaxReals: 64})
+	st, err := control.Desired(cfg, control.Limits{MaxServices: 16, RingSize: 1024, MaxReals: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1187,4 +1187,76 @@ func TestHealthAlpha(t *testing.T) {
 	if line := fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80 up: check succeeded; back in the pool with weight 1", good.addr.Port()); !strings.Contains(logs.String(), line) {
 		t.Errorf("log lacks %q:\n%s", line, logs.String())
 	}
+}
+
+// Many reals failing at once reach the data plane in a few applies, not one
+// per real, and check workers never wait for an apply.
+func TestHealthMassFailureBatched(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+
+	const n = 200
+	var b strings.Builder
+	b.WriteString("virtual_server 127.0.0.1 80 {\n    lvs_sched rr\n    delay_loop 0.2\n    warmup 0\n    retry 0\n")
+	for i := range n {
+		// Each real is a port of its own; the checks all go to one server.
+		fmt.Fprintf(&b, "    real_server 127.0.0.1 %d {\n        HTTP_GET {\n            url {\n                path /\n            }\n            connect_port %d\n        }\n    }\n", 10000+i, port)
+	}
+	b.WriteString("}\n")
+	cfg, st := parseDesired(t, b.String())
+
+	var (
+		mu      sync.Mutex
+		applies int
+		reals   int
+	)
+	slowApply := func(s *control.State) error {
+		time.Sleep(20 * time.Millisecond) // a data plane that takes its time
+		mu.Lock()
+		defer mu.Unlock()
+		applies++
+		reals = len(s.Services[0].Reals)
+		return nil
+	}
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	director := control.NewDirector(slowApply, log)
+	if err := director.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := startHealth(cfg, director, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	mu.Lock()
+	start := applies
+	mu.Unlock()
+
+	status.Store(500)
+	waitFor(t, "every real removed", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return reals == 0
+	}, &logs)
+	mu.Lock()
+	got := applies - start
+	mu.Unlock()
+	if got >= n/2 {
+		t.Errorf("%d reals failing together took %d applies, want a few batches", n, got)
+	}
+	if downs := strings.Count(logs.String(), "down: HTTP status 500"); downs != n {
+		t.Errorf("%d down lines for %d reals", downs, n)
+	}
+	t.Logf("%d reals down in %d applies", n, got)
 }
