@@ -138,7 +138,12 @@ func startHealth(cfg *config.Config, director *control.Director, log *slog.Logge
 		h.mon.Run(ctx)
 	}()
 	h.mu.Lock()
-	nTargets, nReals := len(h.byTarget), len(h.reals)
+	nTargets, nReals := len(h.byTarget), 0
+	for _, rc := range h.reals {
+		if len(rc.targets) > 0 {
+			nReals++
+		}
+	}
 	h.mu.Unlock()
 	if nTargets > 0 {
 		log.Info("health checking started", "checkers", nTargets, "reals_checked", nReals)
@@ -276,6 +281,7 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			cs.up, cs.weight, cs.weightSet = st.Up, st.Weight, st.WeightSet
 		}
 	}
+	oldReals := h.reals
 	h.byTarget, h.reals = byTarget, reals
 	h.conf.Store(conf)
 
@@ -285,6 +291,9 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 	resync := make(map[control.RealRef]control.RealHealth)
 	for _, rc := range reals {
 		want := rc.health()
+		if oldReals[rc.ref] == nil && !want.Up {
+			h.log.Info(fmt.Sprintf("%s starts down (alpha): no connections until its checkers pass", rc.ref))
+		}
 		cur, known := h.director.RealHealth(rc.ref)
 		if !known {
 			cur = control.RealHealth{Up: true}

@@ -1184,8 +1184,13 @@ func TestHealthAlpha(t *testing.T) {
 	if got := rec.weights(); got != want {
 		t.Errorf("after more checks reals %q, want %q (the failing alpha real stays out)", got, want)
 	}
-	if line := fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80 up: check succeeded; back in the pool with weight 1", good.addr.Port()); !strings.Contains(logs.String(), line) {
-		t.Errorf("log lacks %q:\n%s", line, logs.String())
+	for _, line := range []string{
+		fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80 starts down (alpha)", bad.addr.Port()),
+		fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80 up: check succeeded; back in the pool with weight 1", good.addr.Port()),
+	} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("log lacks %q:\n%s", line, logs.String())
+		}
 	}
 }
 
