@@ -73,7 +73,12 @@ func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) 
 		// to retire the reals the new config drops.
 		prev := r.applied[ep]
 		if prev == nil {
-			prev = &Service{Endpoint: ep, Sched: r.services[ep].Sched.String(), Method: rl.Method}
+			ls := r.services[ep]
+			prev = &Service{Endpoint: ep, Sched: ls.Sched.String(), Method: rl.Method,
+				HashPort: ls.HashPort, Persistence: time.Duration(ls.PersistTimeout) * time.Second, PersistenceBits: int(ls.PersistPrefix)}
+			if ls.Sched == loader.SchedMH {
+				prev.MHTableSize = int(ls.RingLen)
+			}
 			r.applied[ep] = prev
 		}
 		prev.Reals = append(prev.Reals, Real{Addr: rl.Addr, Port: rl.Port, Weight: int(rl.Weight)})
@@ -317,7 +322,7 @@ func (r *Reconciler) logChange(prev, svc *Service, live int) {
 // reals does not matter: after a restart it is only known as a set.
 func sameService(a, b *Service) bool {
 	if a.Sched != b.Sched || a.Method != b.Method || len(a.Reals) != len(b.Reals) ||
-		a.HashPort != b.HashPort || a.MHTableSize != b.MHTableSize ||
+		a.HashPort != b.HashPort || mhSize(a) != mhSize(b) ||
 		a.Persistence != b.Persistence || a.PersistenceBits != b.PersistenceBits {
 		return false
 	}
@@ -326,4 +331,15 @@ func sameService(a, b *Service) bool {
 	slices.SortFunc(ar, byAddr)
 	slices.SortFunc(br, byAddr)
 	return slices.Equal(ar, br)
+}
+
+// mhSize is the Maglev table size of an mh service, the default resolved.
+func mhSize(s *Service) int {
+	if s.Sched != "mh" {
+		return 0
+	}
+	if s.MHTableSize == 0 {
+		return DefaultMaglevSize
+	}
+	return s.MHTableSize
 }

@@ -46,11 +46,12 @@ func list(w io.Writer, pinDir string) error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 
 	fmt.Fprintf(w, "IP Virtual Server (xlb XDP data plane at %s)\n", pinDir)
-	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler")
-	fmt.Fprintf(w, "  -> %-26s %-7s %6s %8s %10s %10s %12s %12s\n", "RemoteAddress:Port", "Forward", "Weight", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
+	fmt.Fprintf(w, "  -> %-26s %-7s %6s %10s %10s %8s %10s %10s %12s %12s\n", "RemoteAddress:Port", "Forward", "Weight", "ActiveConn", "InActConn",
+		"Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
 	for _, ep := range eps {
 		svc := services[ep]
-		fmt.Fprintf(w, "%-4s %s %s\n", ep.Proto, netip.AddrPortFrom(ep.Addr, ep.Port), svc.Sched)
+		fmt.Fprintf(w, "%-4s %s %s%s\n", ep.Proto, netip.AddrPortFrom(ep.Addr, ep.Port), svc.Sched, flags(svc))
 		for _, id := range ids {
 			rl := reals[id]
 			if rl.ServiceID != svc.ID || rl.Removed {
@@ -60,11 +61,30 @@ func list(w io.Writer, pinDir string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "  -> %-26s %-7s %6d %8d %10d %10d %12d %12d\n", netip.AddrPortFrom(rl.Addr, rl.Port), forward(rl.Method), rl.Weight,
-				c.Conns, c.PacketsIn, c.PacketsOut, c.BytesIn, c.BytesOut)
+			cc, err := dp.RealConns(id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "  -> %-26s %-7s %6d %10d %10d %8d %10d %10d %12d %12d\n", netip.AddrPortFrom(rl.Addr, rl.Port), forward(rl.Method), rl.Weight,
+				max(cc.Active, 0), max(cc.Inactive, 0), c.Conns, c.PacketsIn, c.PacketsOut, c.BytesIn, c.BytesOut)
 		}
 	}
 	return nil
+}
+
+// flags is ipvsadm's Flags column: persistence and the hash flags.
+func flags(svc loader.Service) string {
+	out := ""
+	if svc.PersistTimeout > 0 {
+		out += fmt.Sprintf(" persistent %d", svc.PersistTimeout)
+		if svc.PersistPrefix != 32 && svc.PersistPrefix != 128 {
+			out += fmt.Sprintf(" mask /%d", svc.PersistPrefix)
+		}
+	}
+	if svc.HashPort && (svc.Sched == loader.SchedSH || svc.Sched == loader.SchedMH) {
+		out += " (" + svc.Sched.String() + "-port)"
+	}
+	return out
 }
 
 // forward names a method as ipvsadm's Forward column does.

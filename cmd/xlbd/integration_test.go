@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -181,14 +182,27 @@ func TestIntegrationHTTPRoundRobin(t *testing.T) {
 	}
 }
 
-// listedConns reads the Conns column of `xlb list` per real address:port.
-func listedConns(out string) map[string]int {
+// listedConns reads the Conns column (connections scheduled in all) of
+// `xlb list` per real address:port.
+func listedConns(out string) map[string]int { return listedColumn(out, "Conns") }
+
+// listedColumn reads the column named col of `xlb list`'s real lines per
+// real address:port, found by the header line.
+func listedColumn(out, col string) map[string]int {
 	got := make(map[string]int)
+	idx := -1
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 5 && f[0] == "->" {
+		if len(f) < 2 || f[0] != "->" {
+			continue
+		}
+		if f[1] == "RemoteAddress:Port" {
+			idx = slices.Index(f, col)
+			continue
+		}
+		if idx > 0 && idx < len(f) {
 			var c int
-			fmt.Sscan(f[4], &c)
+			fmt.Sscan(f[idx], &c)
 			got[f[1]] += c
 		}
 	}

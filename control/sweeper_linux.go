@@ -1,0 +1,167 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/xlbproject/xlb/loader"
+)
+
+// DefaultSweepInterval is how often xlbd sweeps the connection table.
+const DefaultSweepInterval = time.Second
+
+// Sweeper expires connection table entries whose state timed out, expires
+// persistence templates, and recounts every real's ActiveConn and
+// InActConn from what is left. The data plane keeps those counts live as
+// flows start and change state; the recount corrects what it cannot see
+// (entries the LRU table evicted, two CPUs racing on one flow), so the
+// counts match the table within one sweep.
+type Sweeper struct {
+	dp       *loader.Dataplane
+	log      *slog.Logger
+	timeouts Timeouts
+}
+
+// SweepResult says what one sweep did.
+type SweepResult struct {
+	Flows            int // entries seen
+	Expired          int // entries deleted (forward and NAT reply)
+	ExpiredPersist   int // persistence templates deleted
+	Active, Inactive int64
+}
+
+// NewSweeper returns a sweeper of dp's connection table with timeouts.
+func NewSweeper(dp *loader.Dataplane, timeouts Timeouts, log *slog.Logger) *Sweeper {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Sweeper{dp: dp, log: log, timeouts: timeouts}
+}
+
+// SetTimeouts changes the timeouts from the next sweep on (a reload).
+func (s *Sweeper) SetTimeouts(t Timeouts) { s.timeouts = t }
+
+// Run sweeps every interval until ctx is done.
+func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := s.Sweep(); err != nil {
+				s.log.Warn("connection table sweep failed", "error", err)
+			}
+		}
+	}
+}
+
+// flowID names a forward entry: its client, its VIP and protocol.
+type flowID struct {
+	client, vip netip.AddrPort
+	proto       loader.Protocol
+}
+
+// Sweep runs once. A NAT flow's idle time is the shorter of its two
+// entries' (replies keep a flow alive too); its reply entry goes with its
+// forward entry, and a reply entry whose forward entry is gone (evicted)
+// goes when it has been idle for longer than the sweep itself took.
+func (s *Sweeper) Sweep() (SweepResult, error) {
+	var res SweepResult
+	start := time.Now()
+	// Pass 1, read only: every forward entry and the idle time of replies.
+	type fwdInfo struct {
+		idle  time.Duration
+		state loader.ConnState
+	}
+	fwd := make(map[flowID]fwdInfo)
+	replyIdle := make(map[flowID]time.Duration)
+	_, _, err := s.dp.ScanFlows(func(f *loader.Flow) bool {
+		if f.Reply {
+			c, v := f.ForwardKey()
+			replyIdle[flowID{c, v, f.Proto}] = f.Idle
+		} else {
+			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.Idle, f.State}
+		}
+		return false
+	})
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
+	expired := make(map[flowID]bool)
+	for id, fi := range fwd {
+		idle := fi.idle
+		if r, ok := replyIdle[id]; ok {
+			idle = min(idle, r)
+		}
+		if idle > s.timeouts.Of(fi.state) {
+			expired[id] = true
+		}
+	}
+	grace := time.Since(start)
+
+	// Pass 2: delete, and count what stays.
+	counts := make(map[uint32]loader.ConnCounts)
+	res.Flows, res.Expired, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
+		if f.Reply {
+			c, v := f.ForwardKey()
+			id := flowID{c, v, f.Proto}
+			if expired[id] {
+				return true
+			}
+			_, known := fwd[id]
+			return !known && f.Idle > grace
+		}
+		id := flowID{f.Src, f.Dst, f.Proto}
+		// A packet since pass 1 keeps the flow.
+		if expired[id] && f.Idle > s.timeouts.Of(f.State) {
+			return true
+		}
+		c := counts[f.RealID]
+		if f.State == loader.StateEstablished {
+			c.Active++
+		} else {
+			c.Inactive++
+		}
+		counts[f.RealID] = c
+		return false
+	})
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
+
+	reals, err := s.dp.Reals()
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
+	for id := range reals {
+		c := counts[id]
+		res.Active += c.Active
+		res.Inactive += c.Inactive
+		if err := s.dp.SetRealConns(id, c); err != nil {
+			return res, fmt.Errorf("sweep connections: %w", err)
+		}
+	}
+
+	services, err := s.dp.Services()
+	if err != nil {
+		return res, fmt.Errorf("sweep persistence templates: %w", err)
+	}
+	persist := make(map[uint32]time.Duration, len(services))
+	for _, svc := range services {
+		persist[svc.ID] = time.Duration(svc.PersistTimeout) * time.Second
+	}
+	res.ExpiredPersist, err = s.dp.ScanPersistence(func(svcID uint32, idle time.Duration) bool {
+		t, ok := persist[svcID]
+		return !ok || idle > t
+	})
+	if err != nil {
+		return res, fmt.Errorf("sweep persistence templates: %w", err)
+	}
+	return res, nil
+}

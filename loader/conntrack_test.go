@@ -1,0 +1,228 @@
+//go:build linux
+
+package loader_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xlbproject/xlb/control"
+	"github.com/xlbproject/xlb/loader"
+)
+
+// flowState finds the forward entry client -> vip and returns its state.
+func (h *xdpHarness) flowState(t testing.TB, client, vip netip.AddrPort) (loader.ConnState, bool) {
+	t.Helper()
+	var st loader.ConnState
+	found := false
+	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+		if !f.Reply && f.Src == client && f.Dst == vip {
+			st, found = f.State, true
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("scan flows: %v", err)
+	}
+	return st, found
+}
+
+func (h *xdpHarness) conns(t testing.TB, r *realRef) loader.ConnCounts {
+	t.Helper()
+	id, err := h.realID(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.dp.RealConns(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestIntegrationXDPConnectionStates walks TCP connections through IPVS's
+// states: a NAT director sees both directions, a DR director only the
+// client's (input-only table); each step's ActiveConn/InActConn is checked.
+func TestIntegrationXDPConnectionStates(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	syn := func(f *frame) {}
+	ackF := func(f *frame) { f.ack = true }
+	finF := func(f *frame) { f.fin = true }
+	rstF := func(f *frame) { f.rst = true }
+	type step struct {
+		desc      string
+		fromReal  bool // a NAT real's packet (on xgb)
+		shape     func(*frame)
+		want      loader.ConnState
+		wantConns loader.ConnCounts
+	}
+	for _, tc := range []struct {
+		desc  string
+		vip   netip.AddrPort
+		real  *realRef
+		sport uint16
+		steps []step
+	}{
+		{"NAT: handshake, server closes first", netip.AddrPortFrom(vipNAT, 80), &realRef{epNAT, addrReal2, 8080}, 47000, []step{
+			{"client SYN", false, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"real SYN-ACK", true, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"client ACK", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"real data", true, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"real FIN", true, finF, loader.StateFinWait, loader.ConnCounts{Inactive: 1}},
+			{"client FIN", false, finF, loader.StateTimeWait, loader.ConnCounts{Inactive: 1}},
+		}},
+		{"NAT: client closes first", netip.AddrPortFrom(vipNAT, 80), &realRef{epNAT, addrReal2, 8080}, 47001, []step{
+			{"client SYN", false, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"client ACK", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"client FIN", false, finF, loader.StateCloseWait, loader.ConnCounts{Inactive: 1}},
+			{"real FIN", true, finF, loader.StateTimeWait, loader.ConnCounts{Inactive: 1}},
+		}},
+		{"NAT: real resets", netip.AddrPortFrom(vipNAT, 80), &realRef{epNAT, addrReal2, 8080}, 47002, []step{
+			{"client SYN", false, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"client ACK", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"real RST", true, rstF, loader.StateClose, loader.ConnCounts{Inactive: 1}},
+		}},
+		{"DR: input only", netip.AddrPortFrom(vipDR, 80), &realRef{epDR, addrReal2, 80}, 47003, []step{
+			{"client SYN", false, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"client ACK", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"client data", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"client FIN", false, finF, loader.StateFinWait, loader.ConnCounts{Inactive: 1}},
+			{"client ACK of the real's FIN", false, ackF, loader.StateFinWait, loader.ConnCounts{Inactive: 1}},
+		}},
+		{"DR: client resets", netip.AddrPortFrom(vipDR, 80), &realRef{epDR, addrReal2, 80}, 47004, []step{
+			{"client SYN", false, syn, loader.StateSynRecv, loader.ConnCounts{Inactive: 1}},
+			{"client ACK", false, ackF, loader.StateEstablished, loader.ConnCounts{Active: 1}},
+			{"client RST", false, rstF, loader.StateClose, loader.ConnCounts{Inactive: 1}},
+		}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			base := h.conns(t, tc.real)
+			client := netip.AddrPortFrom(addrClient, tc.sport)
+			for _, s := range tc.steps {
+				var in []byte
+				ifindex := h.ifA
+				if s.fromReal {
+					in = fromReal(netip.AddrPortFrom(tc.real.addr, tc.real.port), tc.sport, macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.ack = false }).with(s.shape).bytes()
+					ifindex = h.ifB
+				} else {
+					in = fromClient(tc.vip.Addr(), tc.vip.Port(), tc.sport, layers.IPProtocolTCP).with(s.shape).bytes()
+				}
+				v, _, err := h.run(in, ifindex)
+				if err != nil || !forwarded(v) {
+					t.Fatalf("%s: verdict %s, error %v; want it forwarded", s.desc, verdictName(v), err)
+				}
+				st, ok := h.flowState(t, client, tc.vip)
+				if !ok {
+					t.Fatalf("%s: no connection table entry", s.desc)
+				}
+				if st != s.want {
+					t.Errorf("%s: state %s, want %s", s.desc, st, s.want)
+				}
+				got := h.conns(t, tc.real)
+				got.Active -= base.Active
+				got.Inactive -= base.Inactive
+				if got != s.wantConns {
+					t.Errorf("%s: real's connections moved by %+v, want %+v", s.desc, got, s.wantConns)
+				}
+			}
+		})
+	}
+
+	t.Run("UDP", func(t *testing.T) {
+		r := &realRef{epNATUDP, addrReal3, 5353}
+		base := h.conns(t, r)
+		v, _, err := h.run(fromClient(vipNAT, 53, 47100, layers.IPProtocolUDP).bytes(), h.ifA)
+		if err != nil || !forwarded(v) {
+			t.Fatalf("verdict %s, error %v", verdictName(v), err)
+		}
+		if st, _ := h.flowState(t, netip.AddrPortFrom(addrClient, 47100), netip.AddrPortFrom(vipNAT, 53)); st != loader.StateUDP {
+			t.Errorf("state %s, want UDP", st)
+		}
+		if got := h.conns(t, r); got.Inactive-base.Inactive != 1 || got.Active != base.Active {
+			t.Errorf("connections %+v, was %+v: want one more inactive", got, base)
+		}
+	})
+}
+
+// TestIntegrationSweeper checks that the sweeper expires entries (forward
+// and NAT reply) past their state's timeout, keeps the ones with recent
+// packets, expires persistence templates and recounts ActiveConn and
+// InActConn from the table.
+func TestIntegrationSweeper(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	const short = 300 * time.Millisecond
+	tmo := control.DefaultTimeouts()
+	tmo.States = map[loader.ConnState]time.Duration{loader.StateSynRecv: short, loader.StateEstablished: 10 * time.Minute}
+	sw := control.NewSweeper(h.dp, tmo, nil)
+	nat := &realRef{epNAT, addrReal2, 8080}
+
+	// Flow a: SYN only (SYN_RECV, times out). Flow b: established (stays).
+	// Flow c: SYN only but refreshed by its real's packets (stays).
+	for _, in := range [][]byte{
+		fromClient(vipNAT, 80, 48000, layers.IPProtocolTCP).bytes(),
+		fromClient(vipNAT, 80, 48001, layers.IPProtocolTCP).bytes(),
+		fromClient(vipNAT, 80, 48001, layers.IPProtocolTCP).with(ack).bytes(),
+		fromClient(vipNAT, 80, 48002, layers.IPProtocolTCP).bytes(),
+	} {
+		if v, _, err := h.run(in, h.ifA); err != nil || !forwarded(v) {
+			t.Fatalf("verdict %s, error %v", verdictName(v), err)
+		}
+	}
+	entries := func() map[string]loader.ConnState {
+		out := make(map[string]loader.ConnState)
+		if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+			k := f.Src.String()
+			if f.Reply {
+				k = "reply " + f.Dst.String()
+			}
+			out[k] = f.State
+			return false
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if n := len(entries()); n != 6 {
+		t.Fatalf("%d entries before the sweep, want 6 (3 flows, each with its NAT reply entry)", n)
+	}
+	// Garbage in the counters: the sweep must put them right.
+	id, err := h.realID(nat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.dp.SetRealConns(id, loader.ConnCounts{Active: 42, Inactive: -7}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait past the short timeout, refreshing flow c from its real.
+	for end := time.Now().Add(short + 200*time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		in := fromReal(netip.AddrPortFrom(addrReal2, 8080), 48002, macReal2, layers.IPProtocolTCP).bytes()
+		if v, _, err := h.run(in, h.ifB); err != nil || !forwarded(v) {
+			t.Fatalf("reply verdict %s, error %v", verdictName(v), err)
+		}
+	}
+	res, err := sw.Sweep()
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	got := entries()
+	client := func(p uint16) string { return netip.AddrPortFrom(addrClient, p).String() }
+	for _, k := range []string{client(48000), "reply " + client(48000)} {
+		if _, ok := got[k]; ok {
+			t.Errorf("entry %s outlived its SYN_RECV timeout", k)
+		}
+	}
+	for _, k := range []string{client(48001), "reply " + client(48001), client(48002), "reply " + client(48002)} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("entry %s expired, want it kept (established, or refreshed by its real)", k)
+		}
+	}
+	if res.Expired != 2 {
+		t.Errorf("sweep expired %d entries, want 2", res.Expired)
+	}
+	if c := h.conns(t, nat); c != (loader.ConnCounts{Active: 1, Inactive: 1}) {
+		t.Errorf("real's connections after the sweep %+v, want 1 active (48001) and 1 inactive (48002)", c)
+	}
+}
