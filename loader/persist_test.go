@@ -122,7 +122,9 @@ func TestIntegrationXDPSorryServer(t *testing.T) {
 		t.Fatalf("set config: %v", err)
 	}
 	ep := loader.Endpoint{Addr: schedVIP, Port: 80, Proto: loader.ProtoTCP}
-	ref := func(i int) control.RealRef { return control.RealRef{Service: ep, Real: netip.AddrPortFrom(schedReal(i), 80)} }
+	ref := func(i int) control.RealRef {
+		return control.RealRef{Service: ep, Real: netip.AddrPortFrom(schedReal(i), 80)}
+	}
 	newTo := func(base uint16, n int) map[int]int {
 		got := map[int]int{}
 		for i := range n {
