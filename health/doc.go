@@ -24,6 +24,8 @@
 // of goroutines and file descriptors (at most one probe per worker is in
 // flight). State changes (and misc_dynamic weight changes) are reported as
 // [Event] values to a callback or a channel; the library never logs.
+// Targets come and go while it runs (Add, Replace keeping the state,
+// Remove), and Suspend / Resume pause one keeping its state (ha_suspend).
 //
 // [Script] runs notify_up / notify_down programs with the same rules as
 // MISC_CHECK: no shell, keepalived-style quoting, an optional user, a timeout

@@ -86,11 +86,13 @@ type Monitor struct {
 }
 
 type entry struct {
-	target  Target
-	tr      tracker
-	due     time.Time
-	index   int // in the heap; -1 when not queued (running or removed)
-	removed bool
+	target    Target
+	tr        tracker
+	due       time.Time
+	index     int // in the heap; -1 when not queued (running, suspended or removed)
+	running   bool
+	removed   bool
+	suspended bool
 }
 
 // NewMonitor returns a Monitor with no targets.
@@ -193,6 +195,45 @@ func (m *Monitor) Remove(name string) bool {
 	return true
 }
 
+// Suspend stops checking a target, keeping its state, until Resume
+// (keepalived's ha_suspend while the VIP is elsewhere). A check in flight
+// finishes and is recorded. It reports whether the target exists.
+func (m *Monitor) Suspend(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[name]
+	if !ok {
+		return false
+	}
+	e.suspended = true
+	if e.index >= 0 {
+		heap.Remove(&m.queue, e.index)
+	}
+	return true
+}
+
+// Resume checks a suspended target again, at once; the counts toward
+// retry, rise and fall start again. It reports whether the target exists.
+func (m *Monitor) Resume(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[name]
+	if !ok {
+		return false
+	}
+	if !e.suspended {
+		return true
+	}
+	e.suspended = false
+	e.tr.fails, e.tr.oks = 0, 0
+	if e.index < 0 && !e.running {
+		e.due = time.Now()
+		heap.Push(&m.queue, e)
+		m.poke()
+	}
+	return true
+}
+
 // Status returns the current state of a target.
 func (m *Monitor) Status(name string) (Status, bool) {
 	m.mu.Lock()
@@ -262,6 +303,7 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 		if len(m.queue) > 0 {
 			if top := m.queue[0]; !top.due.After(now) {
 				e = heap.Pop(&m.queue).(*entry)
+				e.running = true
 				due = e.due
 			} else {
 				wait = top.due.Sub(now)
@@ -277,6 +319,9 @@ func (m *Monitor) schedule(ctx context.Context, work chan<- *entry) {
 				}
 				continue
 			case <-ctx.Done():
+				m.mu.Lock()
+				e.running = false
+				m.mu.Unlock()
 				return
 			}
 		}
@@ -300,6 +345,9 @@ func (m *Monitor) runOne(ctx context.Context, e *entry) {
 	res, err := safeCheck(cctx, t.Checker)
 	cancel()
 	if ctx.Err() != nil {
+		m.mu.Lock()
+		e.running = false
+		m.mu.Unlock()
 		return // shutting down: the result says nothing about the server
 	}
 	m.checks.Add(1)
@@ -310,6 +358,9 @@ func (m *Monitor) runOne(ctx context.Context, e *entry) {
 	m.mu.Lock()
 	ev, emit, next := e.tr.observe(res, err)
 	removed := e.removed
+	if removed {
+		e.running = false
+	}
 	m.mu.Unlock()
 	if removed {
 		return
@@ -318,12 +369,20 @@ func (m *Monitor) runOne(ctx context.Context, e *entry) {
 		ev.Target = t.Name
 		ev.Time = time.Now()
 		if !m.emit(ctx, ev) {
+			m.mu.Lock()
+			e.running = false
+			m.mu.Unlock()
 			return
 		}
 	}
 
 	m.mu.Lock()
-	if !e.removed {
+	e.running = false
+	switch {
+	case e.removed:
+	case e.suspended:
+		// Resume queues it.
+	default:
 		e.due = time.Now().Add(next)
 		heap.Push(&m.queue, e)
 		m.poke()

@@ -317,3 +317,67 @@ func TestMonitorReplaceKeepsState(t *testing.T) {
 		t.Errorf("new checker ran %d times, want 2", up.calls())
 	}
 }
+
+// A suspended target is not checked and keeps its state; Resume checks it
+// again at once.
+func TestMonitorSuspendResume(t *testing.T) {
+	m := NewMonitor(MonitorOptions{})
+	var ok atomic.Bool
+	var calls atomic.Int64
+	flaky := CheckerFunc(func(ctx context.Context) (Result, error) {
+		calls.Add(1)
+		if ok.Load() {
+			return Result{}, nil
+		}
+		return Result{}, errFake
+	})
+	var others atomic.Int64
+	other := CheckerFunc(func(ctx context.Context) (Result, error) { others.Add(1); return Result{}, nil })
+	for _, tg := range []Target{{Name: "r", Checker: flaky, Options: fastOptions()}, {Name: "o", Checker: other, Options: fastOptions()}} {
+		if err := m.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go m.Run(ctx)
+	if ev := <-m.Events(); ev.Up || ev.Target != "r" {
+		t.Fatalf("first event %+v, want r down", ev)
+	}
+	if !m.Suspend("r") || m.Suspend("nosuch") {
+		t.Fatal("Suspend reports the wrong existence")
+	}
+	// Let a check in flight at Suspend finish, then watch the other target
+	// run 20 more checks.
+	waitN := func(c *atomic.Int64, n int64) {
+		t.Helper()
+		for c.Load() < n {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("counter at %d, want %d", c.Load(), n)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	waitN(&others, others.Load()+2)
+	before := calls.Load()
+	ok.Store(true) // would bring it up, if it were checked
+	waitN(&others, others.Load()+20)
+	if got := calls.Load(); got != before {
+		t.Errorf("suspended target checked %d more times", got-before)
+	}
+	if st, _ := m.Status("r"); st.Up {
+		t.Error("suspended target changed state")
+	}
+	if !m.Resume("r") || m.Resume("nosuch") {
+		t.Fatal("Resume reports the wrong existence")
+	}
+	select {
+	case ev := <-m.Events():
+		if !ev.Up || ev.Target != "r" {
+			t.Errorf("event after Resume %+v, want r up", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event after Resume")
+	}
+}
