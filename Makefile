@@ -6,7 +6,8 @@ GO ?= go
 # it is installed.
 DEPS := clang-19:/usr/bin/clang-19 llvm-19:/usr/bin/llvm-strip-19 \
 	libbpf-dev:/usr/include/bpf/bpf_helpers.h linux-libc-dev:/usr/include/linux/bpf.h \
-	iproute2:/usr/sbin/ip util-linux:/usr/bin/nsenter keepalived:/usr/sbin/keepalived
+	iproute2:/usr/sbin/ip util-linux:/usr/bin/nsenter keepalived:/usr/sbin/keepalived \
+	strace:/usr/bin/strace ethtool:/usr/sbin/ethtool curl:/usr/bin/curl
 TEST_TIMEOUT ?= 15m
 
 .PHONY: all deps generate check-generated build test demo bench format vet
