@@ -26,9 +26,6 @@ func NotActive(cfg *config.Config) []string {
 		if vs.PersistenceTimeout > 0 {
 			add(vs.Pos, "virtual_server %s: persistence_timeout is not active yet: clients are scheduled per connection", name)
 		}
-		if vs.HASuspend {
-			add(vs.Pos, "virtual_server %s: ha_suspend is not active yet: checkers run whether or not this director holds the VIP", name)
-		}
 		if vs.SchedPort || vs.SchedFallback || vs.OnePacket {
 			add(vs.Pos, "virtual_server %s: scheduler flags and ops are not active yet", name)
 		}

@@ -49,7 +49,7 @@ vrrp_instance VI_1 {
 	}
 
 	// Health checking, inhibit_on_failure, notify scripts, quorum,
-	// hysteresis, sorry_server, alpha and omega are active; so are VRRP
+	// hysteresis, sorry_server, alpha, omega and ha_suspend are active; so are VRRP
 	// instances, their trackers and sync groups.
 	plain, err := config.Parse("y.conf", []byte(`virtual_server 198.18.0.100 80 {
     lvs_sched rr
@@ -61,6 +61,7 @@ vrrp_instance VI_1 {
     sorry_server 198.18.1.9 80
     alpha
     omega
+    ha_suspend
     real_server 198.18.1.2 80 {
         weight 1
         inhibit_on_failure

@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,12 @@ type healthChecker struct {
 	byTarget map[string][]*realChecks
 	// pending are the changes the flusher has not passed on yet.
 	pending []change
+	// local follows the director's addresses once a virtual server has
+	// ha_suspend; suspended are the checkers it holds, vipAway the
+	// ha_suspend services whose VIP is elsewhere.
+	local     *localAddrs
+	suspended map[string]bool
+	vipAway   map[loader.Endpoint]bool
 
 	flushSig  chan struct{}
 	flushStop chan struct{}
@@ -121,6 +128,8 @@ func startHealth(cfg *config.Config, director *control.Director, log *slog.Logge
 		quorumDown: make(map[loader.Endpoint]bool),
 		reals:      make(map[control.RealRef]*realChecks),
 		byTarget:   make(map[string][]*realChecks),
+		suspended:  make(map[string]bool),
+		vipAway:    make(map[loader.Endpoint]bool),
 		flushSig:   make(chan struct{}, 1),
 		flushStop:  make(chan struct{}),
 		flushDone:  make(chan struct{}),
@@ -166,6 +175,9 @@ func (h *healthChecker) Stop() {
 	<-h.runDone
 	close(h.flushStop)
 	<-h.flushDone
+	if h.local != nil {
+		h.local.stop()
+	}
 	h.scripts.wait()
 	h.omega()
 	h.scripts.wait()
@@ -284,6 +296,10 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 	oldReals := h.reals
 	h.byTarget, h.reals = byTarget, reals
 	h.conf.Store(conf)
+	watch := slices.ContainsFunc(cfg.VirtualServers, func(vs *config.VirtualServer) bool { return vs.HASuspend })
+	if err := h.suspendLocked(watch); err != nil {
+		errs = append(errs, err)
+	}
 
 	// The Director learns what the checkers know now: a real whose
 	// checkers were all removed is up again, a checker that stayed keeps
@@ -306,6 +322,69 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 		errs = append(errs, fmt.Errorf("apply health of %d reals: %w", len(resync), err))
 	}
 	return errors.Join(errs...)
+}
+
+// suspendLocked suspends the checkers of ha_suspend virtual servers whose
+// VIP is not on this director and resumes the others, starting to follow
+// the director's addresses when a virtual server first asks for it. A
+// checker shared by a group's addresses runs while one of them is here.
+func (h *healthChecker) suspendLocked(watch bool) error {
+	if watch && h.local == nil {
+		l, err := watchLocalAddrs(h.updateSuspension, h.log)
+		if err != nil {
+			return fmt.Errorf("ha_suspend: %w", err)
+		}
+		h.local = l
+	}
+	away := make(map[loader.Endpoint]bool)
+	for name, rcs := range h.byTarget {
+		suspend := h.local != nil
+		for _, rc := range rcs {
+			if !rc.vs.HASuspend || h.local.has(rc.vs.Addr) {
+				suspend = false
+			}
+			if rc.vs.HASuspend && h.local != nil && !h.local.has(rc.vs.Addr) {
+				away[rc.ref.Service] = true
+			}
+		}
+		switch {
+		case suspend && !h.suspended[name]:
+			h.mon.Suspend(name)
+		case !suspend && h.suspended[name]:
+			h.mon.Resume(name)
+		}
+		if suspend {
+			h.suspended[name] = true
+		} else {
+			delete(h.suspended, name)
+		}
+	}
+	for name := range h.suspended {
+		if h.byTarget[name] == nil {
+			delete(h.suspended, name)
+		}
+	}
+	for ep := range away {
+		if !h.vipAway[ep] {
+			h.log.Info(fmt.Sprintf("VS %s: the VIP is not on this director: its checkers are suspended (ha_suspend)", netip.AddrPortFrom(ep.Addr, ep.Port)))
+		}
+	}
+	for ep := range h.vipAway {
+		if !away[ep] {
+			if _, still := h.conf.Load().services[ep]; still {
+				h.log.Info(fmt.Sprintf("VS %s: the VIP is on this director: its checkers run again (ha_suspend)", netip.AddrPortFrom(ep.Addr, ep.Port)))
+			}
+		}
+	}
+	h.vipAway = away
+	return nil
+}
+
+// updateSuspension follows a change of the director's addresses.
+func (h *healthChecker) updateSuspension() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.suspendLocked(false) // the watch runs already: no error
 }
 
 // targetName names the n-th checker of kind of a real (who: "real

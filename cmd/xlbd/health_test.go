@@ -538,6 +538,9 @@ func parseDesired(t *testing.T, conf string) (*config.Config, *control.State) {
 type healthServer struct {
 	host   *testenv.Host
 	status atomic.Int32
+	// healthHits and otherHits count requests to /health.cgi and to other
+	// paths.
+	healthHits, otherHits atomic.Int64
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -561,10 +564,12 @@ func newHealthServer(t *testing.T, host *testenv.Host) *healthServer {
 
 func (s *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/health.cgi" {
+		s.healthHits.Add(1)
 		w.WriteHeader(int(s.status.Load()))
 		fmt.Fprintln(w, "health of", s.host.Name)
 		return
 	}
+	s.otherHits.Add(1)
 	fmt.Fprintln(w, s.host.Name)
 }
 
@@ -1264,4 +1269,80 @@ func TestHealthMassFailureBatched(t *testing.T) {
 		t.Errorf("%d down lines for %d reals", downs, n)
 	}
 	t.Logf("%d reals down in %d applies", n, got)
+}
+
+// ha_suspend: while the VIP is not on the director its checkers do not run
+// (a failing real is not noticed); when the VIP comes back they run again.
+func TestIntegrationHealthHASuspend(t *testing.T) {
+	vip, other := netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101")
+	topo := testenv.Start(t, testenv.Options{Reals: 1, VIPs: []netip.Addr{vip, other}})
+	srv := newHealthServer(t, topo.Reals[0])
+	real := topo.Reals[0].Addr
+	conf := fmt.Sprintf(`virtual_server %[1]s 80 {
+    lvs_sched rr
+    ha_suspend
+    delay_loop 0.2
+    warmup 0
+    real_server %[3]s 80 {
+        HTTP_GET {
+            url {
+                path /health.cgi
+            }
+            retry 0
+        }
+    }
+}
+virtual_server %[2]s 80 {
+    lvs_sched rr
+    delay_loop 0.1
+    warmup 0
+    real_server %[3]s 80 {
+        HTTP_GET {
+            url {
+                path /other.cgi
+            }
+        }
+    }
+}
+`, vip, other, real)
+	x := startXlbd(t, topo, conf)
+	if err := x.WaitLog("health checking started", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := topo.Director.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	waitHits := func(c *atomic.Int64, n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d checks, want %d; xlbd log:\n%s", c.Load(), n, x.Log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitHits(&srv.healthHits, 2) // the ha_suspend VS is checked while its VIP is here
+
+	ip("addr", "del", vip.String()+"/32", "dev", testenv.DirectorFrontIf)
+	waitLogCount(t, x, "VS 198.18.0.100:80: the VIP is not on this director: its checkers are suspended (ha_suspend)", 1, 5*time.Second)
+	srv.status.Store(500)
+	// Let a check in flight finish, then watch the other VS's checker run
+	// ten times: the suspended one does not run.
+	waitHits(&srv.otherHits, srv.otherHits.Load()+2)
+	before := srv.healthHits.Load()
+	waitHits(&srv.otherHits, srv.otherHits.Load()+10)
+	if got := srv.healthHits.Load() - before; got != 0 {
+		t.Errorf("the suspended checker ran %d times while the VIP was away", got)
+	}
+	if strings.Contains(x.Log(), "down: HTTP status 500") {
+		t.Errorf("a suspended checker marked its real down:\n%s", x.Log())
+	}
+
+	ip("addr", "add", vip.String()+"/32", "dev", testenv.DirectorFrontIf)
+	waitLogCount(t, x, "VS 198.18.0.100:80: the VIP is on this director: its checkers run again (ha_suspend)", 1, 5*time.Second)
+	waitLogCount(t, x, fmt.Sprintf("real %s:80 of VS %s:80 down: HTTP status 500, want 200-299", real, vip), 1, 5*time.Second)
 }
