@@ -184,6 +184,18 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 			},
 		},
 		{
+			desc: "MISC_CHECK and notify scripts without a user run as script_user",
+			conf: "global_defs {\n script_user nobody nogroup\n}\n" + vs("MISC_CHECK {\n misc_path /bin/true\n }"),
+			check: func(t *testing.T, chk health.Checker, opts health.LoopOptions) {
+				if m := chk.(*health.MiscCheck); m.User != "nobody" || m.Group != "nogroup" {
+					t.Errorf("misc check runs as %q:%q, want nobody:nogroup", m.User, m.Group)
+				}
+				if opts.ConnectTimeout != 2*time.Second+miscSlack {
+					t.Errorf("budget %v, want misc_timeout (default delay_loop 2s) + %v", opts.ConnectTimeout, miscSlack)
+				}
+			},
+		},
+		{
 			desc:      "delay_loop 0 cannot be run: an error with the checker's position",
 			conf:      vs("TCP_CHECK {\n delay_loop 0\n }"),
 			wantErr:   "h.conf:5:1: real 198.18.1.2:80 of VS 198.18.0.100:80 TCP_CHECK: bad loop options: delay_loop 0s must be above 0",
@@ -1345,4 +1357,47 @@ virtual_server %[2]s 80 {
 	ip("addr", "add", vip.String()+"/32", "dev", testenv.DirectorFrontIf)
 	waitLogCount(t, x, "VS 198.18.0.100:80: the VIP is on this director: its checkers run again (ha_suspend)", 1, 5*time.Second)
 	waitLogCount(t, x, fmt.Sprintf("real %s:80 of VS %s:80 down: HTTP status 500, want 200-299", real, vip), 1, 5*time.Second)
+}
+
+// log_all_failures logs every failed check, also those that do not change
+// the real's state (the retries).
+func TestHealthLogAllFailures(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+	l.Close() // nothing listens: connection refused
+	conf := fmt.Sprintf(`virtual_server 127.0.0.1 80 {
+    real_server 127.0.0.1 %d {
+        TCP_CHECK {
+            log_all_failures
+            retry 2
+            delay_before_retry 0.01
+            delay_loop 0.05
+            warmup 0
+        }
+    }
+}
+`, port)
+	cfg, st := parseDesired(t, conf)
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	director := control.NewDirector(func(*control.State) error { return nil }, log)
+	if err := director.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := startHealth(cfg, director, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	ref := fmt.Sprintf("real 127.0.0.1:%d of VS 127.0.0.1:80", port)
+	waitFor(t, "the real down", 5*time.Second, func() bool { return strings.Contains(logs.String(), ref+" down:") }, &logs)
+	out := logs.String()
+	before := out[:strings.Index(out, ref+" down:")]
+	failed := fmt.Sprintf("%s: TCP_CHECK failed: connect 127.0.0.1:%d: connection refused", ref, port)
+	if n := strings.Count(before, failed); n != 3 {
+		t.Errorf("%d failure lines before the down line, want 3 (retry 2); log:\n%s", n, out)
+	}
 }
