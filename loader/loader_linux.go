@@ -74,14 +74,14 @@ func Open(opts Options) (*Dataplane, error) {
 	// One persistence template per client prefix: at most one per flow.
 	spec.Maps[xlbMapPersistTmpl].MaxEntries = size
 
+	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
+		return nil, err
+	}
 	d := &Dataplane{pinDir: opts.PinDir, log: log, ringSpec: spec.Maps[xlbMapSvcRings].InnerMap.Copy()}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: opts.PinDir},
 	})
 	if err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load xlb BPF objects: a map pinned under %s has another layout or size (%w); remove the old state with xlbd --cleanup", opts.PinDir, err)
-		}
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load xlb BPF objects: %+v", verr)
@@ -91,6 +91,53 @@ func Open(opts Options) (*Dataplane, error) {
 
 	d.setLimits()
 	return d, nil
+}
+
+// resetIncompatible removes the pins of maps whose layout differs from this
+// program's (a new xlb version, or another --flow-table-size), so that they
+// are created anew, and says what each reset loses. Compatible maps are
+// adopted with their contents. A running program keeps the old maps until
+// its link is updated to the new program.
+func resetIncompatible(spec *ebpf.CollectionSpec, pinDir string, log *slog.Logger) error {
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(pinDir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open pinned map %s: %w", path, err)
+		}
+		diff := ms.Compatible(m)
+		m.Close()
+		if diff == nil {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("reset pinned map %s: %w", path, err)
+		}
+		lost, ok := resetLoses[name]
+		if !ok {
+			lost = "its contents"
+		}
+		log.Warn("pinned map reset: its layout differs from this xlb's", "map", name, "change", diff.Error(), "lost", lost)
+	}
+	return nil
+}
+
+// resetLoses says, for an operator, what resetting a map costs.
+var resetLoses = map[string]string{
+	xlbMapFlows:       "the connection table: established flows are scheduled anew, possibly to another real",
+	xlbMapServices:    "nothing lasting: services are written again from the config",
+	xlbMapSvcRings:    "nothing lasting: rings are written again from the config",
+	xlbMapSchedStates: "the round-robin positions",
+	xlbMapReals:       "real ids: flows still in the connection table may point at no real and are dropped until they end",
+	xlbMapNatReals:    "nothing lasting: NAT reals are written again from the config",
+	xlbMapRealStats:   "the per-real counters",
+	xlbMapReasonStats: "the pass/drop counters",
 }
 
 // pinnedFlowTableSize is the size of a pinned connection table, so that a

@@ -602,3 +602,44 @@ func TestIntegrationRemovedRealKeepsFlows(t *testing.T) {
 		})
 	}
 }
+
+// A pinned map whose layout no longer fits (here: another connection table
+// size) is reset, and xlbd says which and what that costs; the others are
+// adopted.
+func TestIntegrationIncompatibleMapReset(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	x := startXlbd(t, topo, vsConf("NAT", "TCP", 80, topo.Reals, 80))
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 4), topo.Reals, 4, 0)
+	x.killed = true
+	if err := x.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	x.Wait(5 * time.Second)
+
+	d, err := topo.Director.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", x.file, "--bpffs", x.pinDir,
+		"-i", testenv.DirectorFrontIf, "-i", testenv.DirectorLANIf, "--flow-table-size", "32768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(5 * time.Second)
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	log := d.Log()
+	if !strings.Contains(log, "pinned map reset") || !strings.Contains(log, "map=flows") || !strings.Contains(log, "MaxEntries: 65536 changed to 32768") {
+		t.Errorf("xlbd did not say it reset the connection table:\n%s", log)
+	}
+	if strings.Contains(log, "map=real_stats") {
+		t.Errorf("xlbd reset a compatible map:\n%s", log)
+	}
+	checkEvenSpread(t, getMany(t, topo.Client, "http://"+vipHTTP+"/", 10), topo.Reals, 10, 1)
+	// Counters were adopted: 4 + 10 connections.
+	total := 0
+	for _, c := range listedConns(x.xlb(t, "list")) {
+		total += c
+	}
+	if total != 14 {
+		t.Errorf("xlb list counts %d connections, want 14 (real counters adopted)", total)
+	}
+}
