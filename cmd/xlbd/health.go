@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -190,27 +191,44 @@ type target struct {
 	pos config.Position
 }
 
-// apply makes the Monitor's targets those of cfg. Everything is built and
-// checked before anything changes.
-func (h *healthChecker) apply(cfg *config.Config) error {
+// plan is what a configuration asks of health checking, built and checked.
+type plan struct {
+	conf    *healthConf
+	targets []*target
+	reals   map[control.RealRef]*realChecks
+}
+
+// checkHealth checks what of cfg only health checking can: the checkers'
+// options, the SSL block's files, enable_script_security. xlbd calls it
+// with the other checks of a file, before anything changes, so that a
+// reload it refuses leaves the running configuration whole. The errors are
+// a config.ErrorList with positions.
+func checkHealth(cfg *config.Config) error {
+	_, err := buildPlan(cfg, slog.New(slog.DiscardHandler))
+	return err
+}
+
+// buildPlan builds a checker for every checker block of cfg; log is where
+// log_all_failures writes.
+func buildPlan(cfg *config.Config, log *slog.Logger) (*plan, error) {
 	conf := &healthConf{services: make(map[loader.Endpoint]*config.VirtualServer)}
 	conf.user, conf.group = scriptUser(cfg.Global)
+	var errs config.ErrorList
 	tlsCfg, err := sslConfig(cfg.SSL)
 	if err != nil {
-		return err
+		errs = append(errs, config.Errorf(cfg.SSL.Pos, "SSL: %v", err))
 	}
 	var (
 		targets []*target
 		built   = make(map[string]*target)
 		reals   = make(map[control.RealRef]*realChecks)
-		errs    []error
 	)
 	secure := func(s *config.Script) {
 		if s == nil || !cfg.Global.EnableScriptSecurity {
 			return
 		}
 		if err := scriptSecurity(s.Cmd); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Pos, err))
+			errs = append(errs, config.Errorf(s.Pos, "%v", err))
 		}
 	}
 	for _, vs := range cfg.VirtualServers {
@@ -244,9 +262,12 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 					tg.rcs = append(tg.rcs, rc)
 					continue
 				}
-				chk, opts, err := h.checker(who, c, conf, tlsCfg)
+				if tlsCfg == nil {
+					continue // the SSL block's error is reported
+				}
+				chk, opts, err := newChecker(who, c, conf, tlsCfg, log)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %s %s: %w", c.Pos, who, c.Kind, err))
+					errs = append(errs, config.Errorf(c.Pos, "%s %s: %v", who, c.Kind, err))
 					continue
 				}
 				rc.targets = append(rc.targets, name)
@@ -257,9 +278,26 @@ func (h *healthChecker) apply(cfg *config.Config) error {
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if len(errs) > 0 {
+		// A group's block is checked once per address: say each once.
+		slices.SortStableFunc(errs, func(a, b *config.Error) int {
+			return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+		})
+		errs = slices.CompactFunc(errs, func(a, b *config.Error) bool { return *a == *b })
+		return nil, errs
+	}
+	return &plan{conf: conf, targets: targets, reals: reals}, nil
+}
+
+// apply makes the Monitor's targets those of cfg. Everything is built and
+// checked before anything changes.
+func (h *healthChecker) apply(cfg *config.Config) error {
+	p, err := buildPlan(cfg, h.log)
+	if err != nil {
 		return fmt.Errorf("set up health checks: %w", err)
 	}
+	conf, targets, reals := p.conf, p.targets, p.reals
+	var errs []error
 
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
@@ -662,8 +700,9 @@ func scriptUser(g config.GlobalDefs) (string, string) {
 	return "", "" // xlbd's own user
 }
 
-// checker builds the health checker and loop options of one checker block.
-func (h *healthChecker) checker(who string, c *config.Check, conf *healthConf, tlsCfg *tls.Config) (health.Checker, health.LoopOptions, error) {
+// newChecker builds the health checker and loop options of one checker
+// block of who (a real); log is where log_all_failures writes.
+func newChecker(who string, c *config.Check, conf *healthConf, tlsCfg *tls.Config, log *slog.Logger) (health.Checker, health.LoopOptions, error) {
 	opts := health.LoopOptions{
 		DelayLoop:        c.DelayLoop,
 		ConnectTimeout:   c.ConnectTimeout,
@@ -733,7 +772,7 @@ func (h *healthChecker) checker(who string, c *config.Check, conf *healthConf, t
 		return nil, opts, err
 	}
 	if c.LogAllFailures {
-		inner, log := chk, h.log
+		inner := chk
 		chk = health.CheckerFunc(func(ctx context.Context) (health.Result, error) {
 			res, err := inner.Check(ctx)
 			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
@@ -756,18 +795,18 @@ func sslConfig(s *config.SSL) (*tls.Config, error) {
 	if s.Certificate != "" {
 		pair, err := loadKeyPair(s.Certificate, s.Key, s.Password)
 		if err != nil {
-			return nil, fmt.Errorf("%s: load SSL certificate: %w", s.Pos, err)
+			return nil, fmt.Errorf("load certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}
 	if s.CA != "" {
 		pem, err := os.ReadFile(s.CA)
 		if err != nil {
-			return nil, fmt.Errorf("%s: read SSL ca: %w", s.Pos, err)
+			return nil, fmt.Errorf("read ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: read SSL ca %s: no PEM certificate", s.Pos, s.CA)
+			return nil, fmt.Errorf("read ca %s: no PEM certificate", s.CA)
 		}
 		tc.RootCAs, tc.InsecureSkipVerify = pool, false
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -236,7 +238,7 @@ func TestHealthCheckerFromConfig(t *testing.T) {
 			vs := cfg.VirtualServers[0]
 			c := vs.Reals[0].Checks[0]
 			ref := control.RealRef{Service: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.ProtoTCP}, Real: vs.Reals[0].AddrPort()}
-			chk, opts, err := h.checker(ref.String(), c, h.conf.Load(), mustSSL(t))
+			chk, opts, err := newChecker(ref.String(), c, h.conf.Load(), mustSSL(t), slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -943,10 +945,9 @@ func TestHealthSSLBlock(t *testing.T) {
 			if tlsCfg.InsecureSkipVerify == tc.verify {
 				t.Errorf("InsecureSkipVerify %v, want %v", tlsCfg.InsecureSkipVerify, !tc.verify)
 			}
-			h := &healthChecker{log: slog.New(slog.DiscardHandler)}
 			vs := cfg.VirtualServers[0]
 			ref := control.RealRef{Service: loader.Endpoint{Addr: vs.Addr, Port: vs.Port, Proto: loader.ProtoTCP}, Real: vs.Reals[0].AddrPort()}
-			chk, _, err := h.checker(ref.String(), vs.Reals[0].Checks[0], &healthConf{}, tlsCfg)
+			chk, _, err := newChecker(ref.String(), vs.Reals[0].Checks[0], &healthConf{}, tlsCfg, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1400,4 +1401,71 @@ func TestHealthLogAllFailures(t *testing.T) {
 	if n := strings.Count(before, failed); n != 3 {
 		t.Errorf("%d failure lines before the down line, want 3 (retry 2); log:\n%s", n, out)
 	}
+}
+
+// A checker xlbd cannot run is a configuration error with its position:
+// at start xlbd refuses before touching the system.
+func TestHealthConfigErrorRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "xlb.conf")
+	os.WriteFile(file, []byte(`virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    real_server 198.18.1.2 80 {
+        TCP_CHECK {
+            connect_timeout 0
+        }
+    }
+}
+`), 0o644)
+	pinDir := filepath.Join(dir, "never-created")
+	out, err := exec.Command(filepath.Join(binDir, "xlbd"), "-f", file, "--bpffs", pinDir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("xlbd: %v, want exit status 1; output:\n%s", err, out)
+	}
+	want := file + ":4:9: real 198.18.1.2:80 of VS 198.18.0.100:80 TCP_CHECK: bad loop options: connect_timeout 0s must be above 0"
+	if !strings.Contains(string(out), want) && !strings.Contains(string(out), file+":5:") {
+		t.Errorf("xlbd output lacks %q (or a parser error at 5:):\n%s", want, out)
+	}
+	if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("xlbd created %s although it refused to start", pinDir)
+	}
+}
+
+// A reload whose checkers cannot run is refused whole: the running
+// configuration, data plane and checkers stay.
+func TestIntegrationHealthBadReload(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	servers := []*healthServer{newHealthServer(t, topo.Reals[0]), newHealthServer(t, topo.Reals[1])}
+	conf := func(timeout string) string {
+		var b strings.Builder
+		b.WriteString("virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n    delay_loop 0.3\n    warmup 0\n")
+		for _, s := range servers {
+			fmt.Fprintf(&b, "    real_server %s 80 {\n        inhibit_on_failure\n        HTTP_GET {\n            url {\n                path /health.cgi\n            }\n            connect_timeout %s\n            retry 0\n        }\n    }\n", s.host.Addr, timeout)
+		}
+		b.WriteString("}\n")
+		return b.String()
+	}
+	x := startXlbd(t, topo, conf("1"))
+	url := "http://" + vipHTTP + "/"
+	checkEvenSpread(t, getMany(t, topo.Client, url, 10), topo.Reals, 10, 1)
+
+	// Only one real's block is wrong: nothing of the file is applied.
+	bad := strings.Replace(conf("1"), "connect_timeout 1", "connect_timeout 0", 1)
+	bad = strings.Replace(bad, "lvs_sched rr", "lvs_sched wrr", 1)
+	x.rewrite(t, bad)
+	if err := x.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, x, "configuration not reloaded", 1, 5*time.Second)
+	if want := "connect_timeout 0s must be above 0"; !strings.Contains(x.Log(), want) && !strings.Contains(x.Log(), "invalid connect_timeout") {
+		t.Errorf("the reload error does not say what is wrong:\n%s", x.Log())
+	}
+	if strings.Contains(x.xlb(t, "list"), " wrr") {
+		t.Errorf("the refused file's lvs_sched wrr reached the data plane:\n%s", x.xlb(t, "list"))
+	}
+	// The checkers run on: a failing real still goes down.
+	servers[0].status.Store(500)
+	waitLogCount(t, x, fmt.Sprintf("real %s:80 of VS %s down: HTTP status 500", servers[0].host.Addr, vipHTTP), 1, 10*time.Second)
+	onlyFrom(t, "after the refused reload", getMany(t, topo.Client, url, 6), servers[1].host.Name, 6)
 }

@@ -98,6 +98,9 @@ func load(file string) (*config.Config, *control.State, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkHealth(cfg); err != nil {
+		return nil, nil, err
+	}
 	return cfg, state, nil
 }
 
