@@ -60,3 +60,20 @@ func TestInstanceTransitionBeforeAnnounce(t *testing.T) {
 		t.Errorf("transitions:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A run killed as master leaves its addresses; the next run starts as
+// backup and removes them, so that it does not answer ARP for them.
+func TestInstanceRemovesLeftoverVIPs(t *testing.T) {
+	in, _, a := testInstance(t, Config{Name: "VI_1", Version: 3, Interval: time.Second, Priority: 100})
+	a.up = true // left by the previous run
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitUntil(t, "BACKUP", func() bool { return in.State() == StateBackup })
+	up, _, dels, _ := a.get()
+	cancel()
+	<-done
+	if up || dels != 1 {
+		t.Fatalf("starting as backup: VIPs up %v after %d removals, want removed once", up, dels)
+	}
+}

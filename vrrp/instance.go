@@ -587,13 +587,14 @@ func (in *Instance) do(acts []Action) {
 
 func (in *Instance) transition(from, to State, reason string) {
 	tr := Transition{Instance: in.cfg.Name, From: from, To: to, Priority: in.m.Priority(), Reason: reason}
-	in.log.Info("vrrp: " + tr.String())
 	if to == StateMaster {
 		if err := in.addrs.AddVIPs(in.allVIPs()); err != nil {
 			in.log.Error("vrrp: cannot add virtual addresses", "err", err)
 		}
 	}
-	if from == StateMaster {
+	// Leaving Master, and on start-up as backup (a previous run may
+	// have been killed as master and left them), the addresses go.
+	if from == StateMaster || from == StateInit && to != StateMaster {
 		if err := in.addrs.DelVIPs(in.allVIPs()); err != nil {
 			in.log.Error("vrrp: cannot remove virtual addresses", "err", err)
 		}
@@ -611,4 +612,6 @@ func (in *Instance) transition(from, to State, reason string) {
 	if in.cfg.OnTransition != nil {
 		in.cfg.OnTransition(tr)
 	}
+	// Logged once done: the addresses and the hooks' work are in place.
+	in.log.Info("vrrp: " + tr.String())
 }

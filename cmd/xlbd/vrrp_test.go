@@ -3,8 +3,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -12,9 +14,13 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/xlbproject/xlb/control/config"
 	"github.com/xlbproject/xlb/loader"
@@ -51,7 +57,7 @@ func drService(p *testenv.Pair) string {
 }
 
 // startPairXlbd runs xlbd on director i of the pair, attached to eth0.
-func startPairXlbd(t *testing.T, p *testenv.Pair, i int, conf string) *xlbd {
+func startPairXlbd(t testing.TB, p *testenv.Pair, i int, conf string) *xlbd {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "xlb.conf")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
@@ -62,7 +68,7 @@ func startPairXlbd(t *testing.T, p *testenv.Pair, i int, conf string) *xlbd {
 }
 
 // runPairXlbd starts xlbd with file and pinDir on h (again, after a kill).
-func runPairXlbd(t *testing.T, h *testenv.Host, file, pinDir string) *xlbd {
+func runPairXlbd(t testing.TB, h *testenv.Host, file, pinDir string) *xlbd {
 	t.Helper()
 	d, err := h.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", file, "--bpffs", pinDir,
 		"-i", testenv.EndpointIf, "--flow-table-size", "4096")
@@ -93,7 +99,7 @@ type logWaiter interface {
 func mark(d logWaiter) int { return len(d.Log()) }
 
 // waitAfter waits until d has written substr after mark.
-func waitAfter(t *testing.T, who string, d logWaiter, from int, substr string, timeout time.Duration) {
+func waitAfter(t testing.TB, who string, d logWaiter, from int, substr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -194,7 +200,7 @@ type keepalived struct {
 	dir string
 }
 
-func startKeepalived(t *testing.T, h *testenv.Host, conf string) *keepalived {
+func startKeepalived(t testing.TB, h *testenv.Host, conf string) *keepalived {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/keepalived"); err != nil {
 		testenv.RequirePrivileged(t) // a root run without keepalived is a failure below
@@ -401,6 +407,11 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 			waitAfter(t, "xlbd", x, 0, "VI_1 INIT -> BACKUP (priority 90", 5*time.Second)
 			if servesVIP(t, x) {
 				t.Error("xlbd BACKUP behind keepalived serves the VIP")
+			}
+			// The killed xlbd left the VIP on eth0; the new one, BACKUP,
+			// removed it (else it would answer ARP for it).
+			if hasVIP(t, xd) {
+				t.Error("xlbd BACKUP kept the VIP its killed predecessor left on eth0")
 			}
 
 			// A clean stop of keepalived: priority 0, xlbd takes over.
@@ -625,4 +636,272 @@ func getBody(hc *http.Client, url string) (string, error) {
 		return "", fmt.Errorf("status %s", resp.Status)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// prober sends a probe every 10ms and records when answers arrive.
+type prober struct {
+	mu      sync.Mutex
+	answers []time.Time
+}
+
+func (pr *prober) answered() {
+	pr.mu.Lock()
+	pr.answers = append(pr.answers, time.Now())
+	pr.mu.Unlock()
+}
+
+// countSince is the number of answers after t.
+func (pr *prober) countSince(t time.Time) int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	n := 0
+	for _, a := range pr.answers {
+		if a.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// gap is the longest silence that began at or after the last answer
+// before the event.
+func (pr *prober) gap(event time.Time) time.Duration {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	start := 0
+	for i, a := range pr.answers {
+		if !a.After(event) {
+			start = i
+		}
+	}
+	var g time.Duration
+	for i := start; i+1 < len(pr.answers); i++ {
+		g = max(g, pr.answers[i+1].Sub(pr.answers[i]))
+	}
+	return g
+}
+
+// run sends with send every 10ms and reads with recv (which must time out
+// by itself) until ctx ends; recv reports whether it read an answer.
+func (pr *prober) run(ctx context.Context, send func(seq int) error, recv func() bool) {
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for seq := 0; ; seq++ {
+			send(seq)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	go func() {
+		for ctx.Err() == nil {
+			if recv() {
+				pr.answered()
+			}
+		}
+	}()
+}
+
+// pingVIP probes the VIP with ICMP echo from the client: whichever
+// director holds the address answers, xlbd or keepalived.
+func pingVIP(tb testing.TB, ctx context.Context, p *testenv.Pair) *prober {
+	tb.Helper()
+	c, err := p.Client.ListenPacket("ip4:icmp", p.Client.Addr.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	vip := &net.IPAddr{IP: net.ParseIP(pairVIP)}
+	id := os.Getpid() & 0xffff
+	pr := &prober{}
+	buf := make([]byte, 1500)
+	pr.run(ctx, func(seq int) error {
+		m := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: []byte("xlb")}}
+		b, err := m.Marshal(nil)
+		if err == nil {
+			_, err = c.WriteTo(b, vip)
+		}
+		return err
+	}, func() bool {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, from, err := c.ReadFrom(buf)
+		if err != nil || from.String() != pairVIP {
+			return false
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			return false
+		}
+		e, ok := m.Body.(*icmp.Echo)
+		return ok && e.ID == id
+	})
+	return pr
+}
+
+// udpVIP probes the virtual service VIP:53 (UDP echo on the reals, DR):
+// only a director whose data plane serves the VIP answers.
+func udpVIP(tb testing.TB, ctx context.Context, p *testenv.Pair) *prober {
+	tb.Helper()
+	c, err := p.Client.ListenPacket("udp4", p.Client.Addr.String()+":0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	dst := &net.UDPAddr{IP: net.ParseIP(pairVIP), Port: 53}
+	pr := &prober{}
+	buf := make([]byte, 1500)
+	pr.run(ctx, func(seq int) error {
+		_, err := c.WriteTo([]byte("probe "+strconv.Itoa(seq)), dst)
+		return err
+	}, func() bool {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _, err := c.ReadFrom(buf)
+		return err == nil
+	})
+	return pr
+}
+
+// gapRun is one failover of a pair of directors running impl.
+type gapRun struct {
+	ping, service time.Duration // service: xlbd only
+}
+
+// failoverGap builds a pair, makes director1 (priority 150) master over
+// director2 (100), fails director1 as event says, and measures how long
+// the VIP went unanswered.
+func failoverGap(b *testing.B, impl, event, advert string) gapRun {
+	b.Helper()
+	p := testenv.StartPair(b, testenv.PairOptions{Reals: 1})
+	if _, err := p.Reals[0].ServeUDPEcho(53); err != nil {
+		b.Fatal(err)
+	}
+	udpService := fmt.Sprintf("virtual_server %s 53 {\n    lvs_sched rr\n    lvs_method DR\n    protocol UDP\n    real_server %s 53 {\n        weight 1\n    }\n}\n", pairVIP, p.Reals[0].Addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+
+	var (
+		fail     func()
+		newMastr func() int
+		waitNew  func(from int)
+		from     int
+		withSvc  bool
+	)
+	switch impl {
+	case "xlbd":
+		a := startPairXlbd(b, p, 0, vrrpBlock(150, advert, "version 3")+udpService)
+		bx := startPairXlbd(b, p, 1, vrrpBlock(100, advert, "version 3")+udpService)
+		waitAfter(b, "director1", a, 0, "VI_1 BACKUP -> MASTER (priority 150", 15*time.Second)
+		waitAfter(b, "director2", bx, 0, "VI_1 INIT -> BACKUP", 15*time.Second)
+		newMastr = func() int { return mark(bx) }
+		waitNew = func(from int) { waitAfter(b, "director2", bx, from, "VI_1 BACKUP -> MASTER", 15*time.Second) }
+		fail = func() {
+			switch event {
+			case "stop":
+				a.Signal(syscall.SIGTERM)
+			case "crash":
+				a.killed = true
+				a.Signal(syscall.SIGKILL)
+				p.SetCarrier(p.Directors[0], false)
+			case "link":
+				p.SetCarrier(p.Directors[0], false)
+			}
+		}
+		withSvc = true
+	case "keepalived":
+		a := startKeepalived(b, p.Directors[0], kaConf(150, advert, "version 3"))
+		k := startKeepalived(b, p.Directors[1], kaConf(100, advert, "version 3"))
+		if err := a.WaitLog("(VI_1) Entering MASTER STATE", 15*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		if err := k.WaitLog("(VI_1) Entering BACKUP STATE", 15*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		newMastr = func() int { return mark(k) }
+		waitNew = func(from int) {
+			waitAfter(b, "keepalived on director2", k, from, "(VI_1) Entering MASTER STATE", 15*time.Second)
+		}
+		fail = func() {
+			switch event {
+			case "stop":
+				a.Signal(syscall.SIGTERM)
+			case "crash":
+				a.killVRRP()
+				a.Signal(syscall.SIGKILL)
+				p.SetCarrier(p.Directors[0], false)
+			case "link":
+				p.SetCarrier(p.Directors[0], false)
+			}
+		}
+	}
+	ping := pingVIP(b, ctx, p)
+	var svc *prober
+	if withSvc {
+		svc = udpVIP(b, ctx, p)
+	}
+	settled := func(pr *prober, since time.Time) bool { return pr == nil || pr.countSince(since) >= 20 }
+	waitUntil := func(what string, cond func() bool) {
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				b.Fatalf("%s %s: %s within 15s", impl, event, what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	waitUntil("answers before the failure", func() bool { return settled(ping, start) && settled(svc, start) })
+
+	from = newMastr()
+	at := time.Now()
+	fail()
+	waitNew(from)
+	after := time.Now()
+	waitUntil("answers after the failover", func() bool { return settled(ping, after) && settled(svc, after) })
+	cancel()
+	r := gapRun{ping: ping.gap(at)}
+	if svc != nil {
+		r.service = svc.gap(at)
+	}
+	return r
+}
+
+// BenchmarkVRRPFailoverGap measures how long the VIP goes unanswered when
+// the master fails, for xlbd and for keepalived 2.2.7 on the same topology
+// in the same run: a clean stop (priority 0), a crash (kill -9 and link
+// loss together) and a link loss alone, with advert_int 1 and 0.1. The
+// ping gap (any director holding the address answers) compares the two;
+// xlbd's service gap is UDP through the virtual service, which only a
+// director whose data plane serves the VIP answers.
+//
+//	go test -run '^$' -bench VRRPFailoverGap -benchtime 1x ./cmd/xlbd/
+func BenchmarkVRRPFailoverGap(b *testing.B) {
+	testenv.RequirePrivileged(b)
+	if _, err := os.Stat("/usr/sbin/keepalived"); err != nil {
+		b.Skip("keepalived is not installed: nothing to compare with")
+	}
+	for _, advert := range []string{"1", "0.1"} {
+		for _, event := range []string{"stop", "crash", "link"} {
+			b.Run(fmt.Sprintf("advert_int=%s/%s", advert, event), func(b *testing.B) {
+				var x, k gapRun
+				for range b.N {
+					xr := failoverGap(b, "xlbd", event, advert)
+					kr := failoverGap(b, "keepalived", event, advert)
+					x.ping += xr.ping
+					x.service += xr.service
+					k.ping += kr.ping
+				}
+				ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+				b.ReportMetric(ms(x.ping), "xlbd-ms")
+				b.ReportMetric(ms(x.service), "xlbd-service-ms")
+				b.ReportMetric(ms(k.ping), "keepalived-ms")
+				if k.ping > 0 {
+					b.ReportMetric(float64(x.ping)/float64(k.ping), "xlbd/keepalived")
+				}
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
 }
