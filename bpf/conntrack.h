@@ -133,12 +133,12 @@ static __always_inline void ct_advance(struct flow *f, int table, __u8 flags)
 
 static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 {
-	k->src[0] = p->ip->saddr;
-	k->dst[0] = p->ip->daddr;
+	pkt_saddr(p, k->src);
+	pkt_daddr(p, k->dst);
 	k->sport = *p->sport;
 	k->dport = *p->dport;
 	k->proto = p->proto;
-	k->family = AF_INET;
+	k->family = p->family;
 }
 
 /*
@@ -171,22 +171,22 @@ static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *r
 					    __u64 now)
 {
 	struct flow_key k = {
-		.src = { rl->addr[0] },
-		.dst = { fwd->src[0] },
 		.sport = rl->port,
 		.dport = fwd->sport,
 		.proto = fwd->proto,
-		.family = AF_INET,
+		.family = fwd->family,
 	};
 	struct flow f = {
 		.atime_ns = now,
-		.vaddr = { fwd->dst[0] },
 		.vport = fwd->dport,
 		.dir = XLB_FLOW_REPLY,
 		.real_id = real_id,
 		.svc_id = rl->svc_id,
 	};
 
+	addr_copy(k.src, rl->addr);
+	addr_copy(k.dst, fwd->src);
+	addr_copy(f.vaddr, fwd->dst);
 	bpf_map_update_elem(&flows, &k, &f, BPF_ANY);
 }
 
@@ -202,12 +202,12 @@ static __always_inline void ct_reply_advance(struct packet *p, struct flow *repl
 
 	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)))
 		return;
-	k.src[0] = p->ip->daddr;
-	k.dst[0] = reply->vaddr[0];
+	pkt_daddr(p, k.src);
+	addr_copy(k.dst, reply->vaddr);
 	k.sport = *p->dport;
 	k.dport = reply->vport;
 	k.proto = p->proto;
-	k.family = AF_INET;
+	k.family = p->family;
 	f = bpf_map_lookup_elem(&flows, &k);
 	if (f && f->dir == XLB_FLOW_FORWARD)
 		ct_advance(f, CT_OUTPUT, p->tcp_flags);

@@ -12,14 +12,22 @@
 #define AF_INET 2
 #define AF_INET6 10
 
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_DSTOPTS 60
 
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1FFF
 
 /* At most this many VLAN tags (802.1Q or 802.1ad) are walked. */
 #define MAX_VLAN_DEPTH 2
+/* At most this many IPv6 extension headers (hop-by-hop, destination options) are walked. */
+#define MAX_IPV6_EXT 4
 
 /* Virtual services the data plane can hold; a service's id indexes its arrays. */
 #define MAX_SERVICES 1024
@@ -103,10 +111,10 @@ enum flow_dir {
  * at one per-CPU counter update.
  */
 enum reason {
-	XLB_PASS_NOT_IPV4 = 0, /* ARP, IPv6, anything that is not IPv4 */
+	XLB_PASS_NOT_IP = 0, /* ARP, LLDP, anything that is neither IPv4 nor IPv6 */
 	XLB_PASS_MALFORMED, /* truncated or invalid L2/L3/L4 header */
-	XLB_PASS_FRAGMENT, /* IPv4 fragment: the kernel reassembles */
-	XLB_PASS_NOT_TCP_UDP, /* IPv4 that is neither TCP nor UDP */
+	XLB_PASS_FRAGMENT, /* IPv4 or IPv6 fragment: the kernel reassembles */
+	XLB_PASS_NOT_TCP_UDP, /* neither TCP nor UDP (ICMP, ICMPv6 ND, ...) */
 	XLB_PASS_NO_SERVICE, /* not for a virtual service, not a NAT reply */
 	XLB_PASS_NO_NEIGH, /* NAT: next hop unresolved, the kernel forwards it */
 	XLB_PASS_FRAG_NEEDED, /* larger than the egress MTU: the kernel answers */
@@ -115,6 +123,7 @@ enum reason {
 	XLB_DROP_NO_ROUTE, /* fib lookup: no route, blackhole, unreachable */
 	XLB_DROP_FWD_DISABLED, /* fib lookup: forwarding off on the ingress device */
 	XLB_DROP_NO_NEIGH, /* DR: the real's MAC is not resolved yet */
+	XLB_PASS_IPV6_EXT, /* IPv6 extension headers xlb does not walk (routing, AH, ESP, too many) */
 	XLB_REASON_MAX,
 };
 

@@ -23,19 +23,28 @@
  * (set pass_unresolved); a DR packet still carries the VIP, which is local,
  * so it is dropped instead.
  */
-static __always_inline int fwd_to(struct packet *p, __be32 next_hop_dst, int pass_unresolved)
+static __always_inline int fwd_to(struct packet *p, const __be32 *next_hop_dst, int pass_unresolved)
 {
 	struct bpf_fib_lookup fib = {};
 	struct xdp_md *ctx = p->ctx;
+	__u32 ingress = ctx->ingress_ifindex;
 	long rc;
 
-	fib.family = AF_INET;
-	fib.tos = p->ip->tos;
 	fib.l4_protocol = p->proto;
-	fib.tot_len = bpf_ntohs(p->ip->tot_len);
-	fib.ipv4_src = p->ip->saddr;
-	fib.ipv4_dst = next_hop_dst;
-	fib.ifindex = ctx->ingress_ifindex;
+	fib.ifindex = ingress;
+	if (p->family == AF_INET) {
+		fib.family = AF_INET;
+		fib.tos = p->ip->tos;
+		fib.tot_len = bpf_ntohs(p->ip->tot_len);
+		fib.ipv4_src = p->ip->saddr;
+		fib.ipv4_dst = next_hop_dst[0];
+	} else {
+		fib.family = AF_INET6;
+		fib.flowinfo = *(__be32 *)p->ip6 & bpf_htonl(0x0FFFFFFF);
+		fib.tot_len = sizeof(struct ipv6hdr) + bpf_ntohs(p->ip6->payload_len);
+		addr_copy(fib.ipv6_src, p->ip6->saddr);
+		addr_copy(fib.ipv6_dst, next_hop_dst);
+	}
 
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	switch (rc) {
@@ -60,7 +69,7 @@ static __always_inline int fwd_to(struct packet *p, __be32 next_hop_dst, int pas
 	 * A tagged frame goes back out tagged on the trunk it came from: the FIB
 	 * names the VLAN device, which cannot transmit XDP frames itself.
 	 */
-	if (fib.ifindex == ctx->ingress_ifindex || p->vlans)
+	if (fib.ifindex == ingress || p->vlans)
 		return XDP_TX;
 	return bpf_redirect(fib.ifindex, 0);
 }

@@ -40,6 +40,22 @@ struct iphdr {
 	__be32 daddr;
 };
 
+struct ipv6hdr {
+	__u8 priority : 4, version : 4;
+	__u8 flow_lbl[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__be32 saddr[4];
+	__be32 daddr[4];
+};
+
+/* Hop-by-hop and destination options headers. */
+struct ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen; /* in 8-octet units, not counting the first 8 */
+};
+
 struct tcphdr {
 	__be16 source;
 	__be16 dest;
@@ -119,6 +135,63 @@ static __always_inline int parse_iphdr(struct cursor *c, void *data_end, struct 
 	c->pos += hdrsize;
 	*iph = ip;
 	return ip->protocol;
+}
+
+/* parse_ipv6hdr's results besides a protocol number. */
+#define PARSE_IPV6_FRAGMENT (-2) /* a fragment header: the kernel reassembles */
+#define PARSE_IPV6_EXT (-3) /* an extension header xlb does not walk */
+
+/*
+ * parse_ipv6hdr accepts IPv6 and walks up to MAX_IPV6_EXT hop-by-hop and
+ * destination options headers; it returns the upper-layer protocol, -1
+ * for a malformed header, PARSE_IPV6_FRAGMENT or PARSE_IPV6_EXT.
+ */
+static __always_inline int parse_ipv6hdr(struct cursor *c, void *data_end, struct ipv6hdr **ip6h)
+{
+	struct ipv6hdr *ip6 = c->pos;
+	struct ipv6_opt_hdr *opt;
+	__u32 len;
+	__u8 next;
+	int i;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return -1;
+	if (ip6->version != 6)
+		return -1;
+	/* The datagram must fit in the frame (trailing padding is fine). */
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > data_end)
+		return -1;
+	c->pos = ip6 + 1;
+	*ip6h = ip6;
+	next = ip6->nexthdr;
+
+#pragma unroll
+	for (i = 0; i < MAX_IPV6_EXT; i++) {
+		switch (next) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_DSTOPTS:
+			opt = c->pos;
+			if ((void *)(opt + 1) > data_end)
+				return -1;
+			len = ((__u32)opt->hdrlen + 1) * 8;
+			if (c->pos + len > data_end)
+				return -1;
+			next = opt->nexthdr;
+			c->pos += len;
+			break;
+		case IPPROTO_FRAGMENT:
+			return PARSE_IPV6_FRAGMENT;
+		case IPPROTO_ROUTING:
+			return PARSE_IPV6_EXT;
+		default:
+			return next;
+		}
+	}
+	if (next == IPPROTO_HOPOPTS || next == IPPROTO_DSTOPTS || next == IPPROTO_ROUTING)
+		return PARSE_IPV6_EXT;
+	if (next == IPPROTO_FRAGMENT)
+		return PARSE_IPV6_FRAGMENT;
+	return next;
 }
 
 static __always_inline int parse_tcphdr(struct cursor *c, void *data_end, struct tcphdr **tcph)

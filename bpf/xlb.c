@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * xlb's XDP program: packets to a virtual service (VIP, port, protocol) are
+ * xlb's XDP program: IPv4 and IPv6 packets to a virtual service (VIP, port, protocol) are
  * scheduled to a real and forwarded by DR or NAT; replies of NAT reals get
  * their VIP back; everything else passes to the kernel untouched.
  */
@@ -70,19 +70,19 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 	}
 
 	rl = bpf_map_lookup_elem(&reals, &real_id);
-	if (!rl || rl->family != AF_INET)
+	if (!rl || rl->family != p->family)
 		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
 	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
 	if (f && p->tcp_flags && (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
 		ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT, p->tcp_flags);
 
 	if (rl->method == XLB_METHOD_DR) {
-		verdict = fwd_to(p, rl->addr[0], 0);
+		verdict = fwd_to(p, rl->addr, 0);
 	} else {
 		if (new_conn)
 			ct_insert_reply(&key, rl, real_id, now);
-		nat_rewrite_dst(p, rl->addr[0], rl->port);
-		verdict = fwd_to(p, rl->addr[0], 1);
+		nat_rewrite_dst(p, rl->addr, rl->port);
+		verdict = fwd_to(p, rl->addr, 1);
 	}
 	if (XLB_FORWARDED(verdict))
 		count_real_in(real_id, p->len, new_conn);
@@ -93,6 +93,7 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 static __always_inline int from_nat_real(struct packet *p)
 {
 	struct flow_key key = {};
+	__be32 client[4];
 	struct flow *f;
 	int verdict;
 
@@ -103,8 +104,9 @@ static __always_inline int from_nat_real(struct packet *p)
 	f->atime_ns = bpf_ktime_get_ns();
 	ct_reply_advance(p, f);
 
-	nat_rewrite_src(p, f->vaddr[0], f->vport);
-	verdict = fwd_to(p, p->ip->daddr, 1);
+	nat_rewrite_src(p, f->vaddr, f->vport);
+	addr_copy(client, key.dst);
+	verdict = fwd_to(p, client, 1);
 	if (XLB_FORWARDED(verdict))
 		count_real_out(f->real_id, p->len);
 	return verdict;
@@ -126,14 +128,25 @@ int xlb_xdp(struct xdp_md *ctx)
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
 	if (proto < 0)
 		return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
-	if (proto != bpf_htons(ETH_P_IP))
-		return count_reason(XLB_PASS_NOT_IPV4, p.len, XDP_PASS);
-
-	proto = parse_iphdr(&c, data_end, &p.ip);
-	if (proto < 0)
-		return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
-	if (p.ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+	if (proto == bpf_htons(ETH_P_IP)) {
+		proto = parse_iphdr(&c, data_end, &p.ip);
+		if (proto < 0)
+			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		if (p.ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+			return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+		p.family = AF_INET;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		proto = parse_ipv6hdr(&c, data_end, &p.ip6);
+		if (proto == PARSE_IPV6_FRAGMENT)
+			return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+		if (proto == PARSE_IPV6_EXT)
+			return count_reason(XLB_PASS_IPV6_EXT, p.len, XDP_PASS);
+		if (proto < 0)
+			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		p.family = AF_INET6;
+	} else {
+		return count_reason(XLB_PASS_NOT_IP, p.len, XDP_PASS);
+	}
 
 	switch (proto) {
 	case IPPROTO_TCP:
@@ -156,10 +169,10 @@ int xlb_xdp(struct xdp_md *ctx)
 	}
 	p.proto = proto;
 
-	ep.addr[0] = p.ip->daddr;
+	pkt_daddr(&p, ep.addr);
 	ep.port = *p.dport;
 	ep.proto = p.proto;
-	ep.family = AF_INET;
+	ep.family = p.family;
 	svc = bpf_map_lookup_elem(&services, &ep);
 	if (svc) {
 		struct service copy = *svc;
@@ -167,7 +180,7 @@ int xlb_xdp(struct xdp_md *ctx)
 		return to_real(&p, &copy);
 	}
 
-	ep.addr[0] = p.ip->saddr;
+	pkt_saddr(&p, ep.addr);
 	ep.port = *p.sport;
 	if (bpf_map_lookup_elem(&nat_reals, &ep))
 		return from_nat_real(&p);

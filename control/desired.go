@@ -85,9 +85,6 @@ func Desired(cfg *config.Config, lim Limits) (*State, error) {
 		default:
 			errs = append(errs, config.Errorf(vs.MethodPos, "lvs_method %s is not supported yet; use NAT or DR", vs.Method))
 		}
-		if !vs.Addr.Is4() {
-			errs = append(errs, config.Errorf(vs.Pos, "virtual_server %s: IPv6 virtual servers are not supported yet", vs.Addr))
-		}
 		if uint32(len(vs.Reals)) > lim.RingSize {
 			errs = append(errs, config.Errorf(vs.Pos, "virtual_server %s: %d real servers, at most %d are supported", vs.AddrPort(), len(vs.Reals), lim.RingSize))
 		}

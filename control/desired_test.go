@@ -73,11 +73,6 @@ func TestDesiredErrors(t *testing.T) {
 			[]string{"c.conf:3:5: lvs_method TUN is not supported yet; use NAT or DR"},
 		},
 		{
-			"IPv6",
-			"virtual_server 2001:db8::100 80 {\n    lvs_sched rr\n    protocol TCP\n}\n",
-			[]string{"c.conf:1:1: virtual_server 2001:db8::100: IPv6 virtual servers are not supported yet"},
-		},
-		{
 			"too many reals",
 			"virtual_server 198.18.0.100 80 {\n    lvs_sched rr\n    protocol TCP\n    real_server 198.18.1.2 80 {\n    }\n    real_server 198.18.1.3 80 {\n    }\n    real_server 198.18.1.4 80 {\n    }\n}\n",
 			[]string{"c.conf:1:1: virtual_server 198.18.0.100:80: 3 real servers, at most 2 are supported"},

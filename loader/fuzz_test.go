@@ -166,7 +166,7 @@ func noteOutcome(v uint32, before, after counts) {
 		}
 	}
 	switch r {
-	case loader.PassNotIPv4:
+	case loader.PassNotIP:
 		fuzzOutcomes[v&7][r]++
 	case loader.PassMalformed:
 		fuzzOutcomes[v&7][r]++

@@ -207,7 +207,7 @@ type Counters struct {
 type Reason uint32
 
 const (
-	PassNotIPv4     = Reason(xlbReasonXLB_PASS_NOT_IPV4)
+	PassNotIP       = Reason(xlbReasonXLB_PASS_NOT_IP)
 	PassMalformed   = Reason(xlbReasonXLB_PASS_MALFORMED)
 	PassFragment    = Reason(xlbReasonXLB_PASS_FRAGMENT)
 	PassNotTCPUDP   = Reason(xlbReasonXLB_PASS_NOT_TCP_UDP)
@@ -219,13 +219,14 @@ const (
 	DropNoRoute     = Reason(xlbReasonXLB_DROP_NO_ROUTE)
 	DropFwdDisabled = Reason(xlbReasonXLB_DROP_FWD_DISABLED)
 	DropNoNeigh     = Reason(xlbReasonXLB_DROP_NO_NEIGH)
+	PassIPv6Ext     = Reason(xlbReasonXLB_PASS_IPV6EXT)
 	reasonCount     = int(xlbReasonXLB_REASON_MAX)
 )
 
 var reasonNames = [...]string{
-	PassNotIPv4:     "pass: not IPv4",
+	PassNotIP:       "pass: not IPv4 or IPv6",
 	PassMalformed:   "pass: malformed header",
-	PassFragment:    "pass: IPv4 fragment",
+	PassFragment:    "pass: IP fragment",
 	PassNotTCPUDP:   "pass: not TCP or UDP",
 	PassNoService:   "pass: no virtual service",
 	PassNoNeigh:     "pass: NAT next hop unresolved",
@@ -235,6 +236,7 @@ var reasonNames = [...]string{
 	DropNoRoute:     "drop: no route",
 	DropFwdDisabled: "drop: forwarding disabled",
 	DropNoNeigh:     "drop: DR real's MAC unresolved",
+	PassIPv6Ext:     "pass: IPv6 extension header not walked",
 }
 
 // The name table must cover every reason the program knows.

@@ -89,6 +89,13 @@ var (
 	// kernel cannot resolve it (nothing answers ARP there).
 	addrUnresolved = netip.MustParseAddr("198.18.1.9")
 
+	// The IPv6 side of the same topology.
+	prefix6DirA = netip.MustParsePrefix("2001:db8::1/64")
+	prefix6DirB = netip.MustParsePrefix("2001:db8:1::1/64")
+	addr6Client = netip.MustParseAddr("2001:db8::2")
+	addr6Real2  = netip.MustParseAddr("2001:db8:1::2")
+	addr6Real3  = netip.MustParseAddr("2001:db8:1::3")
+
 	vipDR    = netip.MustParseAddr("198.18.0.100")
 	vipNAT   = netip.MustParseAddr("198.18.0.101")
 	vipRR    = netip.MustParseAddr("198.18.0.102")
@@ -244,8 +251,10 @@ func (h *xdpHarness) serve(ready chan<- error) {
 }
 
 func (h *xdpHarness) setupNet() error {
-	if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", []byte("1"), 0); err != nil {
-		return fmt.Errorf("enable forwarding: %w", err)
+	for _, f := range []string{"/proc/sys/net/ipv4/conf/all/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		if err := os.WriteFile(f, []byte("1"), 0); err != nil {
+			return fmt.Errorf("enable forwarding: %w", err)
+		}
 	}
 	pairs := []struct {
 		name   string
@@ -257,8 +266,8 @@ func (h *xdpHarness) setupNet() error {
 		ifidx  *int
 		neighs map[netip.Addr]net.HardwareAddr
 	}{
-		{ifNameA, macDirA, ifNameA + "p", macPeerA, prefixDirA, 1500, &h.ifA, map[netip.Addr]net.HardwareAddr{addrClient: macClient}},
-		{ifNameB, macDirB, ifNameB + "p", macPeerB, prefixDirB, mtuB, &h.ifB, map[netip.Addr]net.HardwareAddr{addrReal2: macReal2, addrReal3: macReal3}},
+		{ifNameA, macDirA, ifNameA + "p", macPeerA, prefixDirA, 1500, &h.ifA, map[netip.Addr]net.HardwareAddr{addrClient: macClient, addr6Client: macClient}},
+		{ifNameB, macDirB, ifNameB + "p", macPeerB, prefixDirB, mtuB, &h.ifB, map[netip.Addr]net.HardwareAddr{addrReal2: macReal2, addrReal3: macReal3, addr6Real2: macReal2, addr6Real3: macReal3}},
 	}
 	for _, p := range pairs {
 		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.name, HardwareAddr: p.mac, MTU: p.mtu}, PeerName: p.peer, PeerHardwareAddr: p.peerHW, PeerMTU: uint32(p.mtu)}
@@ -274,9 +283,15 @@ func (h *xdpHarness) setupNet() error {
 			return fmt.Errorf("find link %s: %w", p.peer, err)
 		}
 		*p.ifidx = link.Attrs().Index
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.prefix.Addr().AsSlice(), Mask: net.CIDRMask(p.prefix.Bits(), 32)}}
-		if err := netlink.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("add address %s to %s: %w", p.prefix, p.name, err)
+		prefix6 := prefix6DirA
+		if p.name == ifNameB {
+			prefix6 = prefix6DirB
+		}
+		for _, pfx := range []netip.Prefix{p.prefix, prefix6} {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())}, Flags: unix.IFA_F_NODAD}
+			if err := netlink.AddrAdd(link, addr); err != nil {
+				return fmt.Errorf("add address %s to %s: %w", pfx, p.name, err)
+			}
 		}
 		for _, l := range []netlink.Link{link, peer} {
 			if err := netlink.LinkSetUp(l); err != nil {
@@ -284,7 +299,11 @@ func (h *xdpHarness) setupNet() error {
 			}
 		}
 		for ip, mac := range p.neighs {
-			n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: ip.AsSlice(), HardwareAddr: mac}
+			fam := netlink.FAMILY_V4
+			if ip.Is6() {
+				fam = netlink.FAMILY_V6
+			}
+			n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: ip.AsSlice(), HardwareAddr: mac}
 			if err := netlink.NeighSet(n); err != nil {
 				return fmt.Errorf("add neighbour %s on %s: %w", ip, p.name, err)
 			}
@@ -757,9 +776,9 @@ func goldenCases() []goldenCase {
 		{desc: "VIP, ICMP: passed untouched", ingress: ifNameA, in: fromClient(vipDR, 0, 0, layers.IPProtocolICMPv4).bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassNotTCPUDP}},
 		{desc: "ARP for the VIP: passed untouched", ingress: ifNameA, in: arpRequest(vipDR),
-			verdict: xdpPass, count: countWant{reason: loader.PassNotIPv4}},
-		{desc: "IPv6 TCP: passed untouched", ingress: ifNameA, in: tcp6(netip.MustParseAddrPort("[2001:db8::2]:40704"), netip.MustParseAddrPort("[2001:db8::100]:80")),
-			verdict: xdpPass, count: countWant{reason: loader.PassNotIPv4}},
+			verdict: xdpPass, count: countWant{reason: loader.PassNotIP}},
+		{desc: "IPv6 TCP to no service: passed untouched", ingress: ifNameA, in: tcp6(netip.MustParseAddrPort("[2001:db8::2]:40704"), netip.MustParseAddrPort("[2001:db8::100]:80")),
+			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
 
 		{desc: "one 802.1Q tag: forwarded tagged, XDP_TX", ingress: ifNameA, in: vlan1.bytes(),
 			verdict: xdpTX, want: vlan1.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},

@@ -138,7 +138,7 @@ const (
 type xlbReason uint32
 
 const (
-	xlbReasonXLB_PASS_NOT_IPV4     xlbReason = 0
+	xlbReasonXLB_PASS_NOT_IP       xlbReason = 0
 	xlbReasonXLB_PASS_MALFORMED    xlbReason = 1
 	xlbReasonXLB_PASS_FRAGMENT     xlbReason = 2
 	xlbReasonXLB_PASS_NOT_TCP_UDP  xlbReason = 3
@@ -150,7 +150,8 @@ const (
 	xlbReasonXLB_DROP_NO_ROUTE     xlbReason = 9
 	xlbReasonXLB_DROP_FWD_DISABLED xlbReason = 10
 	xlbReasonXLB_DROP_NO_NEIGH     xlbReason = 11
-	xlbReasonXLB_REASON_MAX        xlbReason = 12
+	xlbReasonXLB_PASS_IPV6EXT      xlbReason = 12
+	xlbReasonXLB_REASON_MAX        xlbReason = 13
 )
 
 type xlbReasonCounters struct {
