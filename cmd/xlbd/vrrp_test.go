@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
+	"github.com/xlbproject/xlb/control"
 	"github.com/xlbproject/xlb/control/config"
 	"github.com/xlbproject/xlb/loader"
 	"github.com/xlbproject/xlb/testenv"
@@ -904,4 +906,114 @@ func BenchmarkVRRPFailoverGap(b *testing.B) {
 			})
 		}
 	}
+}
+
+// The Director serves every VIP without VRRP, none until an instance is
+// master, and a master instance's addresses (announced and excluded) only.
+func TestVRRPOwnership(t *testing.T) {
+	src := `virtual_server 198.18.0.100 80 {
+    lvs_sched rr
+    real_server 198.18.1.2 80 {
+        weight 1
+    }
+}
+virtual_server 198.18.0.101 80 {
+    lvs_sched rr
+    real_server 198.18.1.2 80 {
+        weight 1
+    }
+}
+virtual_server 198.18.0.102 80 {
+    lvs_sched rr
+    real_server 198.18.1.2 80 {
+        weight 1
+    }
+}
+`
+	cfg, err := config.Parse("x.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := control.Desired(cfg, control.Limits{MaxServices: 16, RingSize: 64, MaxReals: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied *control.State
+	d := control.NewDirector(func(s *control.State) error { applied = s; return nil }, nil)
+	if err := d.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	served := func() string {
+		var out []string
+		for _, s := range applied.Services {
+			out = append(out, s.Endpoint.Addr.String())
+		}
+		return strings.Join(out, " ")
+	}
+	s := &vrrpSubsystem{director: d, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		units: map[string]*vrrpUnit{}, vips: map[string][]netip.Addr{}}
+	vi1 := []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101")}
+	vi2 := []netip.Addr{netip.MustParseAddr("198.18.0.102")}
+	u := &vrrpUnit{}
+	steps := []struct {
+		desc    string
+		do      func()
+		enabled bool
+		want    string
+	}{
+		{"no VRRP: every VIP", func() { s.setOwned() }, false, "198.18.0.100 198.18.0.101 198.18.0.102"},
+		{"VRRP, all backup: none", func() { s.setOwned() }, true, ""},
+		{"VI_1 master", func() { s.transition(u, vrrp.Transition{Instance: "VI_1", To: vrrp.StateMaster}, vi1) }, true, "198.18.0.100 198.18.0.101"},
+		{"VI_2 master too", func() { s.transition(u, vrrp.Transition{Instance: "VI_2", To: vrrp.StateMaster}, vi2) }, true, "198.18.0.100 198.18.0.101 198.18.0.102"},
+		{"VI_1 fault", func() { s.transition(u, vrrp.Transition{Instance: "VI_1", To: vrrp.StateFault}, vi1) }, true, "198.18.0.102"},
+		{"VI_2 stopping", func() { s.transition(u, vrrp.Transition{Instance: "VI_2", To: vrrp.StateInit}, vi2) }, true, ""},
+	}
+	for _, step := range steps {
+		s.enabled = step.enabled
+		step.do()
+		if got := served(); got != step.want {
+			t.Errorf("%s: data plane serves %q, want %q", step.desc, got, step.want)
+		}
+	}
+}
+
+// SIGHUP with the vrrp_instance unchanged leaves it running untouched; a
+// changed one restarts (priority 0 first), and the peer takes over.
+func TestIntegrationVRRPReload(t *testing.T) {
+	p := testenv.StartPair(t, testenv.PairOptions{Reals: 1})
+	if _, err := p.Reals[0].ServeHTTP(80); err != nil {
+		t.Fatal(err)
+	}
+	a := startPairXlbd(t, p, 0, vrrpBlock(150, "0.2", "version 3")+drService(p))
+	b := startPairXlbd(t, p, 1, vrrpBlock(100, "0.2", "version 3")+drService(p))
+	waitAfter(t, "director1", a, 0, "VI_1 BACKUP -> MASTER (priority 150", 10*time.Second)
+	waitAfter(t, "director2", b, 0, "VI_1 INIT -> BACKUP", 10*time.Second)
+
+	// A new virtual server, the same instance: no transition.
+	ma := mark(a)
+	other := strings.ReplaceAll(drService(p), " 80 {", " 8080 {")
+	a.rewrite(t, vrrpBlock(150, "0.2", "version 3")+drService(p)+other)
+	a.Signal(syscall.SIGHUP)
+	waitAfter(t, "director1", a, ma, "configuration reloaded", 5*time.Second)
+	if log := a.Log()[ma:]; strings.Contains(log, "VI_1 MASTER ->") || strings.Contains(log, "restarting") {
+		t.Fatalf("a reload that left the vrrp_instance alone touched it:\n%s", log)
+	}
+	if !servesVIP(t, a) {
+		t.Fatal("after the reload the MASTER no longer serves the VIP")
+	}
+	checkAnsweredByReals(t, p, getVIP(t, p, 2), 2)
+
+	// Priority 150 -> 90: the instance restarts, gives up mastership and
+	// comes back as backup behind director2.
+	ma, mb := mark(a), mark(b)
+	a.rewrite(t, vrrpBlock(90, "0.2", "version 3")+drService(p)+other)
+	a.Signal(syscall.SIGHUP)
+	waitAfter(t, "director1", a, ma, "vrrp: configuration changed: restarting vrrp_instance VI_1", 5*time.Second)
+	waitAfter(t, "director1", a, ma, "VI_1 MASTER -> INIT (priority 150, stopping)", 5*time.Second)
+	waitAfter(t, "director2", b, mb, "VI_1 BACKUP -> MASTER (priority 100, 198.18.0.1 gave up mastership (priority 0))", 5*time.Second)
+	waitAfter(t, "director1", a, ma, "VI_1 INIT -> BACKUP (priority 90", 5*time.Second)
+	if servesVIP(t, a) || !servesVIP(t, b) {
+		t.Fatalf("after the restart director1 serves the VIP: %v, director2: %v; want false, true", servesVIP(t, a), servesVIP(t, b))
+	}
+	checkAnsweredByReals(t, p, getVIP(t, p, 2), 2)
 }
