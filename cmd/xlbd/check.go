@@ -29,6 +29,9 @@ func checkFile(file string, limits control.Limits) (*config.Config, *control.Sta
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkHealth(cfg); err != nil {
+		return nil, nil, err
+	}
 	return cfg, state, nil
 }
 

@@ -86,22 +86,11 @@ func run(opts options, log *slog.Logger) error {
 }
 
 func load(file string) (*config.Config, *control.State, error) {
-	cfg, err := config.ParseFile(file)
+	lim, err := dataplaneLimits()
 	if err != nil {
 		return nil, nil, err
 	}
-	maxServices, ringSize, maxReals, err := loader.Capacity()
-	if err != nil {
-		return nil, nil, err
-	}
-	state, err := control.Desired(cfg, control.Limits{MaxServices: maxServices, RingSize: ringSize, MaxReals: maxReals})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkHealth(cfg); err != nil {
-		return nil, nil, err
-	}
-	return cfg, state, nil
+	return checkFile(file, lim)
 }
 
 // reload applies a changed config file; an invalid one is reported and the
