@@ -1,42 +1,158 @@
-// Command xlb shows what xlb's data plane is doing, read straight from its
-// pinned BPF maps, in the layout ipvsadm users know.
-//
-//	xlb [--bpffs DIR] list     virtual servers, reals and their counters
-//	xlb [--bpffs DIR] stats    why packets were passed to the kernel or dropped
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"time"
 )
 
+const (
+	defaultBPFFS  = "/sys/fs/bpf/xlb"
+	defaultSocket = "/run/xlb/xlbd.sock"
+)
+
+// env is what a command runs with; tests replace open and the writers.
+type env struct {
+	stdout, stderr io.Writer
+	bpffs, socket  string
+	// open opens the pinned data plane under a bpffs directory.
+	open func(dir string) (dataplane, error)
+	// sleep waits between the two samples of --rate; now reads the
+	// clock. Tests make both exact.
+	sleep func(time.Duration)
+	now   func() time.Time
+}
+
+// errUsage marks an error in the command line: exit status 2.
+var errUsage = errors.New("usage")
+
+type command struct {
+	name     string
+	args     string // the synopsis after the name
+	summary  string
+	examples []string
+	run      func(e *env, fs *flag.FlagSet, args []string) error
+	// flags declares the command's own flags on fs.
+	flags func(fs *flag.FlagSet)
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{listCmd, connsCmd, statsCmd, weightCmd, drainCmd, healthCmd, vrrpCmd, completionCmd}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: xlb [--bpffs DIR] [--socket PATH] COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
+	fmt.Fprintf(w, "  --bpffs DIR    bpffs directory of the xlbd to inspect (default %s)\n", defaultBPFFS)
+	fmt.Fprintf(w, "  --socket PATH  control socket of xlbd (default %s)\n", defaultSocket)
+	fmt.Fprintln(w, "\nExamples:")
+	fmt.Fprintln(w, "  xlb list                          # like ipvsadm -Ln")
+	fmt.Fprintln(w, "  xlb --bpffs /sys/fs/bpf/xlb-test list --stats")
+	fmt.Fprintln(w, "  xlb help conns                    # a command's flags and examples")
+	fmt.Fprintln(w, "\nRun 'xlb COMMAND --help' for a command's flags and examples.")
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit status.
+func run(e *env, args []string) int {
+	global := flag.NewFlagSet("xlb", flag.ContinueOnError)
+	global.SetOutput(e.stderr)
+	global.StringVar(&e.bpffs, "bpffs", defaultBPFFS, "")
+	global.StringVar(&e.socket, "socket", defaultSocket, "")
+	global.Usage = func() { mainUsage(e.stderr) }
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := global.Args()
+	name := "list"
+	if len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	if name == "help" {
+		if len(rest) == 0 {
+			mainUsage(e.stdout)
+			return 0
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "xlb: unknown command %q; run 'xlb help' for the list\n", name)
+		return 2
+	}
+	fs := flag.NewFlagSet("xlb "+c.name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&e.bpffs, "bpffs", e.bpffs, "bpffs `directory` of the xlbd to inspect")
+	fs.StringVar(&e.socket, "socket", e.socket, "control socket `path` of xlbd")
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	fs.Usage = func() { commandUsage(fs, c) }
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := c.run(e, fs, fs.Args()); err != nil {
+		fmt.Fprintf(e.stderr, "xlb %s: %v\n", c.name, err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(e.stderr, "run 'xlb %s --help' for usage\n", c.name)
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func commandUsage(fs *flag.FlagSet, c *command) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: xlb %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+	fs.PrintDefaults()
+	if len(c.examples) > 0 {
+		fmt.Fprintln(w, "\nExamples:")
+		for _, ex := range c.examples {
+			fmt.Fprintf(w, "  %s\n", ex)
+		}
+	}
+}
+
+// usageErr is a command-line error: exit status 2.
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), errUsage)
+}
+
 func main() {
-	fs := flag.NewFlagSet("xlb", flag.ContinueOnError)
-	pinDir := fs.String("bpffs", "/sys/fs/bpf/xlb", "bpffs `directory` of the xlbd to inspect")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: xlb [--bpffs DIR] [list|stats]\n")
-		fs.PrintDefaults()
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, open: openPinned, sleep: time.Sleep, now: time.Now}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+// noArgs refuses positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usageErr("unexpected argument %q", strings.Join(args, " "))
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	cmd := "list"
-	if fs.NArg() > 0 {
-		cmd = fs.Arg(0)
-	}
-	var err error
-	switch cmd {
-	case "list":
-		err = list(os.Stdout, *pinDir)
-	case "stats":
-		err = stats(os.Stdout, *pinDir)
-	default:
-		fmt.Fprintf(os.Stderr, "xlb: unknown command %q (want list or stats)\n", cmd)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "xlb: %v\n", err)
-		os.Exit(1)
-	}
+	return nil
 }
