@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,7 +48,20 @@ type Director struct {
 	owned map[netip.Addr]bool
 	// onQuorum is told when a service gains or loses its quorum.
 	onQuorum func(svc loader.Endpoint, up bool)
+	// runtime holds weights set at run time (xlb weight, xlb drain); the
+	// next SetConfig drops them.
+	runtime map[RealRef]int
 }
+
+// MaxWeight is the largest weight of a real, as IPVS accepts it.
+const MaxWeight = 65535
+
+// Errors of SetRuntimeWeight.
+var (
+	ErrUnknownService = errors.New("no such virtual service in the configuration")
+	ErrUnknownReal    = errors.New("no such real server in the virtual service")
+	ErrWeightRange    = fmt.Errorf("weight out of range 0..%d", MaxWeight)
+)
 
 // servicePolicy is what the config says about failures of a service's reals.
 type servicePolicy struct {
@@ -68,6 +82,7 @@ func NewDirector(apply func(*State) error, log *slog.Logger) *Director {
 		log:      log,
 		health:   make(map[RealRef]RealHealth),
 		quorumUp: make(map[loader.Endpoint]bool),
+		runtime:  make(map[RealRef]int),
 	}
 }
 
@@ -132,6 +147,8 @@ func (d *Director) SetConfig(cfg *config.Config, st *State) error {
 		}
 	}
 	d.base, d.policy = st, policy
+	// The configuration rules again: runtime weights end with a reload.
+	clear(d.runtime)
 	return d.applyLocked()
 }
 
@@ -180,6 +197,82 @@ func (d *Director) RealHealth(ref RealRef) (h RealHealth, known bool) {
 	defer d.mu.Unlock()
 	h, known = d.health[ref]
 	return h, known
+}
+
+// SetRuntimeWeight overrides the configured weight of a real until the
+// next SetConfig (a reload): w replaces the configured and any dynamic
+// weight while the real is up; a real that is down stays down. A nil w
+// returns the real to its configured weight. Weight 0 quiesces the real:
+// no new flows, established ones continue.
+func (d *Director) SetRuntimeWeight(ref RealRef, w *int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.configuredLocked(ref); err != nil {
+		return err
+	}
+	if w != nil && (*w < 0 || *w > MaxWeight) {
+		return fmt.Errorf("set weight %d of %s: %w", *w, ref, ErrWeightRange)
+	}
+	old, had := d.runtime[ref]
+	switch {
+	case w == nil && !had, w != nil && had && old == *w:
+		return nil
+	case w == nil:
+		delete(d.runtime, ref)
+	default:
+		d.runtime[ref] = *w
+	}
+	return d.applyLocked()
+}
+
+// RuntimeWeight returns a real's runtime weight; set is false when it runs
+// with its configured one.
+func (d *Director) RuntimeWeight(ref RealRef) (w int, set bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w, set = d.runtime[ref]
+	return w, set
+}
+
+// ConfiguredWeight returns the weight the configuration gives a real, or
+// ErrUnknownService / ErrUnknownReal.
+func (d *Director) ConfiguredWeight(ref RealRef) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.configuredLocked(ref)
+}
+
+func (d *Director) configuredLocked(ref RealRef) (int, error) {
+	if d.base != nil {
+		for _, svc := range d.base.Services {
+			if svc.Endpoint != ref.Service {
+				continue
+			}
+			for _, rl := range svc.Reals {
+				if rl.AddrPort() == ref.Real {
+					return rl.Weight, nil
+				}
+			}
+			return 0, fmt.Errorf("%s: %w", ref, ErrUnknownReal)
+		}
+	}
+	return 0, fmt.Errorf("%s: %w", ref, ErrUnknownService)
+}
+
+// ServicesAt lists the configured services at VIP:port (TCP, UDP or both).
+func (d *Director) ServicesAt(vip netip.AddrPort) []loader.Endpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []loader.Endpoint
+	if d.base == nil {
+		return nil
+	}
+	for _, svc := range d.base.Services {
+		if svc.Endpoint.Addr == vip.Addr() && svc.Endpoint.Port == vip.Port() {
+			out = append(out, svc.Endpoint)
+		}
+	}
+	return out
 }
 
 // SetOwnedVIPs says which VIPs this director holds (VRRP MASTER): services
@@ -256,12 +349,16 @@ func (d *Director) serviceLocked(svc *Service) *Service {
 	eff.Reals = nil
 	alive := 0
 	for _, rl := range svc.Reals {
-		h, known := d.health[RealRef{svc.Endpoint, rl.AddrPort()}]
+		ref := RealRef{svc.Endpoint, rl.AddrPort()}
+		h, known := d.health[ref]
+		w, override := d.runtime[ref]
 		switch {
 		case known && !h.Up && p.inhibit[rl.AddrPort()]:
 			rl.Weight = 0
 		case known && !h.Up:
 			continue
+		case override:
+			rl.Weight = w
 		case known && h.WeightSet:
 			rl.Weight = h.Weight
 		}

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -281,5 +282,88 @@ func TestDirectorSetRealHealths(t *testing.T) {
 		if got := weights(applied, vs100); !slices.Equal(got, step.want) {
 			t.Errorf("%s: VS .100 reals %v, want %v", step.desc, got, step.want)
 		}
+	}
+}
+
+func TestDirectorRuntimeWeight(t *testing.T) {
+	cfg, err := config.Parse("d.conf", []byte(directorConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Desired(cfg, Limits{MaxServices: 16, RingSize: 16, MaxReals: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied *State
+	applies := 0
+	d := NewDirector(func(s *State) error { applies++; applied = s; return nil }, nil)
+	if err := d.SetConfig(cfg, st); err != nil {
+		t.Fatal(err)
+	}
+	w := func(n int) *int { return &n }
+	steps := []struct {
+		desc    string
+		do      func() error
+		wantErr error
+		want    []string // reals of VS .100 as applied
+	}{
+		{"weight 5 replaces the configured 1",
+			func() error { return d.SetRuntimeWeight(ref(vs100, "198.18.1.3:80"), w(5)) }, nil,
+			[]string{"198.18.1.2:80=1", "198.18.1.3:80=5", "198.18.1.4:80=1"}},
+		{"drain: weight 0 keeps the real, quiescent",
+			func() error { return d.SetRuntimeWeight(ref(vs100, "198.18.1.2:80"), w(0)) }, nil,
+			[]string{"198.18.1.2:80=0", "198.18.1.3:80=5", "198.18.1.4:80=1"}},
+		{"a down real stays down whatever its runtime weight",
+			func() error { return d.SetRealHealth(ref(vs100, "198.18.1.3:80"), RealHealth{Up: false}) }, nil,
+			[]string{"198.18.1.2:80=0", "198.18.1.4:80=1"}},
+		{"back up: the runtime weight wins over a dynamic weight",
+			func() error {
+				return d.SetRealHealth(ref(vs100, "198.18.1.3:80"), RealHealth{Up: true, Weight: 2, WeightSet: true})
+			}, nil,
+			[]string{"198.18.1.2:80=0", "198.18.1.3:80=5", "198.18.1.4:80=1"}},
+		{"nil: back to the configured (here dynamic) weight",
+			func() error { return d.SetRuntimeWeight(ref(vs100, "198.18.1.3:80"), nil) }, nil,
+			[]string{"198.18.1.2:80=0", "198.18.1.3:80=2", "198.18.1.4:80=1"}},
+		{"unknown service", func() error { return d.SetRuntimeWeight(ref(vs101, "198.18.1.3:80"), w(1)) }, ErrUnknownReal, nil},
+		{"unknown VIP",
+			func() error {
+				return d.SetRuntimeWeight(RealRef{loader.Endpoint{Addr: netip.MustParseAddr("198.18.0.200"), Port: 80, Proto: loader.ProtoTCP}, netip.MustParseAddrPort("198.18.1.2:80")}, w(1))
+			}, ErrUnknownService, nil},
+		{"UDP at a TCP VIP:port is another service",
+			func() error {
+				return d.SetRuntimeWeight(RealRef{loader.Endpoint{Addr: vs100.Addr, Port: 80, Proto: loader.ProtoUDP}, netip.MustParseAddrPort("198.18.1.2:80")}, w(1))
+			}, ErrUnknownService, nil},
+		{"out of range", func() error { return d.SetRuntimeWeight(ref(vs100, "198.18.1.4:80"), w(MaxWeight+1)) }, ErrWeightRange, nil},
+		{"negative", func() error { return d.SetRuntimeWeight(ref(vs100, "198.18.1.4:80"), w(-1)) }, ErrWeightRange, nil},
+		{"a reload drops runtime weights: the configuration rules again",
+			func() error { return d.SetConfig(cfg, st) }, nil,
+			[]string{"198.18.1.2:80=1", "198.18.1.3:80=2", "198.18.1.4:80=1"}},
+	}
+	for _, s := range steps {
+		t.Run(s.desc, func(t *testing.T) {
+			before := applies
+			err := s.do()
+			if !errors.Is(err, s.wantErr) {
+				t.Fatalf("error %v, want %v", err, s.wantErr)
+			}
+			if s.wantErr != nil {
+				if applies != before {
+					t.Errorf("a refused change applied a new state")
+				}
+				return
+			}
+			if got := weights(applied, vs100); !slices.Equal(got, s.want) {
+				t.Errorf("VS .100 reals %v, want %v", got, s.want)
+			}
+		})
+	}
+	if _, set := d.RuntimeWeight(ref(vs100, "198.18.1.2:80")); set {
+		t.Error("RuntimeWeight still set after a reload")
+	}
+	if got := d.ServicesAt(netip.MustParseAddrPort("198.18.0.100:80")); !slices.Equal(got, []loader.Endpoint{vs100}) {
+		t.Errorf("ServicesAt(198.18.0.100:80) = %v, want [%v]", got, vs100)
+	}
+	if cw, err := d.ConfiguredWeight(ref(vs100, "198.18.1.3:80")); err != nil || cw != 1 {
+		t.Errorf("ConfiguredWeight = %d, %v; want 1", cw, err)
 	}
 }
