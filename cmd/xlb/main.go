@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -14,6 +15,17 @@ const (
 	defaultBPFFS  = "/sys/fs/bpf/xlb"
 	defaultSocket = "/run/xlb/xlbd.sock"
 )
+
+// socketFor is the default control socket of the xlbd pinning under
+// pinDir (cmd/xlbd has the same rule): /run/xlb/xlbd.sock for the default
+// directory, /run/xlb/BASE.sock for any other, so --bpffs alone selects an
+// installation.
+func socketFor(pinDir string) string {
+	if filepath.Clean(pinDir) == defaultBPFFS {
+		return defaultSocket
+	}
+	return filepath.Join("/run/xlb", filepath.Base(filepath.Clean(pinDir))+".sock")
+}
 
 // env is what a command runs with; tests replace open and the writers.
 type env struct {
@@ -63,7 +75,7 @@ func mainUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
 	fmt.Fprintf(w, "  --bpffs DIR    bpffs directory of the xlbd to inspect (default %s)\n", defaultBPFFS)
-	fmt.Fprintf(w, "  --socket PATH  control socket of xlbd (default %s)\n", defaultSocket)
+	fmt.Fprintf(w, "  --socket PATH  control socket of xlbd (default %s; with another --bpffs DIR, /run/xlb/BASE.sock)\n", defaultSocket)
 	fmt.Fprintln(w, "\nExamples:")
 	fmt.Fprintln(w, "  xlb list                          # like ipvsadm -Ln")
 	fmt.Fprintln(w, "  xlb --bpffs /sys/fs/bpf/xlb-test list --stats")
@@ -85,6 +97,8 @@ func run(e *env, args []string) int {
 		}
 		return 2
 	}
+	socketSet := false
+	global.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
 	rest := global.Args()
 	name := "list"
 	if len(rest) > 0 {
@@ -115,6 +129,10 @@ func run(e *env, args []string) int {
 			return 0
 		}
 		return 2
+	}
+	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
+	if !socketSet {
+		e.socket = socketFor(e.bpffs)
 	}
 	if err := c.run(e, fs, fs.Args()); err != nil {
 		fmt.Fprintf(e.stderr, "xlb %s: %v\n", c.name, err)

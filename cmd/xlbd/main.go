@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/xlbproject/xlb/control/config"
@@ -28,6 +29,22 @@ type options struct {
 	cleanup       bool
 	test          bool // -t: check the configuration and exit
 	dump          bool // --dump: print the effective configuration and exit
+	socketPath    string
+	metricsAddr   string
+}
+
+// defaultSocket is the control socket of the xlbd with the default --bpffs.
+const defaultSocket = "/run/xlb/xlbd.sock"
+
+// socketFor is the default control socket of the xlbd pinning under
+// pinDir, so that --bpffs alone selects an installation for xlbd and xlb
+// (cmd/xlb has the same rule): /run/xlb/xlbd.sock for the default
+// directory, /run/xlb/BASE.sock for any other.
+func socketFor(pinDir string) string {
+	if filepath.Clean(pinDir) == "/sys/fs/bpf/xlb" {
+		return defaultSocket
+	}
+	return filepath.Join("/run/xlb", filepath.Base(filepath.Clean(pinDir))+".sock")
 }
 
 func main() {
@@ -41,6 +58,8 @@ func main() {
 	fs.BoolVar(&opts.detachOnExit, "detach-on-exit", false, "on exit, detach XDP and remove the pins instead of leaving the data plane running")
 	fs.BoolVar(&opts.cleanup, "cleanup", false, "detach XDP and remove the pins under --bpffs, then exit")
 	fs.BoolVar(&opts.test, "t", false, "check the configuration file and exit (0 valid, 1 not); touches nothing")
+	fs.StringVar(&opts.socketPath, "socket", defaultSocket, "control socket `path` for xlb weight, drain, health, vrrp (mode 0600; \"\" for none; with another --bpffs DIR the default is /run/xlb/BASE.sock, BASE the last element of DIR)")
+	fs.StringVar(&opts.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `addr`ess:port at /metrics (e.g. 127.0.0.1:9410; default off)")
 	fs.BoolVar(&opts.dump, "dump", false, "print the effective configuration, defaults written out, and exit; touches nothing")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -50,6 +69,11 @@ func main() {
 		os.Exit(2)
 	}
 	opts.interfaces = ifaces
+	socketSet := false
+	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
+	if !socketSet {
+		opts.socketPath = socketFor(opts.pinDir)
+	}
 	switch {
 	case opts.test && opts.dump:
 		fmt.Fprintln(os.Stderr, "xlbd: -t and --dump exclude each other")

@@ -61,12 +61,24 @@ func run(opts options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ctl, err := startControlSocket(opts.socketPath, director, dp, subs, log)
+	if err != nil {
+		subs.stop()
+		return err
+	}
+	defer ctl.Close()
+	metrics, err := startMetrics(opts.metricsAddr, dp, log)
+	if err != nil {
+		subs.stop()
+		return err
+	}
+	defer metrics.Close()
 	logNotActive(cfg, log)
 	log.Info("xlbd running", "config", opts.configFile, "virtual_servers", len(state.Services), "interfaces", strings.Join(ifaces, ","), "bpffs", opts.pinDir)
 
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(opts, dp, director, subs, log)
+			metrics.reloaded(reload(opts, dp, director, subs, log))
 			continue
 		}
 		log.Info("xlbd stopping", "signal", sig.String())
@@ -94,8 +106,8 @@ func load(file string) (*config.Config, *control.State, error) {
 }
 
 // reload applies a changed config file; an invalid one is reported and the
-// running configuration stays.
-func reload(opts options, dp *loader.Dataplane, director *control.Director, subs subsystems, log *slog.Logger) {
+// running configuration stays. It reports whether the reload succeeded.
+func reload(opts options, dp *loader.Dataplane, director *control.Director, subs subsystems, log *slog.Logger) bool {
 	file := opts.configFile
 	log.Info("reloading configuration (SIGHUP)", "config", file)
 	cfg, state, err := load(file)
@@ -107,18 +119,19 @@ func reload(opts options, dp *loader.Dataplane, director *control.Director, subs
 	}
 	if err != nil {
 		log.Error("configuration not reloaded: the running configuration stays", "config", file, "error", err.Error())
-		return
+		return false
 	}
 	if err := director.SetConfig(cfg, state); err != nil {
 		log.Error("configuration reload failed part-way", "config", file, "error", err)
-		return
+		return false
 	}
 	if err := subs.reload(cfg); err != nil {
 		log.Error("configuration reload failed part-way", "config", file, "error", err)
-		return
+		return false
 	}
 	logNotActive(cfg, log)
 	log.Info("configuration reloaded", "config", file, "virtual_servers", len(state.Services))
+	return true
 }
 
 // logNotActive says what the file configures that xlb does not do yet.

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xlbproject/xlb/loader"
+)
+
+// metricsSource is what a scrape reads: the data plane's maps.
+type metricsSource interface {
+	connReader
+	RealStats(id uint32) (loader.RealCounters, error)
+	ReasonStats() (map[loader.Reason]loader.Counters, error)
+}
+
+// metricsServer serves Prometheus metrics read from the data plane at
+// each scrape, and counts configuration reloads.
+type metricsServer struct {
+	srv     *http.Server
+	addr    string // where it listens
+	done    chan struct{}
+	reloads *prometheus.CounterVec
+}
+
+// newMetricsRegistry registers xlb's metrics on a new registry.
+func newMetricsRegistry(dp metricsSource, log *slog.Logger) (*prometheus.Registry, *prometheus.CounterVec) {
+	reg := prometheus.NewRegistry()
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "xlb_config_reloads_total",
+		Help: "Configuration reloads (SIGHUP) by result: success, or failure (the running configuration stayed).",
+	}, []string{"result"})
+	reloads.WithLabelValues("success")
+	reloads.WithLabelValues("failure")
+	reg.MustRegister(reloads, &dataplaneCollector{dp: dp, log: log})
+	return reg, reloads
+}
+
+// startMetrics serves /metrics on addr; an empty addr serves nothing (the
+// reload counter still works, unread).
+func startMetrics(addr string, dp metricsSource, log *slog.Logger) (*metricsServer, error) {
+	reg, reloads := newMetricsRegistry(dp, log)
+	m := &metricsServer{reloads: reloads}
+	if addr == "" {
+		return m, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	m.addr = ln.Addr().String()
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.done = make(chan struct{})
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "addr", addr, "error", err)
+		}
+	}()
+	log.Info("serving Prometheus metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return m, nil
+}
+
+// reloaded counts a reload's result.
+func (m *metricsServer) reloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+	} else {
+		m.reloads.WithLabelValues("failure").Inc()
+	}
+}
+
+// Close stops the server.
+func (m *metricsServer) Close() {
+	if m == nil || m.srv == nil {
+		return
+	}
+	m.srv.Close()
+	<-m.done
+}
+
+var (
+	realLabels    = []string{"vip", "port", "proto", "real"}
+	serviceLabels = []string{"vip", "port", "proto"}
+
+	descRealConns = prometheus.NewDesc("xlb_real_connections_total",
+		"Connections scheduled to the real.", realLabels, nil)
+	descRealPackets = prometheus.NewDesc("xlb_real_packets_total",
+		"Packets forwarded: in client -> real, out real -> client (NAT only).", append(realLabels, "direction"), nil)
+	descRealBytes = prometheus.NewDesc("xlb_real_bytes_total",
+		"Bytes forwarded: in client -> real, out real -> client (NAT only).", append(realLabels, "direction"), nil)
+	descRealWeight = prometheus.NewDesc("xlb_real_weight",
+		"The weight the data plane runs (after health, quorum and runtime edits).", realLabels, nil)
+	descRealActive = prometheus.NewDesc("xlb_real_active_connections",
+		"ActiveConn: established TCP connections in the connection table.", realLabels, nil)
+	descRealInactive = prometheus.NewDesc("xlb_real_inactive_connections",
+		"InActConn: connections in every other state, and UDP.", realLabels, nil)
+	descSvcConns = prometheus.NewDesc("xlb_service_connections_total",
+		"Connections scheduled by the virtual service.", serviceLabels, nil)
+	descSvcPackets = prometheus.NewDesc("xlb_service_packets_total",
+		"Packets forwarded by the virtual service.", append(serviceLabels, "direction"), nil)
+	descSvcBytes = prometheus.NewDesc("xlb_service_bytes_total",
+		"Bytes forwarded by the virtual service.", append(serviceLabels, "direction"), nil)
+	descReasonPackets = prometheus.NewDesc("xlb_datapath_packets_total",
+		"Packets the data plane passed to the kernel or dropped, by reason (xlb stats).", []string{"reason"}, nil)
+	descReasonBytes = prometheus.NewDesc("xlb_datapath_bytes_total",
+		"Bytes the data plane passed to the kernel or dropped, by reason (xlb stats).", []string{"reason"}, nil)
+)
+
+// dataplaneCollector reads the maps at each scrape. Reals that left the
+// configuration but still have flows are reported while they have any.
+type dataplaneCollector struct {
+	dp  metricsSource
+	log *slog.Logger
+}
+
+func (c *dataplaneCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRealConns, descRealPackets, descRealBytes, descRealWeight, descRealActive,
+		descRealInactive, descSvcConns, descSvcPackets, descSvcBytes, descReasonPackets, descReasonBytes} {
+		ch <- d
+	}
+}
+
+func (c *dataplaneCollector) Collect(ch chan<- prometheus.Metric) {
+	if err := c.collect(ch); err != nil {
+		c.log.Warn("metrics: reading the data plane failed", "error", err)
+		ch <- prometheus.NewInvalidMetric(descReasonPackets, err)
+	}
+}
+
+type realKey struct {
+	svc  uint32
+	real netip.AddrPort
+}
+
+func (c *dataplaneCollector) collect(ch chan<- prometheus.Metric) error {
+	services, err := c.dp.Services()
+	if err != nil {
+		return err
+	}
+	reals, err := c.dp.Reals()
+	if err != nil {
+		return err
+	}
+	byID := make(map[uint32]loader.Endpoint, len(services))
+	svcSum := make(map[uint32]*loader.RealCounters, len(services))
+	for ep, svc := range services {
+		byID[svc.ID] = ep
+		svcSum[svc.ID] = &loader.RealCounters{}
+	}
+	// A real changed in a reload gets a new id: sum ids per address, so
+	// each series is one (service, real).
+	type realSum struct {
+		stats  loader.RealCounters
+		conns  loader.ConnCounts
+		weight uint32
+		live   bool
+	}
+	sums := make(map[realKey]*realSum)
+	for id, rl := range reals {
+		if _, ok := byID[rl.ServiceID]; !ok {
+			continue
+		}
+		st, err := c.dp.RealStats(id)
+		if err != nil {
+			return err
+		}
+		cc, err := c.dp.RealConns(id)
+		if err != nil {
+			return err
+		}
+		k := realKey{rl.ServiceID, netip.AddrPortFrom(rl.Addr, rl.Port)}
+		s := sums[k]
+		if s == nil {
+			s = &realSum{}
+			sums[k] = s
+		}
+		s.stats.Add(st)
+		s.conns.Active += max(cc.Active, 0)
+		s.conns.Inactive += max(cc.Inactive, 0)
+		if !rl.Removed {
+			s.weight, s.live = rl.Weight, true
+		}
+		svcSum[rl.ServiceID].Add(st)
+	}
+	for k, s := range sums {
+		if !s.live && s.conns.Active+s.conns.Inactive == 0 {
+			continue
+		}
+		ep := byID[k.svc]
+		l := []string{ep.Addr.String(), strconv.Itoa(int(ep.Port)), ep.Proto.String(), k.real.String()}
+		ch <- prometheus.MustNewConstMetric(descRealConns, prometheus.CounterValue, float64(s.stats.Conns), l...)
+		ch <- prometheus.MustNewConstMetric(descRealPackets, prometheus.CounterValue, float64(s.stats.PacketsIn), append(l, "in")...)
+		ch <- prometheus.MustNewConstMetric(descRealPackets, prometheus.CounterValue, float64(s.stats.PacketsOut), append(l, "out")...)
+		ch <- prometheus.MustNewConstMetric(descRealBytes, prometheus.CounterValue, float64(s.stats.BytesIn), append(l, "in")...)
+		ch <- prometheus.MustNewConstMetric(descRealBytes, prometheus.CounterValue, float64(s.stats.BytesOut), append(l, "out")...)
+		ch <- prometheus.MustNewConstMetric(descRealWeight, prometheus.GaugeValue, float64(s.weight), l...)
+		ch <- prometheus.MustNewConstMetric(descRealActive, prometheus.GaugeValue, float64(s.conns.Active), l...)
+		ch <- prometheus.MustNewConstMetric(descRealInactive, prometheus.GaugeValue, float64(s.conns.Inactive), l...)
+	}
+	for id, s := range svcSum {
+		ep := byID[id]
+		l := []string{ep.Addr.String(), strconv.Itoa(int(ep.Port)), ep.Proto.String()}
+		ch <- prometheus.MustNewConstMetric(descSvcConns, prometheus.CounterValue, float64(s.Conns), l...)
+		ch <- prometheus.MustNewConstMetric(descSvcPackets, prometheus.CounterValue, float64(s.PacketsIn), append(l, "in")...)
+		ch <- prometheus.MustNewConstMetric(descSvcPackets, prometheus.CounterValue, float64(s.PacketsOut), append(l, "out")...)
+		ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(s.BytesIn), append(l, "in")...)
+		ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(s.BytesOut), append(l, "out")...)
+	}
+	reasons, err := c.dp.ReasonStats()
+	if err != nil {
+		return err
+	}
+	for _, r := range loader.Reasons() {
+		ch <- prometheus.MustNewConstMetric(descReasonPackets, prometheus.CounterValue, float64(reasons[r].Packets), r.String())
+		ch <- prometheus.MustNewConstMetric(descReasonBytes, prometheus.CounterValue, float64(reasons[r].Bytes), r.String())
+	}
+	return nil
+}

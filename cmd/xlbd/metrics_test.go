@@ -1,0 +1,96 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scrape reads /metrics of a server started on a free loopback port.
+func scrape(t *testing.T, m *metricsServer) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + m.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("scrape: %s\n%s", resp.Status, b)
+	}
+	return string(b)
+}
+
+func TestMetrics(t *testing.T) {
+	dp := newFakeDataplane()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := startMetrics("127.0.0.1:0", dp, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.reloaded(true)
+	m.reloaded(true)
+	m.reloaded(false)
+	out := scrape(t, m)
+	want := []string{
+		// 198.18.1.2:80 sums its current id and the one a reload replaced.
+		`xlb_real_connections_total{port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 13`,
+		`xlb_real_connections_total{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 20`,
+		`xlb_real_packets_total{direction="in",port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 130`,
+		`xlb_real_packets_total{direction="out",port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 90`,
+		`xlb_real_bytes_total{direction="in",port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 7800`,
+		`xlb_real_bytes_total{direction="out",port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 50000`,
+		`xlb_real_weight{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 2`,
+		`xlb_real_active_connections{port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 3`,
+		`xlb_real_inactive_connections{port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 1`,
+		`xlb_service_connections_total{port="80",proto="TCP",vip="198.18.0.100"} 33`,
+		`xlb_service_packets_total{direction="in",port="80",proto="TCP",vip="198.18.0.100"} 330`,
+		`xlb_service_bytes_total{direction="out",port="80",proto="TCP",vip="198.18.0.100"} 50000`,
+		`xlb_datapath_packets_total{reason="drop: no real available"} 7`,
+		`xlb_datapath_bytes_total{reason="drop: no real available"} 420`,
+		`xlb_datapath_packets_total{reason="pass: no virtual service"} 0`,
+		`xlb_config_reloads_total{result="success"} 2`,
+		`xlb_config_reloads_total{result="failure"} 1`,
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("scrape lacks %s", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", out)
+	}
+
+	// Counters are read at each scrape.
+	dp.mu.Lock()
+	c := dp.stats[1]
+	c.Conns += 5
+	dp.stats[1] = c
+	dp.mu.Unlock()
+	if w := `xlb_real_connections_total{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 25`; !strings.Contains(scrape(t, m), w) {
+		t.Errorf("second scrape lacks %s", w)
+	}
+}
+
+func TestMetricsAddrInUse(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := startMetrics(m.addr, newFakeDataplane(), log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
+		t.Errorf("a second server on %s: %v, want a listen error naming the address", m.addr, err)
+	}
+	var none *metricsServer
+	none.reloaded(true) // no metrics: nothing to count, no panic
+	none.Close()
+}
