@@ -50,6 +50,7 @@ func run(opts options, log *slog.Logger) error {
 		return err
 	}
 	director := control.NewDirector(rec.Apply, log)
+	director.SetOwnedVIPs(vrrpOwnedAtStart(cfg)) // with VRRP, no VIP is served until an instance is master
 	// The maps are complete before the first packet reaches the program.
 	if err := director.SetConfig(cfg, state); err != nil {
 		return fmt.Errorf("apply %s: %w", opts.configFile, err)

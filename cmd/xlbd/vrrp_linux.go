@@ -589,3 +589,13 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 	}
 	return out
 }
+
+// vrrpOwnedAtStart is the VIP ownership before VRRP runs: nil (every VIP)
+// without vrrp_instance blocks, none with them, so that a director that
+// will be BACKUP never serves a VIP while it starts.
+func vrrpOwnedAtStart(cfg *config.Config) []netip.Addr {
+	if len(cfg.VRRPInstances) == 0 {
+		return nil
+	}
+	return []netip.Addr{}
+}
