@@ -148,6 +148,9 @@ func (d *Director) SetConfig(cfg *config.Config, st *State) error {
 	}
 	d.base, d.policy = st, policy
 	// The configuration rules again: runtime weights end with a reload.
+	if n := len(d.runtime); n > 0 {
+		d.log.Info("runtime weights (xlb weight, xlb drain) end: the configured weights apply again", "reals", n)
+	}
 	clear(d.runtime)
 	return d.applyLocked()
 }

@@ -20,6 +20,7 @@ const (
 var steerOpts struct {
 	proto    string
 	wait     bool
+	all      bool
 	timeout  time.Duration
 	interval time.Duration
 }
@@ -44,7 +45,7 @@ var weightCmd = &command{
 var drainCmd = &command{
 	name:    "drain",
 	args:    "VIP:PORT REAL:PORT",
-	summary: "give a real weight 0 (existing connections continue) and wait until its connections reach 0; lasts until the next reload",
+	summary: "give a real weight 0 (existing connections continue) and wait until its active connections reach 0; lasts until the next reload",
 	examples: []string{
 		"xlb drain 198.18.0.100:80 198.18.1.2:80",
 		"xlb drain --timeout 10m 198.18.0.100:80 198.18.1.2:80",
@@ -52,7 +53,8 @@ var drainCmd = &command{
 	},
 	flags: func(fs *flag.FlagSet) {
 		protoFlag(fs)
-		fs.BoolVar(&steerOpts.wait, "wait", true, "wait for the real's connections (ActiveConn and InActConn) to reach 0")
+		fs.BoolVar(&steerOpts.wait, "wait", true, "wait for the real's ActiveConn to reach 0")
+		fs.BoolVar(&steerOpts.all, "all", false, "wait for InActConn to reach 0 too (closed connections' entries expire by their timeouts: TIME_WAIT takes 2 minutes)")
 		fs.DurationVar(&steerOpts.timeout, "timeout", 5*time.Minute, "give up waiting after `D` (exit status 1; the weight stays 0)")
 		fs.DurationVar(&steerOpts.interval, "interval", time.Second, "poll the connection counts every `D`")
 	},
@@ -141,8 +143,8 @@ func runDrain(e *env, _ *flag.FlagSet, args []string) error {
 			return err
 		}
 		now := [2]int64{r.ActiveConns, r.InactiveConns}
-		if now[0] == 0 && now[1] == 0 {
-			fmt.Fprintf(e.stdout, "drained: real %s of %s has no connections left\n", real, vip)
+		if now[0] == 0 && (now[1] == 0 || !steerOpts.all) {
+			fmt.Fprintf(e.stdout, "drained: real %s of %s has no active connections (%d inactive entries left, they expire by their timeouts)\n", real, vip, now[1])
 			return nil
 		}
 		if now != last {

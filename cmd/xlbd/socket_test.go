@@ -251,7 +251,7 @@ func TestControlSocket(t *testing.T) {
 	}
 
 	t.Run("drain reports when the connections reach 0", func(t *testing.T) {
-		cmd := exec.Command(filepath.Join(binDir, "xlb"), "--socket", sock, "drain", "--interval", "20ms", "--timeout", "20s", "198.18.0.100:80", "198.18.1.2:80")
+		cmd := exec.Command(filepath.Join(binDir, "xlb"), "--socket", sock, "drain", "--all", "--interval", "20ms", "--timeout", "20s", "198.18.0.100:80", "198.18.1.2:80")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -264,7 +264,7 @@ func TestControlSocket(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("xlb drain: %v\n%s", err, out.String())
 		}
-		if !strings.Contains(out.String(), "drained: real 198.18.1.2:80 of 198.18.0.100:80 has no connections left") {
+		if !strings.Contains(out.String(), "drained: real 198.18.1.2:80 of 198.18.0.100:80 has no active connections (0 inactive entries left") {
 			t.Errorf("xlb drain did not report the end:\n%s", out.String())
 		}
 	})
