@@ -1017,3 +1017,95 @@ func TestIntegrationVRRPReload(t *testing.T) {
 	}
 	checkAnsweredByReals(t, p, getVIP(t, p, 2), 2)
 }
+
+// syncConf is a vrrp_sync_group of VI_1 (198.18.0.100) and VI_2
+// (198.18.0.101) with a group notify program, VI_2 tracking a file with
+// weight 0, and a DR service on each VIP.
+func syncConf(p *testenv.Pair, prio int, track, notify string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vrrp_track_file f {\n    file %s\n    weight 0\n}\n", track)
+	for i, vip := range []string{"198.18.0.100", "198.18.0.101"} {
+		fmt.Fprintf(&b, "vrrp_instance VI_%d {\n    interface eth0\n    virtual_router_id %d\n    priority %d\n    advert_int 0.2\n    version 3\n", i+1, 51+i, prio)
+		if i == 1 {
+			b.WriteString("    track_file {\n        f\n    }\n")
+		}
+		fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s/32\n    }\n}\n", vip)
+		fmt.Fprintf(&b, "virtual_server %s 80 {\n    lvs_sched rr\n    lvs_method DR\n    protocol TCP\n    real_server %s 80 {\n        weight 1\n    }\n}\n", vip, p.Reals[0].Addr)
+	}
+	fmt.Fprintf(&b, "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    notify %s\n}\n", notify)
+	return b.String()
+}
+
+// A fault of one member of a sync group moves the whole group to the
+// peer; the group's notify program sees the group change.
+func TestIntegrationVRRPSyncGroup(t *testing.T) {
+	p := testenv.StartPair(t, testenv.PairOptions{Reals: 1, VIPs: []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101")}})
+	if _, err := p.Reals[0].ServeHTTP(80); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// One notify program per director, writing its own log.
+	notifyA, notifyB := filepath.Join(dir, "a.sh"), filepath.Join(dir, "b.sh")
+	for _, n := range []string{notifyA, notifyB} {
+		if err := os.WriteFile(n, []byte("#!/bin/sh\necho \"$@\" >> "+n+".log\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trackA, trackB := filepath.Join(dir, "a.track"), filepath.Join(dir, "b.track")
+	a := startPairXlbd(t, p, 0, syncConf(p, 150, trackA, notifyA))
+	b := startPairXlbd(t, p, 1, syncConf(p, 100, trackB, notifyB))
+	for _, vi := range []string{"VI_1", "VI_2"} {
+		waitAfter(t, "director1", a, 0, vi+" BACKUP -> MASTER (priority 150", 10*time.Second)
+		waitAfter(t, "director2", b, 0, vi+" INIT -> BACKUP", 10*time.Second)
+	}
+	hc := p.Client.HTTPClient(2 * time.Second)
+	for _, vip := range []string{"198.18.0.100", "198.18.0.101"} {
+		if body, err := getBody(hc, "http://"+vip+"/"); err != nil || body != "real1" {
+			t.Fatalf("GET via %s: %q, %v", vip, body, err)
+		}
+	}
+
+	// VI_2's tracked file faults it on director1; VI_1 follows into FAULT
+	// and director2 takes both.
+	ma, mb := mark(a), mark(b)
+	if err := os.WriteFile(trackA, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitAfter(t, "director1", a, ma, "VI_2 MASTER -> FAULT (priority 150, tracked file "+trackA+" failed)", 5*time.Second)
+	waitAfter(t, "director1", a, ma, "VI_1 MASTER -> FAULT (priority 150, a member of sync group G is in fault)", 5*time.Second)
+	for _, vi := range []string{"VI_1", "VI_2"} {
+		waitAfter(t, "director2", b, mb, vi+" BACKUP -> MASTER (priority 100", 5*time.Second)
+	}
+	if servesVIP(t, a) {
+		t.Error("director1 in FAULT serves a VIP")
+	}
+	for _, vip := range []string{"198.18.0.100", "198.18.0.101"} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			body, err := getBody(hc, "http://"+vip+"/")
+			if err == nil && body == "real1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET via %s after the group moved: %q, %v", vip, body, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wantNotify := func(file, want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			got, _ := os.ReadFile(file)
+			if string(got) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:\n%s\nwant:\n%s", file, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wantNotify(notifyA+".log", "GROUP G BACKUP 0\nGROUP G MASTER 0\nGROUP G FAULT 0\n")
+	wantNotify(notifyB+".log", "GROUP G BACKUP 0\nGROUP G MASTER 0\n")
+}
