@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -10,11 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xlbproject/xlb/control"
 	"github.com/xlbproject/xlb/control/config"
 	"github.com/xlbproject/xlb/loader"
+	"github.com/xlbproject/xlb/testenv"
 )
 
 const steerConf = `virtual_server 198.18.0.100 80 {
@@ -322,5 +327,201 @@ func TestSocketFor(t *testing.T) {
 		if got := socketFor(tc.pinDir); got != tc.want {
 			t.Errorf("socketFor(%q) = %q, want %q", tc.pinDir, got, tc.want)
 		}
+	}
+}
+
+// startXlbdArgs is startXlbd with extra xlbd arguments.
+func startXlbdArgs(t *testing.T, topo *testenv.Topology, conf string, extra ...string) *xlbd {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "xlb.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbtest-%d-%d", os.Getpid(), pinSeq.Add(1))
+	args := append([]string{"-f", file, "--bpffs", pinDir, "-i", testenv.DirectorFrontIf, "-i", testenv.DirectorLANIf,
+		"--flow-table-size", "65536"}, extra...)
+	d, err := topo.Director.StartDaemon(filepath.Join(binDir, "xlbd"), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &xlbd{Daemon: d, file: file, pinDir: pinDir}
+	t.Cleanup(func() {
+		if err := d.Stop(5 * time.Second); err != nil {
+			t.Errorf("xlbd did not stop cleanly: %v\n%s", err, d.Log())
+		}
+		if err := loader.RemovePins(pinDir); err != nil {
+			t.Errorf("remove pins: %v", err)
+		}
+	})
+	if err := d.WaitLog("xlbd running", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// xlbFails runs the CLI against the daemon expecting exit status 1 and
+// returns its stderr.
+func (x *xlbd) xlbFails(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := runCLI(t, append([]string{"--bpffs", x.pinDir}, args...)...)
+	if code != 1 {
+		t.Fatalf("xlb %v: exit status %d, want 1\nstdout %s\nstderr %s", args, code, out, errOut)
+	}
+	return errOut
+}
+
+// metricLine returns the value of the sample whose line starts with
+// series, or -1.
+func metricValue(scrape, series string) float64 {
+	for _, line := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return -1
+}
+
+// The operator's view of a live director: counters that match the
+// requests sent, the connection table, a drain under a live connection,
+// runtime weights that a reload ends, and the metrics.
+func TestIntegrationCLI(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	const metricsAddr = "127.0.0.1:9410" // inside the director's namespace
+	x := startXlbdArgs(t, topo, vsConf("NAT", "TCP", 80, topo.Reals, 80), "--metrics-addr", metricsAddr)
+	url := "http://" + vipHTTP + "/"
+
+	const n = 10
+	getMany(t, topo.Client, url, n)
+
+	// xlb list --stats: the service line counts every connection sent.
+	out := x.xlb(t, "list", "--stats", "-t", vipHTTP)
+	var conns, inPkts, outPkts int
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "TCP  "+vipHTTP+" ") {
+			fmt.Sscan(strings.TrimPrefix(line, "TCP  "+vipHTTP), &conns, &inPkts, &outPkts)
+		}
+	}
+	if conns != n || inPkts < 3*n || outPkts < 2*n {
+		t.Errorf("xlb list --stats: Conns %d InPkts %d OutPkts %d, want %d connections of at least 3 packets in and 2 out:\n%s", conns, inPkts, outPkts, n, out)
+	}
+	var doc struct {
+		Services []struct {
+			Stats struct {
+				Conns     int `json:"conns"`
+				InPackets int `json:"in_packets"`
+			} `json:"stats"`
+			Reals []struct {
+				Address string `json:"address"`
+				Weight  int    `json:"weight"`
+				Active  int    `json:"active_conns"`
+				Stats   struct {
+					Conns int `json:"conns"`
+				} `json:"stats"`
+			} `json:"reals"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(x.xlb(t, "list", "-o", "json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Services) != 1 || doc.Services[0].Stats.Conns != n || len(doc.Services[0].Reals) != 2 ||
+		doc.Services[0].Reals[0].Stats.Conns+doc.Services[0].Reals[1].Stats.Conns != n {
+		t.Errorf("xlb list -o json does not count %d connections on 2 reals: %+v", n, doc)
+	}
+
+	// A live connection shows in xlb conns, ESTABLISHED on its real.
+	k := dialKeepAlive(t, topo.Client, vipHTTP)
+	first := k.ask(t)
+	var busy, other *testenv.Host
+	for _, r := range topo.Reals {
+		if r.Name == first {
+			busy = r
+		} else {
+			other = r
+		}
+	}
+	if busy == nil || other == nil {
+		t.Fatalf("the long-lived connection was answered by %q, not a real", first)
+	}
+	busyAP := busy.Addr.String() + ":80"
+	out = x.xlb(t, "conns", "--vip", vipHTTP, "--real", busyAP, "--client", topo.Client.Addr.String())
+	if !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, busyAP) {
+		t.Errorf("xlb conns does not show the live connection ESTABLISHED on %s:\n%s", busyAP, out)
+	}
+	all := x.xlb(t, "conns", "--vip", vipHTTP)
+	var counted int
+	fmt.Sscan(x.xlb(t, "conns", "--vip", vipHTTP, "--count"), &counted)
+	if lines := strings.Count(all, "\n") - 2; counted != lines || counted < 1 {
+		t.Errorf("xlb conns --count says %d, the listing has %d entries:\n%s", counted, lines, all)
+	}
+
+	// Drain under the live connection: it keeps its real, new connections
+	// go to the other, and xlb drain says what is left when it gives up.
+	errOut := x.xlbFails(t, "drain", "--timeout", "1s", "--interval", "200ms", vipHTTP, busyAP)
+	if !strings.Contains(errOut, "still has 1 active") || !strings.Contains(errOut, "stays at weight 0") {
+		t.Errorf("xlb drain with a live connection: %q, want 'still has 1 active ... stays at weight 0'", errOut)
+	}
+	if w := listedWeights(x.xlb(t, "list"))[busyAP]; w != "0" {
+		t.Errorf("xlb list shows weight %q for the drained real, want 0", w)
+	}
+	if seen := getMany(t, topo.Client, url, 6); seen[other.Name] != 6 {
+		t.Errorf("new connections during the drain went to %v, want all 6 to %s", seen, other.Name)
+	}
+	if got := k.ask(t); got != first {
+		t.Errorf("the live connection moved from %s to %s during the drain", first, got)
+	}
+	k.conn.Close()
+	out = x.xlb(t, "drain", "--timeout", "20s", "--interval", "100ms", vipHTTP, busyAP)
+	if !strings.Contains(out, "drained: real "+busyAP) {
+		t.Errorf("xlb drain after the connection closed:\n%s", out)
+	}
+
+	// Metrics agree with xlb list.
+	hc := topo.Director.HTTPClient(3 * time.Second)
+	scrape := func() string {
+		t.Helper()
+		resp, err := hc.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	m := scrape()
+	svcSeries := `xlb_service_connections_total{port="80",proto="TCP",vip="198.18.0.100"}`
+	if got := metricValue(m, svcSeries); got != n+1+6 {
+		t.Errorf("%s = %v, want %d", svcSeries, got, n+1+6)
+	}
+	wSeries := fmt.Sprintf(`xlb_real_weight{port="80",proto="TCP",real="%s",vip="198.18.0.100"}`, busyAP)
+	if got := metricValue(m, wSeries); got != 0 {
+		t.Errorf("%s = %v, want 0 (drained)", wSeries, got)
+	}
+
+	// A runtime weight lasts until the next reload.
+	out = x.xlb(t, "weight", vipHTTP, other.Addr.String()+":80", "5")
+	if !strings.Contains(out, "until the next reload") {
+		t.Errorf("xlb weight does not say the configuration rules at the next reload: %q", out)
+	}
+	if w := listedWeights(x.xlb(t, "list"))[other.Addr.String()+":80"]; w != "5" {
+		t.Errorf("xlb list shows weight %q after xlb weight 5", w)
+	}
+	if err := x.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitLog("configuration reloaded", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ws := listedWeights(x.xlb(t, "list"))
+	if ws[busyAP] != "1" || ws[other.Addr.String()+":80"] != "1" {
+		t.Errorf("after a reload the weights are %v, want the configured 1", ws)
+	}
+	if got := metricValue(scrape(), `xlb_config_reloads_total{result="success"}`); got != 1 {
+		t.Errorf("xlb_config_reloads_total{result=\"success\"} = %v, want 1", got)
+	}
+	if errOut := x.xlbFails(t, "weight", vipHTTP, "198.18.1.99:80", "1"); !strings.Contains(errOut, "198.18.1.99:80 is not a real server of TCP "+vipHTTP) {
+		t.Errorf("weight of an unknown real: %q", errOut)
 	}
 }
