@@ -262,6 +262,22 @@ func (d *Director) configuredLocked(ref RealRef) (int, error) {
 	return 0, fmt.Errorf("%s: %w", ref, ErrUnknownService)
 }
 
+// ConfiguredReals lists every real of the configuration, by service.
+func (d *Director) ConfiguredReals() []RealRef {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.base == nil {
+		return nil
+	}
+	var out []RealRef
+	for _, svc := range d.base.Services {
+		for _, rl := range svc.Reals {
+			out = append(out, RealRef{svc.Endpoint, rl.AddrPort()})
+		}
+	}
+	return out
+}
+
 // ServicesAt lists the configured services at VIP:port (TCP, UDP or both).
 func (d *Director) ServicesAt(vip netip.AddrPort) []loader.Endpoint {
 	d.mu.Lock()

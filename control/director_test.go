@@ -363,6 +363,9 @@ func TestDirectorRuntimeWeight(t *testing.T) {
 	if got := d.ServicesAt(netip.MustParseAddrPort("198.18.0.100:80")); !slices.Equal(got, []loader.Endpoint{vs100}) {
 		t.Errorf("ServicesAt(198.18.0.100:80) = %v, want [%v]", got, vs100)
 	}
+	if got := d.ConfiguredReals(); len(got) != 4 || got[0] != ref(vs100, "198.18.1.2:80") || got[3] != ref(vs101, "198.18.1.2:80") {
+		t.Errorf("ConfiguredReals = %v, want the 3 reals of .100 then the one of .101", got)
+	}
 	if cw, err := d.ConfiguredWeight(ref(vs100, "198.18.1.3:80")); err != nil || cw != 1 {
 		t.Errorf("ConfiguredWeight = %d, %v; want 1", cw, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xlbproject/xlb/control"
 	"github.com/xlbproject/xlb/loader"
 )
 
@@ -21,6 +22,12 @@ type metricsSource interface {
 	connReader
 	RealStats(id uint32) (loader.RealCounters, error)
 	ReasonStats() (map[loader.Reason]loader.Counters, error)
+}
+
+// healthSource is what the Director knows of the reals' health.
+type healthSource interface {
+	ConfiguredReals() []control.RealRef
+	RealHealth(ref control.RealRef) (h control.RealHealth, known bool)
 }
 
 // metricsServer serves Prometheus metrics read from the data plane at
@@ -33,7 +40,7 @@ type metricsServer struct {
 }
 
 // newMetricsRegistry registers xlb's metrics on a new registry.
-func newMetricsRegistry(dp metricsSource, log *slog.Logger) (*prometheus.Registry, *prometheus.CounterVec) {
+func newMetricsRegistry(dp metricsSource, hs healthSource, log *slog.Logger) (*prometheus.Registry, *prometheus.CounterVec) {
 	reg := prometheus.NewRegistry()
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "xlb_config_reloads_total",
@@ -41,14 +48,14 @@ func newMetricsRegistry(dp metricsSource, log *slog.Logger) (*prometheus.Registr
 	}, []string{"result"})
 	reloads.WithLabelValues("success")
 	reloads.WithLabelValues("failure")
-	reg.MustRegister(reloads, &dataplaneCollector{dp: dp, log: log})
+	reg.MustRegister(reloads, &dataplaneCollector{dp: dp, log: log}, &healthCollector{hs: hs})
 	return reg, reloads
 }
 
 // startMetrics serves /metrics on addr; an empty addr serves nothing (the
 // reload counter still works, unread).
-func startMetrics(addr string, dp metricsSource, log *slog.Logger) (*metricsServer, error) {
-	reg, reloads := newMetricsRegistry(dp, log)
+func startMetrics(addr string, dp metricsSource, hs healthSource, log *slog.Logger) (*metricsServer, error) {
+	reg, reloads := newMetricsRegistry(dp, hs, log)
 	m := &metricsServer{reloads: reloads}
 	if addr == "" {
 		return m, nil
@@ -230,4 +237,26 @@ func (c *dataplaneCollector) collect(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(descReasonBytes, prometheus.CounterValue, float64(reasons[r].Bytes), r.String())
 	}
 	return nil
+}
+
+var descRealUp = prometheus.NewDesc("xlb_real_up",
+	"1 while the real's health checkers pass (or it has none), 0 while it is down.", realLabels, nil)
+
+// healthCollector reports each configured real's health as the Director
+// last recorded it.
+type healthCollector struct{ hs healthSource }
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descRealUp }
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, ref := range c.hs.ConfiguredReals() {
+		h, known := c.hs.RealHealth(ref)
+		up := 1.0
+		if known && !h.Up {
+			up = 0
+		}
+		ep := ref.Service
+		ch <- prometheus.MustNewConstMetric(descRealUp, prometheus.GaugeValue, up,
+			ep.Addr.String(), strconv.Itoa(int(ep.Port)), ep.Proto.String(), ref.Real.String())
+	}
 }

@@ -4,9 +4,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xlbproject/xlb/control"
 )
 
 // scrape reads /metrics of a server started on a free loopback port.
@@ -31,7 +34,11 @@ func scrape(t *testing.T, m *metricsServer) string {
 func TestMetrics(t *testing.T) {
 	dp := newFakeDataplane()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := startMetrics("127.0.0.1:0", dp, log)
+	sd, _, _ := newSteerDirector(t)
+	if err := sd.SetRealHealth(control.RealRef{Service: epWeb, Real: netip.MustParseAddrPort("198.18.1.3:80")}, control.RealHealth{Up: false}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := startMetrics("127.0.0.1:0", dp, sd.Director, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +66,9 @@ func TestMetrics(t *testing.T) {
 		`xlb_datapath_packets_total{reason="pass: no virtual service"} 0`,
 		`xlb_config_reloads_total{result="success"} 2`,
 		`xlb_config_reloads_total{result="failure"} 1`,
+		`xlb_real_up{port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 1`,
+		`xlb_real_up{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 0`,
+		`xlb_real_up{port="53",proto="UDP",real="198.18.1.2:53",vip="198.18.0.100"} 1`,
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w+"\n") {
@@ -82,12 +92,13 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsAddrInUse(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), log)
+	sd, _, _ := newSteerDirector(t)
+	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := startMetrics(m.addr, newFakeDataplane(), log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
+	if _, err := startMetrics(m.addr, newFakeDataplane(), sd.Director, log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
 		t.Errorf("a second server on %s: %v, want a listen error naming the address", m.addr, err)
 	}
 	var none *metricsServer

@@ -68,7 +68,7 @@ func run(opts options, log *slog.Logger) error {
 		return err
 	}
 	defer ctl.Close()
-	metrics, err := startMetrics(opts.metricsAddr, dp, log)
+	metrics, err := startMetrics(opts.metricsAddr, dp, director, log)
 	if err != nil {
 		subs.stop()
 		return err
