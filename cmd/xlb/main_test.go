@@ -276,6 +276,10 @@ func TestBadInput(t *testing.T) {
 		{"no daemon on the socket", []string{"--socket", "/nonexistent/xlbd.sock", "weight", "198.18.0.100:80", "198.18.1.2:80", "1"}, 1,
 			"no xlbd listening on /nonexistent/xlbd.sock: start xlbd, or name its socket with --socket PATH", false},
 		{"health without a daemon", []string{"health", "--socket", "/nonexistent/xlbd.sock"}, 1, "no xlbd listening", false},
+		{"--bpffs alone selects the installation's socket", []string{"--bpffs", "/sys/fs/bpf/xlb-nowhere-test", "vrrp"}, 1,
+			"no xlbd listening on /run/xlb/xlb-nowhere-test.sock", false},
+		{"--socket wins over --bpffs", []string{"vrrp", "--bpffs", "/sys/fs/bpf/xlb-nowhere-test", "--socket", "/nonexistent/s.sock"}, 1,
+			"no xlbd listening on /nonexistent/s.sock", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
