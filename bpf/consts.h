@@ -124,6 +124,7 @@ enum reason {
 	XLB_DROP_FWD_DISABLED, /* fib lookup: forwarding off on the ingress device */
 	XLB_DROP_NO_NEIGH, /* DR: the real's MAC is not resolved yet */
 	XLB_PASS_IPV6_EXT, /* IPv6 extension headers xlb does not walk (routing, AH, ESP, too many) */
+	XLB_TX_TOO_BIG, /* too big for the next hop, DF: answered with ICMP frag needed / packet too big */
 	XLB_REASON_MAX,
 };
 

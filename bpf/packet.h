@@ -17,6 +17,8 @@ struct packet {
 	__be16 *dport;
 	__sum16 *l4_csum;
 	__u32 len; /* frame length, for byte counters */
+	__u32 l4_off; /* offset of the TCP/UDP header in the frame */
+	__u32 ingress; /* ifindex the frame came in on */
 	int vlans; /* VLAN tags in front of the IP header */
 	__u8 family; /* AF_INET or AF_INET6 */
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */

@@ -18,6 +18,7 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "fwd.h"
+#include "icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,10 +50,12 @@ static __always_inline int schedule(struct service *svc, struct flow_key *key, _
  */
 static __always_inline int to_real(struct packet *p, struct service *svc)
 {
+	struct bpf_fib_lookup fib = {};
 	struct flow_key key = {};
 	struct flow *f;
 	struct real *rl;
 	__u64 now = bpf_ktime_get_ns();
+	long rc;
 	__u32 real_id;
 	int new_conn = 0;
 	int verdict;
@@ -76,14 +79,15 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 	if (f && p->tcp_flags && (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
 		ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT, p->tcp_flags);
 
-	if (rl->method == XLB_METHOD_DR) {
-		verdict = fwd_to(p, rl->addr, 0);
-	} else {
+	rc = fib_to(p, rl->addr, &fib);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
+		return icmp_too_big(p, fib.mtu_result);
+	if (rl->method == XLB_METHOD_NAT) {
 		if (new_conn)
 			ct_insert_reply(&key, rl, real_id, now);
 		nat_rewrite_dst(p, rl->addr, rl->port);
-		verdict = fwd_to(p, rl->addr, 1);
 	}
+	verdict = fwd_finish(p, rc, &fib, rl->method == XLB_METHOD_NAT);
 	if (XLB_FORWARDED(verdict))
 		count_real_in(real_id, p->len, new_conn);
 	return verdict;
@@ -92,10 +96,12 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 /* from_nat_real gives a NAT real's reply its VIP:port back and sends it to the client. */
 static __always_inline int from_nat_real(struct packet *p)
 {
+	struct bpf_fib_lookup fib = {};
 	struct flow_key key = {};
 	__be32 client[4];
 	struct flow *f;
 	int verdict;
+	long rc;
 
 	flow_key_of(p, &key);
 	f = bpf_map_lookup_elem(&flows, &key);
@@ -104,9 +110,12 @@ static __always_inline int from_nat_real(struct packet *p)
 	f->atime_ns = bpf_ktime_get_ns();
 	ct_reply_advance(p, f);
 
-	nat_rewrite_src(p, f->vaddr, f->vport);
 	addr_copy(client, key.dst);
-	verdict = fwd_to(p, client, 1);
+	rc = fib_to(p, client, &fib);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
+		return icmp_too_big(p, fib.mtu_result);
+	nat_rewrite_src(p, f->vaddr, f->vport);
+	verdict = fwd_finish(p, rc, &fib, 1);
 	if (XLB_FORWARDED(verdict))
 		count_real_out(f->real_id, p->len);
 	return verdict;
@@ -118,11 +127,12 @@ int xlb_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct cursor c = { .pos = data };
-	struct packet p = { .ctx = ctx, .len = data_end - data };
+	struct packet p = { .ctx = ctx, .len = data_end - data, .ingress = ctx->ingress_ifindex };
 	struct endpoint ep = {};
 	struct service *svc;
 	struct tcphdr *tcp;
 	struct udphdr *udp;
+	struct icmphdr *icmp;
 	int proto;
 
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
@@ -148,7 +158,17 @@ int xlb_xdp(struct xdp_md *ctx)
 		return count_reason(XLB_PASS_NOT_IP, p.len, XDP_PASS);
 	}
 
+	p.l4_off = c.pos - data;
 	switch (proto) {
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((proto == IPPROTO_ICMP) != (p.family == AF_INET))
+			return count_reason(XLB_PASS_NOT_TCP_UDP, p.len, XDP_PASS);
+		icmp = c.pos;
+		if ((void *)(icmp + 1) > data_end)
+			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		p.proto = proto;
+		return icmp_error_to_real(&p, icmp, data_end);
 	case IPPROTO_TCP:
 		if (parse_tcphdr(&c, data_end, &tcp) < 0)
 			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);

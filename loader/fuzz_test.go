@@ -74,6 +74,11 @@ func FuzzXDP(f *testing.F) {
 		if v == xdpAborted || v > xdpRedirect {
 			t.Fatalf("verdict %s on\n%s", verdictName(v), describe(in))
 		}
+		if after.reasons[loader.TxTooBig].Packets != before.reasons[loader.TxTooBig].Packets {
+			noteOutcome(v, before, after)
+			checkTooBig(t, v, in, out)
+			return
+		}
 		if len(out) != len(in) {
 			t.Fatalf("output is %d bytes, input %d", len(out), len(in))
 		}
@@ -105,6 +110,38 @@ func FuzzXDP(f *testing.F) {
 			checkRewrite(t, in, out)
 		}
 	})
+}
+
+// checkTooBig asserts that the answer to a frame too big for its next hop
+// is an IPv4 ICMP "fragmentation needed" sent back (XDP_TX) to the frame's
+// source, quoting its IP header and 8 bytes, with valid checksums.
+func checkTooBig(t *testing.T, v uint32, in, out []byte) {
+	t.Helper()
+	if v != xdpTX {
+		t.Fatalf("too big: verdict %s, want XDP_TX", verdictName(v))
+	}
+	ipIn, ipOut := ipv4Of(in), ipv4Of(out)
+	if len(ipIn) < 28 || len(ipOut) < 56 {
+		t.Fatalf("too big: answer of %d bytes to a frame of %d:\n%s", len(out), len(in), describe(out))
+	}
+	if !bytes.Equal(out[:6], in[6:12]) || !bytes.Equal(out[6:12], in[:6]) {
+		t.Errorf("too big: answer's MACs %x, want the frame's swapped", out[:12])
+	}
+	if ipOut[9] != 1 || ipOut[20] != 3 || ipOut[21] != 4 {
+		t.Errorf("too big: answer is protocol %d type %d code %d, want ICMP 3/4", ipOut[9], ipOut[20], ipOut[21])
+	}
+	if !bytes.Equal(ipOut[12:16], ipIn[16:20]) || !bytes.Equal(ipOut[16:20], ipIn[12:16]) {
+		t.Errorf("too big: answer goes %v -> %v, want the frame's addresses swapped", ipOut[12:16], ipOut[16:20])
+	}
+	if !bytes.Equal(ipOut[28:56], ipIn[:28]) {
+		t.Errorf("too big: answer quotes %x, want %x", ipOut[28:56], ipIn[:28])
+	}
+	if s := onesSum(ipOut[:20], 0); s != 0xffff {
+		t.Errorf("too big: answer's IPv4 checksum does not verify")
+	}
+	if s := onesSum(ipOut[20:56], 0); s != 0xffff {
+		t.Errorf("too big: answer's ICMP checksum does not verify")
+	}
 }
 
 // checkRewrite asserts that a forwarded frame differs from the input only
@@ -189,6 +226,10 @@ func noteOutcome(v uint32, before, after counts) {
 	case loader.DropFwdDisabled:
 		fuzzOutcomes[v&7][r]++
 	case loader.DropNoNeigh:
+		fuzzOutcomes[v&7][r]++
+	case loader.PassIPv6Ext:
+		fuzzOutcomes[v&7][r]++
+	case loader.TxTooBig:
 		fuzzOutcomes[v&7][r]++
 	default:
 		switch v {

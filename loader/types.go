@@ -220,6 +220,7 @@ const (
 	DropFwdDisabled = Reason(xlbReasonXLB_DROP_FWD_DISABLED)
 	DropNoNeigh     = Reason(xlbReasonXLB_DROP_NO_NEIGH)
 	PassIPv6Ext     = Reason(xlbReasonXLB_PASS_IPV6EXT)
+	TxTooBig        = Reason(xlbReasonXLB_TX_TOO_BIG)
 	reasonCount     = int(xlbReasonXLB_REASON_MAX)
 )
 
@@ -237,6 +238,7 @@ var reasonNames = [...]string{
 	DropFwdDisabled: "drop: forwarding disabled",
 	DropNoNeigh:     "drop: DR real's MAC unresolved",
 	PassIPv6Ext:     "pass: IPv6 extension header not walked",
+	TxTooBig:        "tx: too big for the next hop, ICMP sent back",
 }
 
 // The name table must cover every reason the program knows.

@@ -655,6 +655,21 @@ func natReplyFrom(vip netip.AddrPort) func(*frame) {
 	}
 }
 
+func noDF(f *frame) { f.flags = 0 }
+
+// fragNeeded is the ICMP "fragmentation needed" (next-hop MTU mtu) the
+// director answers the IPv4 frame in with: back where it came from, from
+// the address it was sent to, quoting its IP header and 8 bytes.
+func fragNeeded(in []byte, mtu uint16) []byte {
+	pkt := gopacket.NewPacket(in, layers.LayerTypeEthernet, gopacket.Default)
+	eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	ip := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	quote := append([]byte(nil), in[14:14+len(ip.Contents)+8]...)
+	out := &layers.IPv4{Version: 4, TOS: 0xc0, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: ip.DstIP, DstIP: ip.SrcIP}
+	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded), Seq: mtu}
+	return serialize(&layers.Ethernet{SrcMAC: eth.DstMAC, DstMAC: eth.SrcMAC, EthernetType: layers.EthernetTypeIPv4}, out, icmp, gopacket.Payload(quote))
+}
+
 // routerAlert is a 4-byte IPv4 option (RFC 2113).
 var routerAlert = layers.IPv4Option{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}
 
@@ -749,10 +764,14 @@ func goldenCases() []goldenCase {
 			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
 		{desc: "NAT reply to a client whose MAC is unresolved: rewritten and passed to the kernel", before: [][]byte{synNAT3.bytes()}, ingress: ifNameB, in: replyNAT3.bytes(),
 			verdict: xdpPass, want: replyNAT3.with(func(f *frame) { f.src = netip.AddrPortFrom(vipNAT, 80) }).bytes(), count: countWant{reason: loader.PassNoNeigh}},
-		{desc: "DR frame larger than the egress MTU: passed untouched", ingress: ifNameA, in: bigDR.bytes(),
+		{desc: "DR frame larger than the egress MTU, DF: ICMP fragmentation needed back to the client", ingress: ifNameA, in: bigDR.bytes(),
+			verdict: xdpTX, want: fragNeeded(bigDR.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
+		{desc: "NAT frame larger than the egress MTU, DF: ICMP quoting the packet as the client sent it", ingress: ifNameA, in: bigNAT.bytes(),
+			verdict: xdpTX, want: fragNeeded(bigNAT.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
+		{desc: "DR frame larger than the egress MTU, no DF: passed untouched", ingress: ifNameA, in: bigDR.with(noDF).bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassFragNeeded}},
-		{desc: "NAT frame larger than the egress MTU: rewritten and passed to the kernel", ingress: ifNameA, in: bigNAT.bytes(),
-			verdict: xdpPass, want: bigNAT.with(func(f *frame) { f.dst = netip.AddrPortFrom(addrReal2, 8080) }).bytes(), count: countWant{reason: loader.PassFragNeeded}},
+		{desc: "NAT frame larger than the egress MTU, no DF: rewritten and passed to the kernel to fragment", ingress: ifNameA, in: bigNAT.with(noDF).bytes(),
+			verdict: xdpPass, want: bigNAT.with(noDF).with(func(f *frame) { f.dst = netip.AddrPortFrom(addrReal2, 8080) }).bytes(), count: countWant{reason: loader.PassFragNeeded}},
 		{desc: "frame of exactly the egress MTU: forwarded", ingress: ifNameA, in: mtuDR.bytes(),
 			verdict: xdpRedirect, want: mtuDR.with(drTo(macReal2)).bytes(), count: countWant{real: dr, newConn: true}},
 		{desc: "NAT reply to a client without a route: dropped", before: [][]byte{synNATFar.bytes()}, ingress: ifNameB, in: replyNATFar.bytes(),

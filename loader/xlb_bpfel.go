@@ -151,7 +151,8 @@ const (
 	xlbReasonXLB_DROP_FWD_DISABLED xlbReason = 10
 	xlbReasonXLB_DROP_NO_NEIGH     xlbReason = 11
 	xlbReasonXLB_PASS_IPV6EXT      xlbReason = 12
-	xlbReasonXLB_REASON_MAX        xlbReason = 13
+	xlbReasonXLB_TX_TOO_BIG        xlbReason = 13
+	xlbReasonXLB_REASON_MAX        xlbReason = 14
 )
 
 type xlbReasonCounters struct {
