@@ -1267,10 +1267,11 @@ func TestHealthMassFailureBatched(t *testing.T) {
 	mu.Unlock()
 
 	status.Store(500)
-	waitFor(t, "every real removed", 10*time.Second, func() bool {
+	// Each change is logged after it reached the data plane: wait for both.
+	waitFor(t, "every real removed and logged", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return reals == 0
+		return reals == 0 && strings.Count(logs.String(), "down: HTTP status 500") == n
 	}, &logs)
 	mu.Lock()
 	got := applies - start
