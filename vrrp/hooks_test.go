@@ -77,3 +77,30 @@ func TestInstanceRemovesLeftoverVIPs(t *testing.T) {
 		t.Fatalf("starting as backup: VIPs up %v after %d removals, want removed once", up, dels)
 	}
 }
+
+// When a split brain heals, the master that stays announces its addresses
+// again, so that clients that learnt the other master's MAC come back.
+func TestInstanceReannouncesAfterSplitBrain(t *testing.T) {
+	in, c, a := testInstance(t, Config{Name: "VI_1", Version: 3, Interval: 20 * time.Millisecond, Priority: 150,
+		GARPMasterDelay: -1, GARPMasterRepeat: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, "MASTER", func() bool { return in.State() == StateMaster })
+	waitUntil(t, "first announcements", func() bool { _, _, _, n := a.get(); return n == 2 })
+	// The other side of the split, a lower master, is heard twice: one
+	// more round of announcements (rate-limited), and we stay master.
+	for range 2 {
+		c.in <- advertPacket(t, Advert{Version: 3, VRID: 51, Priority: 100, Interval: 20 * time.Millisecond,
+			Addresses: []netip.Addr{vip100.Prefix.Addr()}}, GroupV4, 255)
+	}
+	waitUntil(t, "re-announcement", func() bool { _, _, _, n := a.get(); return n == 4 })
+	time.Sleep(30 * time.Millisecond) // under the master down interval (~76ms)
+	if _, _, _, n := a.get(); n != 4 || in.State() != StateMaster {
+		t.Fatalf("after the split healed: %d announcements, state %v; want 4 (one more round), MASTER", n, in.State())
+	}
+}

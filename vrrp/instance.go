@@ -400,6 +400,7 @@ func (in *Instance) Run(ctx context.Context) error {
 	in.log.Info("vrrp: instance starting", "interface", in.cfg.Interface, "priority", in.cfg.Priority,
 		"version", in.cfg.Version, "advert_int", in.cfg.Interval)
 	var (
+		lastHeal               time.Time
 		last                   memberStatus
 		wasMaster              bool
 		garpRound, garpRefresh time.Time
@@ -459,12 +460,16 @@ func (in *Instance) Run(ctx context.Context) error {
 				in.drop(err)
 				break
 			}
+			wasMaster := in.m.State() == StateMaster
 			acts, err := in.m.Receive(in.now(), a)
 			if err != nil {
 				in.drop(err)
 				break
 			}
 			in.do(acts)
+			if wasMaster && in.m.State() == StateMaster && a.Priority != 0 {
+				in.healSplit(a.Src, &lastHeal)
+			}
 		case u := <-in.track:
 			trackers.update(u)
 			in.applyTrackers(trackers, in.now())
@@ -491,6 +496,25 @@ func (in *Instance) Run(ctx context.Context) error {
 		settle()
 	}
 }
+
+// healSplit handles an advert from another master that we outrank: a split
+// brain is healing, and clients may have learnt the other master's MAC
+// for our addresses meanwhile. The other master backs off on our advert;
+// we announce the addresses again at once (keepalived does not, and such
+// clients keep sending to a backup until their ARP entry expires). At most
+// once per master down interval.
+func (in *Instance) healSplit(from netip.Addr, last *time.Time) {
+	now := in.now()
+	if !last.IsZero() && now.Sub(*last) < in.m.MasterDownInterval() {
+		return
+	}
+	*last = now
+	in.log.Info("vrrp: "+in.cfg.Name+" another master at lower priority: announcing the addresses again", "other", from.String())
+	in.announce(in.cfg.GARPMasterRepeat)
+}
+
+// Close releases an Instance that will not Run (its socket).
+func (in *Instance) Close() error { return in.conn.Close() }
 
 // post queues a sync group command for the run loop.
 func (in *Instance) post(c syncCmd) {

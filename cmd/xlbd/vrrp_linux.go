@@ -205,6 +205,7 @@ func (s *vrrpSubsystem) start(key string, spec unitSpec) error {
 		c.OnTransition = func(tr vrrp.Transition) { s.transition(u, tr, vips) }
 		in, err := vrrp.NewInstance(c)
 		if err != nil {
+			closeAll(u.insts)
 			return fmt.Errorf("start vrrp_instance %s: %w", c.Name, err)
 		}
 		u.insts = append(u.insts, in)
@@ -214,6 +215,7 @@ func (s *vrrpSubsystem) start(key string, spec unitSpec) error {
 	}
 	if u.group != nil {
 		if _, err := vrrp.NewSyncGroup(spec.Group, u.insts...); err != nil {
+			closeAll(u.insts)
 			return fmt.Errorf("start vrrp_sync_group %s: %w", spec.Group, err)
 		}
 	}
@@ -235,6 +237,13 @@ func (s *vrrpSubsystem) start(key string, spec unitSpec) error {
 		close(u.done)
 	}()
 	return nil
+}
+
+// closeAll releases instances that will not run.
+func closeAll(insts []*vrrp.Instance) {
+	for _, in := range insts {
+		in.Close()
+	}
 }
 
 // transition records an instance's new state and tells the Director which
