@@ -25,10 +25,19 @@
 //	in, err := vrrp.NewInstance(vrrp.Config{
 //		Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Version: 3,
 //		VIPs:    []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24")}},
-//		OnState: func(s vrrp.State) { ... }, // e.g. tell the data plane
+//		OnTransition: func(tr vrrp.Transition) { ... }, // e.g. tell the data plane
 //	})
 //	...
 //	err = in.Run(ctx) // on cancel: priority 0 if master, VIPs removed
+//
+// The hooks (OnState, OnTransition) run in the instance's goroutine after
+// the addresses were added or removed and before a new master's first
+// advert and gratuitous ARP, so a data plane programmed there forwards
+// before any client is sent its way. Transition.Reason says why, in the
+// words of a log line ("advert from 198.18.0.3 timed out"). A backup
+// removes addresses an earlier, killed run left behind, and a master that
+// hears a lower-priority master (a split brain healing) announces its
+// addresses again at once.
 //
 // Notify programs and scripts run without a shell. Accept mode is carried
 // in Config but not enforced: Linux accepts traffic to an added address.
