@@ -118,6 +118,9 @@ type checkState struct {
 	up        bool
 	weight    int
 	weightSet bool
+	// reason and changed are the last event's, for `xlb health`.
+	reason  string
+	changed time.Time
 }
 
 // startHealth is the starter of the health-checking subsystem.
@@ -483,6 +486,7 @@ func (h *healthChecker) onEvent(ev health.Event) {
 		before[i] = rc.health()
 	}
 	cs.up = ev.Up
+	cs.reason, cs.changed = ev.Reason, ev.Time
 	if ev.WeightSet {
 		cs.weight, cs.weightSet = ev.Weight, true
 	}
