@@ -147,6 +147,35 @@ func hasVIP(t *testing.T, h *testenv.Host) bool {
 	return strings.Contains(string(out), " "+pairVIP+"/")
 }
 
+// waitClientARP waits until the client resolves the VIP to h's MAC, which
+// the new master's gratuitous ARPs (a burst at once, another after
+// garp_master_delay) make it do.
+func waitClientARP(t *testing.T, p *testenv.Pair, h *testenv.Host) {
+	t.Helper()
+	out, err := h.Command("ip", "-o", "link", "show", testenv.EndpointIf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link in %s: %v\n%s", h.Name, err, out)
+	}
+	f := strings.Fields(string(out))
+	want := ""
+	for i, w := range f {
+		if w == "link/ether" && i+1 < len(f) {
+			want = f[i+1]
+		}
+	}
+	deadline := time.Now().Add(7 * time.Second)
+	for {
+		out, _ := p.Client.Command("ip", "neigh", "show", pairVIP, "dev", testenv.EndpointIf).CombinedOutput()
+		if strings.Contains(string(out), "lladdr "+want+" ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client resolves %s as %q, want %s's MAC %s (gratuitous ARP)", pairVIP, strings.TrimSpace(string(out)), h.Name, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // getVIP fetches n pages from the VIP over new connections, retrying a
 // failed one a few times while a client's ARP entry moves; it fails the
 // test when a request cannot be answered within 5s.
@@ -285,6 +314,7 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 	// Until its gratuitous ARP, the client may still reach the killed
 	// director's pinned data plane; the new master's announcement moves
 	// it: new connections are scheduled by director2.
+	waitClientARP(t, p, p.Directors[1])
 	before := conns(t, b)
 	checkAnsweredByReals(t, p, getVIP(t, p, 10), 10)
 	if got := conns(t, b) - before; got != 10 {
@@ -299,6 +329,7 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 	if servesVIP(t, b) || hasVIP(t, p.Directors[1]) {
 		t.Fatal("director2 went BACKUP but still serves or holds the VIP")
 	}
+	waitClientARP(t, p, p.Directors[0])
 	before = conns(t, a)
 	checkAnsweredByReals(t, p, getVIP(t, p, 6), 6)
 	if got := conns(t, a) - before; got != 6 {
@@ -315,6 +346,7 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 	if servesVIP(t, a) {
 		t.Error("director1 in FAULT still serves the VIP")
 	}
+	waitClientARP(t, p, p.Directors[1])
 	before = conns(t, b)
 	checkAnsweredByReals(t, p, getVIP(t, p, 6), 6)
 	if got := conns(t, b) - before; got != 6 {
