@@ -89,12 +89,18 @@ static int lc_step(__u32 i, void *data)
 		return 1;
 	rl = bpf_map_lookup_elem(&reals, &id);
 	cc = bpf_map_lookup_elem(&real_conns, &id);
-	if (!rl || !cc || rl->weight == 0 || (rl->flags & XLB_REAL_F_REMOVED))
+	if (!rl || !cc)
 		return 0;
 	/* The sweeper's recount may race an update: never below zero. */
 	act = cc->active > 0 ? cc->active : 0;
 	inact = cc->inactive > 0 ? cc->inactive : 0;
-	wt = rl->weight;
+	/*
+	 * The ring says which reals take new flows (the control plane leaves
+	 * out weight 0 and removed ones). A real's weight is written before
+	 * the ring that drops it goes live: for that instant its old ring
+	 * still holds it, so weight 0 counts as 1 rather than as "none left".
+	 */
+	wt = rl->weight ? rl->weight : 1;
 	switch (w->sched) {
 	case XLB_SCHED_LC:
 		oh = (act << 8) + inact;

@@ -160,6 +160,9 @@ type xdpHarness struct {
 
 	calls chan func()
 	done  chan struct{}
+	// ns is the namespace, for other threads that must run in it; valid
+	// until close.
+	ns netns.NsHandle
 }
 
 var pinSeq atomic.Uint32
@@ -238,6 +241,7 @@ func (h *xdpHarness) serve(ready chan<- error) {
 		return
 	}
 	defer ns.Close()
+	h.ns = ns
 	if err := h.setupNet(); err != nil {
 		h.teardownNet()
 		ready <- err
