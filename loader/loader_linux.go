@@ -71,8 +71,10 @@ func Open(opts Options) (*Dataplane, error) {
 		size = pinnedFlowTableSize(opts.PinDir)
 	}
 	spec.Maps[xlbMapFlows].MaxEntries = size
-	// One persistence template per client prefix: at most one per flow.
-	spec.Maps[xlbMapPersistTmpl].MaxEntries = size
+	// Persistence templates: one per client prefix of a persistent
+	// service, a quarter of the flows (an LRU table: the least recently
+	// used template goes first when it is full).
+	spec.Maps[xlbMapPersistTmpl].MaxEntries = max(size/4, 4096)
 
 	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
 		return nil, err
