@@ -49,14 +49,6 @@ func NotActive(cfg *config.Config) []string {
 			}
 		}
 	}
-	for _, s := range cfg.VRRPScripts {
-		if s.Script != nil && s.Script.User != "" {
-			add(s.Pos, "vrrp_script %s: user is not active yet: the script runs as xlbd's user", s.Name)
-		}
-	}
-	if g.ScriptUser != "" && len(cfg.VRRPScripts) > 0 {
-		add(g.Pos, "global_defs: script_user is not active yet for vrrp_script: scripts run as xlbd's user")
-	}
 	for _, p := range cfg.VRRPTrackProcesses {
 		if len(p.Args) > 0 || p.ParamMatch != "" || p.FullCommand || p.ForkDelay != 0 || p.TerminateDelay != 0 {
 			add(p.Pos, "vrrp_track_process %s: process arguments, param_match, full_command and delays are not active yet: processes are matched by name", p.Name)

@@ -70,6 +70,9 @@ type Config struct {
 	// argv of programs run (without a shell) on state changes. Notify
 	// gets keepalived's 4 extra arguments: INSTANCE name state priority.
 	Notify, NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+	// NotifyRunAs is the user the notify programs run as; nil: the
+	// daemon's.
+	NotifyRunAs *RunAs
 	// Trackers adjust the priority or force Fault.
 	Trackers []Tracker
 	// OnState, if set, is called (from the instance goroutine) after

@@ -49,6 +49,7 @@ func (in *Instance) runNotify(argv []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = in.cfg.NotifyRunAs.sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		cancel()
 		in.log.Warn("vrrp: cannot run notify program", "program", argv[0], "err", err)

@@ -190,6 +190,8 @@ type ScriptTracker struct {
 	Reverse    bool
 	// InitFail starts the script in the failed state (init_fail).
 	InitFail bool
+	// RunAs is the user the script runs as; nil: the daemon's.
+	RunAs *RunAs
 }
 
 // Name implements Tracker.
@@ -216,7 +218,7 @@ func (t *ScriptTracker) Run(ctx context.Context, report func(Effect)) {
 	tick := time.NewTicker(iv)
 	defer tick.Stop()
 	for {
-		ok := runScript(ctx, t.Args, timeout)
+		ok := runScript(ctx, t.Args, timeout, t.RunAs)
 		if ctx.Err() != nil {
 			return
 		}
@@ -237,10 +239,11 @@ func (t *ScriptTracker) Run(ctx context.Context, report func(Effect)) {
 	}
 }
 
-func runScript(ctx context.Context, argv []string, timeout time.Duration) bool {
+func runScript(ctx context.Context, argv []string, timeout time.Duration, as *RunAs) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = as.sysProcAttr()
 	cmd.WaitDelay = time.Second
 	return cmd.Run() == nil
 }

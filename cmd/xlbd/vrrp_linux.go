@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"reflect"
 	"slices"
 	"strconv"
@@ -328,6 +329,7 @@ func vrrpSpecs(cfg *config.Config) (map[string]unitSpec, error) {
 		groups[g.Name] = g
 	}
 
+	runAs := func(sc *config.Script) (*vrrp.RunAs, error) { return vrrpRunAs(cfg, sc, user.Lookup, user.LookupGroup) }
 	out := map[string]unitSpec{}
 	var errs []error
 	for _, vi := range cfg.VRRPInstances {
@@ -336,6 +338,20 @@ func vrrpSpecs(cfg *config.Config) (map[string]unitSpec, error) {
 			errs = append(errs, err)
 			continue
 		}
+		// Notify programs run as the user the first of them to name
+		// one names, else as scripts that name none.
+		var notifyUser *config.Script
+		for _, n := range []*config.Script{vi.Notify, vi.NotifyMaster, vi.NotifyBackup, vi.NotifyFault, vi.NotifyStop} {
+			if n != nil && (notifyUser == nil || notifyUser.User == "" && n.User != "") {
+				notifyUser = n
+			}
+		}
+		if notifyUser != nil {
+			if c.NotifyRunAs, err = runAs(notifyUser); err != nil {
+				errs = append(errs, fmt.Errorf("vrrp_instance %s (%s) notify: %w", vi.Name, vi.Pos, err))
+				continue
+			}
+		}
 		var inits []initFile
 		var tr []vrrp.Tracker
 		if !vi.DontTrackPrimary {
@@ -343,7 +359,12 @@ func vrrpSpecs(cfg *config.Config) (map[string]unitSpec, error) {
 			// its interface is down.
 			tr = append(tr, &vrrp.InterfaceTracker{Interface: c.Interface})
 		}
-		tr = append(tr, trackers(vi.TrackInterfaces, vi.TrackScripts, vi.TrackFiles, vi.TrackProcesses, scripts, files, procs, false, &inits)...)
+		own, err := trackers(vi.TrackInterfaces, vi.TrackScripts, vi.TrackFiles, vi.TrackProcesses, scripts, files, procs, false, &inits, runAs)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tr = append(tr, own...)
 		key := "vrrp_instance " + vi.Name
 		spec := unitSpec{}
 		if g := groups[vi.SyncGroup]; g != nil {
@@ -353,7 +374,12 @@ func vrrpSpecs(cfg *config.Config) (map[string]unitSpec, error) {
 			spec.GroupNotify = [5][]string{args(g.NotifyMaster), args(g.NotifyBackup), args(g.NotifyFault), args(g.NotifyStop), args(g.Notify)}
 			// The group's trackers fault every member (keepalived
 			// ignores their weights in a group).
-			tr = append(tr, trackers(g.TrackInterfaces, g.TrackScripts, g.TrackFiles, g.TrackProcesses, scripts, files, procs, true, &inits)...)
+			grp, err := trackers(g.TrackInterfaces, g.TrackScripts, g.TrackFiles, g.TrackProcesses, scripts, files, procs, true, &inits, runAs)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			tr = append(tr, grp...)
 		}
 		c.Trackers = tr
 		var vips []netip.Addr
@@ -443,7 +469,8 @@ var errNoRoute = errors.New("no route")
 // every tracker weight 0 (fault), as keepalived does for a group's.
 func trackers(ifs []*config.TrackInterface, sc, fi, pr []*config.Track,
 	scripts map[string]*config.VRRPScript, files map[string]*config.VRRPTrackFile,
-	procs map[string]*config.VRRPTrackProcess, asFault bool, inits *[]initFile) []vrrp.Tracker {
+	procs map[string]*config.VRRPTrackProcess, asFault bool, inits *[]initFile,
+	runAs func(*config.Script) (*vrrp.RunAs, error)) ([]vrrp.Tracker, error) {
 	weight := func(w int) int {
 		if asFault {
 			return 0
@@ -459,9 +486,14 @@ func trackers(ifs []*config.TrackInterface, sc, fi, pr []*config.Track,
 		if s == nil {
 			continue // the parser reports unknown names
 		}
+		as, err := runAs(s.Script)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_script %s (%s): %w", s.Name, s.Pos, err)
+		}
 		out = append(out, &vrrp.ScriptTracker{
 			Script: t.Name, Args: s.Script.Args(), Interval: s.Interval, Timeout: s.Timeout,
 			Rise: s.Rise, Fall: s.Fall, Weight: weight(t.Weight), Reverse: t.Reverse, InitFail: s.InitFail,
+			RunAs: as,
 		})
 	}
 	for _, t := range fi {
@@ -482,7 +514,40 @@ func trackers(ifs []*config.TrackInterface, sc, fi, pr []*config.Track,
 		out = append(out, &vrrp.ProcessTracker{Process: p.Process, Quorum: p.Quorum, QuorumMax: p.QuorumMax,
 			Weight: weight(t.Weight), Reverse: t.Reverse})
 	}
-	return out
+	return out, nil
+}
+
+// vrrpRunAs is the user a VRRP script or notify program runs as, as
+// keepalived picks it: the script's own user [group], else the default of
+// scripts that name none (scriptUser: script_user, keepalived_script), else
+// nil (xlbd's own user).
+func vrrpRunAs(cfg *config.Config, sc *config.Script,
+	lookup func(string) (*user.User, error), lookupGroup func(string) (*user.Group, error)) (*vrrp.RunAs, error) {
+	name, group := scriptUser(cfg.Global)
+	if sc != nil && sc.User != "" {
+		name, group = sc.User, sc.Group
+	}
+	if name == "" {
+		return nil, nil
+	}
+	u, err := lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("find script user %q: %w", name, err)
+	}
+	gid := u.Gid
+	if group != "" {
+		g, err := lookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("find script group %q: %w", group, err)
+		}
+		gid = g.Gid
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	g, err2 := strconv.ParseUint(gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("read ids of script user %q: %w", name, err)
+	}
+	return &vrrp.RunAs{UID: uint32(uid), GID: uint32(g)}, nil
 }
 
 // writeInitFile creates a vrrp_track_file's file (init_file).

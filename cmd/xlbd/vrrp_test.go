@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -1140,4 +1141,59 @@ func TestIntegrationVRRPSyncGroup(t *testing.T) {
 	}
 	wantNotify(notifyA+".log", "GROUP G BACKUP 0\nGROUP G MASTER 0\nGROUP G FAULT 0\n")
 	wantNotify(notifyB+".log", "GROUP G BACKUP 0\nGROUP G MASTER 0\n")
+}
+
+// VRRP scripts run as keepalived would run them: their own user, else
+// script_user, else keepalived_script when it exists, else as xlbd.
+func TestVRRPRunAs(t *testing.T) {
+	users := map[string]*user.User{
+		"alice":             {Uid: "1001", Gid: "1001"},
+		"keepalived_script": {Uid: "990", Gid: "990"},
+	}
+	groups := map[string]*user.Group{"ops": {Gid: "2000"}}
+	lookup := func(withKS bool) func(string) (*user.User, error) {
+		return func(n string) (*user.User, error) {
+			if u := users[n]; u != nil && (withKS || n != "keepalived_script") {
+				return u, nil
+			}
+			return nil, user.UnknownUserError(n)
+		}
+	}
+	lookupGroup := func(n string) (*user.Group, error) {
+		if g := groups[n]; g != nil {
+			return g, nil
+		}
+		return nil, user.UnknownGroupError(n)
+	}
+	for _, tc := range []struct {
+		desc          string
+		global, group string // script_user USER GROUP
+		script        *config.Script
+		withKS        bool
+		want          *vrrp.RunAs
+		wantErr       bool
+	}{
+		{"nothing named, no keepalived_script: xlbd's user", "", "", &config.Script{Cmd: "x"}, false, nil, false},
+		{"nothing named: keepalived_script", "", "", &config.Script{Cmd: "x"}, true, &vrrp.RunAs{UID: 990, GID: 990}, false},
+		{"script_user with group", "alice", "ops", &config.Script{Cmd: "x"}, true, &vrrp.RunAs{UID: 1001, GID: 2000}, false},
+		{"the script's user wins", "keepalived_script", "", &config.Script{Cmd: "x", User: "alice"}, true, &vrrp.RunAs{UID: 1001, GID: 1001}, false},
+		{"unknown user", "", "", &config.Script{Cmd: "x", User: "bob"}, true, nil, true},
+		{"unknown group", "alice", "nogroup", &config.Script{Cmd: "x"}, true, nil, true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := &config.Config{}
+			cfg.Global.ScriptUser, cfg.Global.ScriptGroup = tc.global, tc.group
+			// scriptUser (shared with health checking) looks the default
+			// user up on this system: skip rows it cannot see.
+			if tc.global == "" && tc.script.User == "" {
+				if _, err := user.Lookup("keepalived_script"); (err == nil) != tc.withKS {
+					t.Skip("this system's keepalived_script user does not match the row")
+				}
+			}
+			got, err := vrrpRunAs(cfg, tc.script, lookup(tc.withKS), lookupGroup)
+			if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("vrrpRunAs = %+v, %v; want %+v (error %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
 }
