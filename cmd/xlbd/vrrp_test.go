@@ -37,14 +37,19 @@ import (
 
 const pairVIP = "198.18.0.100"
 
-// vrrpBlock is a vrrp_instance; extra lines go inside it.
+// vrrpBlock is a vrrp_instance of the VIP; extra lines go inside it.
 func vrrpBlock(prio int, advert string, extra ...string) string {
+	return vrrpBlockFor(pairVIP+"/32", prio, advert, extra...)
+}
+
+// vrrpBlockFor is vrrpBlock for another virtual address.
+func vrrpBlockFor(vip string, prio int, advert string, extra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority %d\n    advert_int %s\n", prio, advert)
 	for _, e := range extra {
 		fmt.Fprintf(&b, "    %s\n", e)
 	}
-	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s/32\n    }\n}\n", pairVIP)
+	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s\n    }\n}\n", vip)
 	return b.String()
 }
 
@@ -379,8 +384,10 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 
 // kaConf is a keepalived.conf with one vrrp_instance.
 func kaConf(prio int, advert string, extra ...string) string {
-	return "global_defs {\n    router_id ka\n    enable_script_security\n    script_user root\n}\n" + vrrpBlock(prio, advert, extra...)
+	return kaGlobal + vrrpBlock(prio, advert, extra...)
 }
+
+const kaGlobal = "global_defs {\n    router_id ka\n    enable_script_security\n    script_user root\n}\n"
 
 // xlbd against keepalived 2.2.7 on the wire.
 func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
@@ -1195,5 +1202,57 @@ func TestVRRPRunAs(t *testing.T) {
 				t.Errorf("vrrpRunAs = %+v, %v; want %+v (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// IPv6: xlbd and keepalived elect over VRRPv3 from link-local sources, the
+// master answers neighbour solicitations for the VIP and xlbd forwards it.
+func TestIntegrationVRRPIPv6(t *testing.T) {
+	vip := netip.MustParseAddr("2001:db8::100")
+	p := testenv.StartPair(t, testenv.PairOptions{Reals: 1, VIPs: []netip.Addr{vip}})
+	if _, err := p.Reals[0].ServeHTTP(80); err != nil {
+		t.Fatal(err)
+	}
+	xd, kd := p.Directors[0], p.Directors[1]
+	block := func(prio int) string { return vrrpBlockFor(vip.String()+"/128", prio, "0.2") }
+	svc := fmt.Sprintf("virtual_server %s 80 {\n    lvs_sched rr\n    lvs_method DR\n    protocol TCP\n    real_server %s 80 {\n        weight 1\n    }\n}\n", vip, p.Reals[0].Addr6)
+	k := startKeepalived(t, kd, kaGlobal+block(100))
+	if err := k.WaitLog("(VI_1) Entering MASTER STATE", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mk := mark(k)
+	x := startPairXlbd(t, p, 0, block(150)+svc)
+	waitAfter(t, "xlbd", x, 0, "VI_1 BACKUP -> MASTER (priority 150, preempting fe80::", 10*time.Second)
+	waitAfter(t, "keepalived", k, mk, "(VI_1) Entering BACKUP STATE", 5*time.Second)
+	url := "http://[" + vip.String() + "]/"
+	hc := p.Client.HTTPClient(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		body, err := getBody(hc, url)
+		if err == nil && body == "real1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s through xlbd: %q, %v\n%s", url, body, err, pairState(p))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := conns(t, x); got < 1 {
+		t.Errorf("xlbd scheduled %d connections for the IPv6 VIP, want at least 1", got)
+	}
+
+	// xlbd stops: priority 0, keepalived takes the address.
+	mk = mark(k)
+	if err := x.Stop(5 * time.Second); err != nil {
+		t.Fatalf("xlbd stop: %v", err)
+	}
+	waitAfter(t, "keepalived", k, mk, "(VI_1) Entering MASTER STATE", 5*time.Second)
+	out, err := kd.Command("ip", "-6", "-o", "addr", "show", "dev", testenv.EndpointIf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " "+vip.String()+"/128") {
+		t.Errorf("keepalived MASTER does not hold %s: %v\n%s", vip, err, out)
+	}
+	out, _ = xd.Command("ip", "-6", "-o", "addr", "show", "dev", testenv.EndpointIf).CombinedOutput()
+	if strings.Contains(string(out), " "+vip.String()+"/128") {
+		t.Errorf("the stopped xlbd left %s on eth0:\n%s", vip, out)
 	}
 }
