@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,13 @@ type vrrpSubsystem struct {
 	enabled bool
 	// vips are the addresses each instance in MASTER holds.
 	vips map[string][]netip.Addr
+	// last is each instance's last transition, for Status.
+	last map[string]lastTransition
+}
+
+type lastTransition struct {
+	tr vrrp.Transition
+	at time.Time
 }
 
 // vrrpUnit is what starts and stops together: one instance, or the members
@@ -85,6 +93,7 @@ func startVRRP(cfg *config.Config, director *control.Director, log *slog.Logger)
 		director: director, log: log,
 		units: map[string]*vrrpUnit{},
 		vips:  map[string][]netip.Addr{},
+		last:  map[string]lastTransition{},
 	}
 	specs, err := vrrpSpecs(cfg)
 	if err != nil {
@@ -182,6 +191,7 @@ func (s *vrrpSubsystem) stopUnit(u *vrrpUnit) {
 	delete(s.units, u.key)
 	for _, c := range u.spec.Instances {
 		delete(s.vips, c.Name)
+		delete(s.last, c.Name)
 	}
 	s.mu.Unlock()
 	if u.group != nil {
@@ -240,6 +250,60 @@ func (s *vrrpSubsystem) start(key string, spec unitSpec) error {
 	return nil
 }
 
+// vrrpStatus is one instance in `xlb vrrp` (docs/cli.md).
+type vrrpStatus struct {
+	Instance           string            `json:"instance"`
+	SyncGroup          string            `json:"sync_group,omitempty"`
+	Interface          string            `json:"interface"`
+	VirtualRouterID    int               `json:"virtual_router_id"`
+	Version            int               `json:"version"`
+	State              string            `json:"state"`
+	Priority           int               `json:"priority"`
+	ConfiguredPriority int               `json:"configured_priority"`
+	VirtualIPs         []string          `json:"virtual_ipaddress"`
+	LastReason         string            `json:"last_reason,omitempty"`
+	LastChange         *time.Time        `json:"last_change,omitempty"`
+	AdvertsReceived    uint64            `json:"adverts_received"`
+	AdvertsSent        uint64            `json:"adverts_sent"`
+	Drops              map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Status reports every instance, sorted by name, for `xlb vrrp`.
+func (s *vrrpSubsystem) Status() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []vrrpStatus{}
+	for _, key := range sortedKeys(s.units) {
+		u := s.units[key]
+		for i, in := range u.insts {
+			c := u.spec.Instances[i]
+			st := in.Stats()
+			vs := vrrpStatus{
+				Instance: c.Name, SyncGroup: u.spec.Group, Interface: c.Interface,
+				VirtualRouterID: int(c.VRID), Version: c.Version,
+				State: in.State().String(), Priority: int(in.Priority()), ConfiguredPriority: int(c.Priority),
+				AdvertsReceived: st.Received, AdvertsSent: st.Sent,
+			}
+			for _, v := range append(slices.Clip(c.VIPs), c.ExcludedVIPs...) {
+				vs.VirtualIPs = append(vs.VirtualIPs, v.Prefix.String())
+			}
+			if l, ok := s.last[c.Name]; ok {
+				at := l.at
+				vs.LastReason, vs.LastChange = l.tr.Reason, &at
+			}
+			for reason, n := range st.Drops {
+				if vs.Drops == nil {
+					vs.Drops = map[string]uint64{}
+				}
+				vs.Drops[reason.Error()] = n
+			}
+			out = append(out, vs)
+		}
+	}
+	slices.SortFunc(out, func(a, b vrrpStatus) int { return strings.Compare(a.Instance, b.Instance) })
+	return out
+}
+
 // closeAll releases instances that will not run.
 func closeAll(insts []*vrrp.Instance) {
 	for _, in := range insts {
@@ -252,6 +316,7 @@ func closeAll(insts []*vrrp.Instance) {
 // master announces itself.
 func (s *vrrpSubsystem) transition(u *vrrpUnit, tr vrrp.Transition, vips []netip.Addr) {
 	s.mu.Lock()
+	s.last[tr.Instance] = lastTransition{tr: tr, at: time.Now()}
 	if tr.To == vrrp.StateMaster {
 		s.vips[tr.Instance] = vips
 	} else {

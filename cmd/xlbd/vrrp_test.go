@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,6 +121,17 @@ func waitAfter(t testing.TB, who string, d logWaiter, from int, substr string, t
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// vrrpStatusOf is the first instance `xlb vrrp` reports.
+func vrrpStatusOf(t *testing.T, x *xlbd) vrrpStatus {
+	t.Helper()
+	var st []vrrpStatus
+	out := x.xlb(t, "vrrp")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) == 0 {
+		t.Fatalf("xlb vrrp: %v\n%s", err, out)
+	}
+	return st[0]
 }
 
 // servesVIP reports whether the daemon's data plane has the VIP's service.
@@ -294,6 +306,26 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 	b := startPairXlbd(t, p, 1, confB)
 	waitAfter(t, "director1", a, 0, "VI_1 BACKUP -> MASTER (priority 150", 10*time.Second)
 	waitAfter(t, "director2", b, 0, "VI_1 INIT -> BACKUP (priority 100", 10*time.Second)
+
+	// `xlb vrrp` asks each xlbd.
+	for _, c := range []struct {
+		x     *xlbd
+		state string
+		prio  int
+	}{{a, "MASTER", 150}, {b, "BACKUP", 100}} {
+		var st []vrrpStatus
+		out := c.x.xlb(t, "vrrp")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("xlb vrrp: %v\n%s", err, out)
+		}
+		if len(st) != 1 || st[0].Instance != "VI_1" || st[0].State != c.state || st[0].Priority != c.prio ||
+			st[0].VirtualRouterID != 51 || len(st[0].VirtualIPs) != 1 || st[0].VirtualIPs[0] != pairVIP+"/32" || st[0].LastReason == "" {
+			t.Errorf("xlb vrrp:\n%s\nwant VI_1 %s priority %d, VRID 51, %s/32, a last reason", out, c.state, c.prio, pairVIP)
+		}
+	}
+	if st := vrrpStatusOf(t, b); st.AdvertsReceived == 0 {
+		t.Errorf("the BACKUP counted no adverts received: %+v", st)
+	}
 
 	checkAnsweredByReals(t, p, getVIP(t, p, 10), 10)
 	if !servesVIP(t, a) || servesVIP(t, b) {
