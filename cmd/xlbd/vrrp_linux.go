@@ -89,12 +89,7 @@ type initFile struct {
 
 // startVRRP is the VRRP starter for startSubsystems.
 func startVRRP(cfg *config.Config, director *control.Director, log *slog.Logger) (subsystem, error) {
-	s := &vrrpSubsystem{
-		director: director, log: log,
-		units: map[string]*vrrpUnit{},
-		vips:  map[string][]netip.Addr{},
-		last:  map[string]lastTransition{},
-	}
+	s := newVRRPSubsystem(director, log)
 	specs, err := vrrpSpecs(cfg)
 	if err != nil {
 		return nil, err
@@ -115,6 +110,15 @@ func startVRRP(cfg *config.Config, director *control.Director, log *slog.Logger)
 		return nil, err
 	}
 	return s, nil
+}
+
+func newVRRPSubsystem(director *control.Director, log *slog.Logger) *vrrpSubsystem {
+	return &vrrpSubsystem{
+		director: director, log: log,
+		units: map[string]*vrrpUnit{},
+		vips:  map[string][]netip.Addr{},
+		last:  map[string]lastTransition{},
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1022,8 +1022,7 @@ virtual_server 198.18.0.102 80 {
 		}
 		return strings.Join(out, " ")
 	}
-	s := &vrrpSubsystem{director: d, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		units: map[string]*vrrpUnit{}, vips: map[string][]netip.Addr{}}
+	s := newVRRPSubsystem(d, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	vi1 := []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101")}
 	vi2 := []netip.Addr{netip.MustParseAddr("198.18.0.102")}
 	u := &vrrpUnit{}
