@@ -428,10 +428,13 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 		extra []string // in both vrrp_instance blocks
 		// advert is advert_int; version 2 takes whole seconds.
 		advert string
+		// kill fails xlbd with kill -9 (the peer waits its master down
+		// interval), else with a clean stop (priority 0: its skew time).
+		kill bool
 	}{
-		{"v2 with PASS", []string{"version 2", "authentication {\n        auth_type PASS\n        auth_pass xlbtest\n    }"}, "1"},
-		{"v3", []string{"version 3"}, "0.2"},
-		{"v3 unicast", []string{"version 3", "unicast_src_ip SELF", "unicast_peer {\n        PEER\n    }"}, "0.2"},
+		{"v2 with PASS", []string{"version 2", "authentication {\n        auth_type PASS\n        auth_pass xlbtest\n    }"}, "1", false},
+		{"v3", []string{"version 3"}, "0.2", true},
+		{"v3 unicast", []string{"version 3", "unicast_src_ip SELF", "unicast_peer {\n        PEER\n    }"}, "0.2", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -463,11 +466,15 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 			}
 			checkAnsweredByReals(t, p, getVIP(t, p, 3), 3)
 
-			// kill -9 of xlbd: keepalived takes over.
+			// kill -9 (or stop) of xlbd: keepalived takes over.
 			mk = mark(k)
-			x.killed = true
-			x.Signal(syscall.SIGKILL)
-			x.Wait(5 * time.Second)
+			if tt.kill {
+				x.killed = true
+				x.Signal(syscall.SIGKILL)
+				x.Wait(5 * time.Second)
+			} else if err := x.Stop(5 * time.Second); err != nil {
+				t.Fatalf("xlbd stop: %v", err)
+			}
 			waitAfter(t, "keepalived", k, mk, "(VI_1) Entering MASTER STATE", 10*time.Second)
 			if !hasVIP(t, kd) {
 				t.Error("keepalived became MASTER without the VIP")
@@ -482,7 +489,7 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 			if servesVIP(t, x) {
 				t.Error("xlbd BACKUP behind keepalived serves the VIP")
 			}
-			// The killed xlbd left the VIP on eth0; the new one, BACKUP,
+			// A killed xlbd left the VIP on eth0; the new one, BACKUP,
 			// removed it (else it would answer ARP for it).
 			if hasVIP(t, xd) {
 				t.Error("xlbd BACKUP kept the VIP its killed predecessor left on eth0")
