@@ -1,0 +1,558 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/xlbproject/xlb/control"
+	"github.com/xlbproject/xlb/loader"
+	"github.com/xlbproject/xlb/testenv"
+)
+
+const (
+	genChunk      = 1 << 18
+	genMaxPackets = 1 << 24
+	genMaxTime    = 2 * time.Second
+	wrkSeconds    = 3
+	wrkConns      = 32
+)
+
+var e2eVIP = netip.MustParseAddr("198.18.0.100")
+
+// xdpMD has the layout of struct xdp_md.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+type e2e struct {
+	topo      *testenv.Topology
+	genIf     int
+	clientMAC net.HardwareAddr
+	dirMAC    net.HardwareAddr // director eth0
+	counters  []*ebpf.Map      // one per real
+	res       *E2EResults
+}
+
+// udpFrame is the generator's 60-byte frame to dst:dport.
+func (e *e2e) udpFrame(dst netip.Addr, dport uint16) []byte {
+	eth := &layers.Ethernet{SrcMAC: e.clientMAC, DstMAC: e.dirMAC, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: e.topo.Client.Addr.AsSlice(), DstIP: dst.AsSlice()}
+	udp := &layers.UDP{SrcPort: 1024, DstPort: layers.UDPPort(dport)}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	payload := make([]byte, 60-14-20-8)
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		panic(err)
+	}
+	f := buf.Bytes()
+	f[40], f[41] = 0, 0 // no UDP checksum: the generator changes the port
+	return f
+}
+
+// cpuBusy is the machine's busy CPU time so far, from /proc/stat.
+func cpuBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	var busy uint64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
+}
+
+// blast runs the generator with frame until genMaxTime or genMaxPackets,
+// after a warm-up, and counts what the counters saw.
+func (e *e2e) blast(setup string, frame []byte, counters []*ebpf.Map) PPSCase {
+	c := PPSCase{Setup: setup}
+	gen, err := generatorProg(frame)
+	if err != nil {
+		c.Error = fmt.Sprintf("load generator: %v", err)
+		return c
+	}
+	defer gen.Close()
+	send := func(n uint32) error {
+		return e.topo.Client.Do(func() error {
+			_, err := gen.Run(&ebpf.RunOptions{Data: frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+				Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(e.genIf)}})
+			return err
+		})
+	}
+	count := func() (uint64, error) {
+		var sum uint64
+		for _, m := range counters {
+			v, err := readCounter(m)
+			if err != nil {
+				return 0, err
+			}
+			sum += v
+		}
+		return sum, nil
+	}
+	// Warm up: every flow seen, neighbours resolved, caches hot.
+	for range 4 {
+		if err := send(genChunk / 4); err != nil {
+			c.Error = err.Error()
+			return c
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	before, err := count()
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	cpu0 := cpuBusy()
+	start := time.Now()
+	for c.Sent < genMaxPackets && time.Since(start) < genMaxTime {
+		if err := send(genChunk); err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		c.Sent += genChunk
+	}
+	el := time.Since(start)
+	cpu := cpuBusy() - cpu0
+	time.Sleep(200 * time.Millisecond)
+	after, err := count()
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	c.Delivered = after - before
+	c.Seconds = el.Seconds()
+	c.PPS = float64(c.Delivered) / c.Seconds
+	if c.Delivered > 0 {
+		c.CPUNsPerPacket = float64(cpu.Nanoseconds()) / float64(c.Delivered)
+	}
+	if c.Delivered == 0 {
+		c.Error = "nothing delivered"
+	}
+	if c.Delivered < c.Sent/2 {
+		e.diagnose(setup)
+	}
+	logf("e2e: %-16s sent %d delivered %d in %.2fs: %.0f pps", setup, c.Sent, c.Delivered, c.Seconds, c.PPS)
+	return c
+}
+
+func (e *e2e) realIP(i int) netip.Addr { return e.topo.Reals[i].Addr }
+
+// attach puts prog on the host's interface (native XDP) until the returned
+// function detaches it.
+func attach(h *testenv.Host, ifname string, prog *ebpf.Program) (func(), error) {
+	idx, err := h.Ifindex(ifname)
+	if err != nil {
+		return nil, err
+	}
+	var l link.Link
+	err = h.Do(func() error {
+		var err error
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: idx})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attach XDP to %s %s: %w", h.Name, ifname, err)
+	}
+	return func() { l.Close() }, nil
+}
+
+// benchE2E builds the topology and measures every setup in turn.
+func benchE2E(ctx context.Context) (*E2EResults, error) {
+	res := &E2EResults{FrameBytes: 64, Flows: genSports, MaxSeconds: genMaxTime.Seconds(), MaxPackets: genMaxPackets,
+		WrkSeconds: wrkSeconds, WrkConnections: wrkConns}
+	topo, err := testenv.New(testenv.Options{Reals: 3, DR: true, VIPs: []netip.Addr{e2eVIP}})
+	if err != nil {
+		return res, fmt.Errorf("build topology: %w", err)
+	}
+	defer topo.Close()
+	e := &e2e{topo: topo, res: res}
+	if e.genIf, err = topo.Client.Ifindex("eth0"); err != nil {
+		return res, err
+	}
+	l, err := topo.Client.Link("eth0")
+	if err != nil {
+		return res, err
+	}
+	e.clientMAC = l.Attrs().HardwareAddr
+	dl, err := topo.Director.Link("eth0")
+	if err != nil {
+		return res, err
+	}
+	e.dirMAC = dl.Attrs().HardwareAddr
+	// Client: enough ports and TIME_WAIT reuse for wrk's connections.
+	for k, v := range map[string]string{"net.ipv4.ip_local_port_range": "1024 65000", "net.ipv4.tcp_tw_reuse": "1"} {
+		if err := topo.Client.Sysctl(k, v); err != nil {
+			return res, err
+		}
+	}
+	// Counters on the reals.
+	for _, r := range topo.Reals {
+		prog, m, err := counterProg()
+		if err != nil {
+			return res, err
+		}
+		defer prog.Close()
+		defer m.Close()
+		detach, err := attach(r, "eth0", prog)
+		if err != nil {
+			return res, err
+		}
+		defer detach()
+		e.counters = append(e.counters, m)
+		stop, err := r.ServeHTTP(80)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
+	// The director learns the reals' MACs (ARP, triggered by one UDP
+	// datagram to each, which the real's counter drops).
+	for _, r := range topo.Reals {
+		c, err := topo.Director.DialContext(ctx, "udp", netip.AddrPortFrom(r.Addr, benchPort).String())
+		if err != nil {
+			return res, fmt.Errorf("reach %s: %w", r.Name, err)
+		}
+		_, err = c.Write([]byte("arp"))
+		c.Close()
+		if err != nil {
+			return res, fmt.Errorf("reach %s: %w", r.Name, err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	e.ppsSetups(ctx)
+	e.connSetups(ctx)
+	return res, nil
+}
+
+func (e *e2e) ppsSetups(ctx context.Context) {
+	res, topo := e.res, e.topo
+	fail := func(setup string, err error) { res.PPS = append(res.PPS, PPSCase{Setup: setup, Error: err.Error()}) }
+
+	// The generator alone: the director's eth0 counts and drops.
+	if prog, m, err := counterProg(); err != nil {
+		fail("generator", err)
+	} else {
+		if detach, err := attach(topo.Director, "eth0", prog); err != nil {
+			fail("generator", err)
+		} else {
+			res.PPS = append(res.PPS, e.blast("generator", e.udpFrame(e2eVIP, benchPort), []*ebpf.Map{m}))
+			detach()
+		}
+		prog.Close()
+		m.Close()
+	}
+
+	// The floor: MAC rewrite to real 1 and redirect to eth1.
+	if err := func() error {
+		rl, err := topo.Reals[0].Link("eth0")
+		if err != nil {
+			return err
+		}
+		dl1, err := topo.Director.Link("eth1")
+		if err != nil {
+			return err
+		}
+		prog, err := floorProg(rl.Attrs().HardwareAddr, dl1.Attrs().HardwareAddr, dl1.Attrs().Index)
+		if err != nil {
+			return fmt.Errorf("load floor: %w", err)
+		}
+		defer prog.Close()
+		detach, err := attach(topo.Director, "eth0", prog)
+		if err != nil {
+			return err
+		}
+		defer detach()
+		res.PPS = append(res.PPS, e.blast("xdp-floor", e.udpFrame(e2eVIP, benchPort), e.counters))
+		return nil
+	}(); err != nil {
+		fail("xdp-floor", err)
+	}
+
+	// Plain kernel forwarding to real 1.
+	res.PPS = append(res.PPS, e.blast("kernel-forward", e.udpFrame(e.realIP(0), benchPort), e.counters))
+
+	// xlb, DR and NAT.
+	if err := e.withXLB(func() {
+		res.PPS = append(res.PPS, e.blast("xlb-dr", e.udpFrame(e2eVIP, benchPort), e.counters))
+		res.PPS = append(res.PPS, e.blast("xlb-nat", e.udpFrame(e2eVIP, benchPort+1), e.counters))
+	}); err != nil {
+		fail("xlb", err)
+	}
+
+	// nftables DNAT, kube-proxy style.
+	if err := e.withNFT(ctx, func() {
+		res.PPS = append(res.PPS, e.blast("nftables-dnat", e.udpFrame(e2eVIP, benchPort+2), e.counters))
+	}); err != nil {
+		fail("nftables-dnat", err)
+	}
+}
+
+// xlbState: UDP benchPort DR and benchPort+1 NAT to the reals' benchPort;
+// TCP 80 DR and 81 NAT to the reals' 80; round robin.
+func (e *e2e) xlbState() *control.State {
+	st := &control.State{}
+	for _, s := range []struct {
+		port, realPort uint16
+		proto          loader.Protocol
+		method         loader.Method
+	}{
+		{80, 80, loader.ProtoTCP, loader.MethodDR},
+		{81, 80, loader.ProtoTCP, loader.MethodNAT},
+		{benchPort, benchPort, loader.ProtoUDP, loader.MethodDR},
+		{benchPort + 1, benchPort, loader.ProtoUDP, loader.MethodNAT},
+	} {
+		svc := &control.Service{Endpoint: loader.Endpoint{Addr: e2eVIP, Port: s.port, Proto: s.proto}, Sched: "rr", Method: s.method}
+		for _, r := range e.topo.Reals {
+			svc.Reals = append(svc.Reals, control.Real{Addr: r.Addr, Port: s.realPort, Weight: 1})
+		}
+		st.Services = append(st.Services, svc)
+	}
+	return st
+}
+
+// withXLB runs fn with xlb's data plane on the director's eth0 and eth1,
+// filled through control.Reconciler.
+func (e *e2e) withXLB(fn func()) (err error) {
+	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbbench-e2e-%d", os.Getpid())
+	dp, err := loader.Open(loader.Options{PinDir: pinDir})
+	if err != nil {
+		_ = loader.RemovePins(pinDir)
+		return fmt.Errorf("open data plane: %w", err)
+	}
+	defer func() {
+		dp.Close()
+		if rerr := loader.RemovePins(pinDir); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	rec, err := control.NewReconciler(dp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	err = e.topo.Director.Do(func() error {
+		if err := rec.Apply(e.xlbState()); err != nil {
+			return err
+		}
+		for _, ifname := range []string{"eth0", "eth1"} {
+			if _, err := dp.Attach(ifname, loader.ModeNative); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	defer e.topo.Director.Do(func() error {
+		for _, ifname := range []string{"eth0", "eth1"} {
+			dp.Detach(ifname)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start xlb: %w", err)
+	}
+	fn()
+	return nil
+}
+
+// withNFT runs fn with a kube-proxy style nftables DNAT on the director:
+// numgen picks one of the reals per new connection (conntrack keeps it).
+// UDP benchPort+2 and TCP 82 go to the reals' benchPort and 80.
+func (e *e2e) withNFT(ctx context.Context, fn func()) error {
+	var b strings.Builder
+	b.WriteString("table ip xlbbench {\n")
+	for i, r := range e.topo.Reals {
+		fmt.Fprintf(&b, "  chain u%d {\n    meta l4proto udp dnat to %s:%d\n  }\n  chain t%d {\n    meta l4proto tcp dnat to %s:80\n  }\n", i, r.Addr, benchPort, i, r.Addr)
+	}
+	vmap := func(p string) string {
+		var parts []string
+		for i := range e.topo.Reals {
+			parts = append(parts, fmt.Sprintf("%d : jump %s%d", i, p, i))
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(&b, "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n")
+	fmt.Fprintf(&b, "    ip daddr %s udp dport %d numgen inc mod %d vmap { %s }\n", e2eVIP, benchPort+2, len(e.topo.Reals), vmap("u"))
+	fmt.Fprintf(&b, "    ip daddr %s tcp dport 82 numgen inc mod %d vmap { %s }\n  }\n}\n", e2eVIP, len(e.topo.Reals), vmap("t"))
+	f, err := os.CreateTemp("", "xlbbench-*.nft")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(b.String()); err != nil {
+		return err
+	}
+	f.Close()
+	if err := e.run(ctx, e.topo.Director, "nft", "-f", f.Name()); err != nil {
+		return err
+	}
+	defer e.run(ctx, e.topo.Director, "nft", "delete", "table", "ip", "xlbbench")
+	fn()
+	return nil
+}
+
+func (e *e2e) run(ctx context.Context, h *testenv.Host, name string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := h.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+var (
+	reqRate  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqCount = regexp.MustCompile(`([0-9]+) requests in`)
+	reqErrs  = regexp.MustCompile(`(Socket errors:.*|Non-2xx or 3xx responses:.*)`)
+)
+
+// wrk runs wrk from the client against url, a new connection per request,
+// bounded by wrkSeconds (and a hard limit of four times that).
+func (e *e2e) wrk(ctx context.Context, setup, url string) ConnCase {
+	c := ConnCase{Setup: setup}
+	ctx, cancel := context.WithTimeout(ctx, 4*wrkSeconds*time.Second+10*time.Second)
+	defer cancel()
+	out, err := e.topo.Client.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(wrkConns), "-d", fmt.Sprintf("%ds", wrkSeconds),
+		"--timeout", "2s", "-H", "Connection: close", url).CombinedOutput()
+	if err != nil {
+		c.Errors = fmt.Sprintf("wrk: %v: %s", err, out)
+		return c
+	}
+	m := reqRate.FindSubmatch(out)
+	if m == nil {
+		c.Errors = fmt.Sprintf("wrk printed no rate: %s", out)
+		return c
+	}
+	c.PerSec, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := reqCount.FindSubmatch(out); m != nil {
+		c.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	if errs := reqErrs.FindAll(out, -1); len(errs) > 0 {
+		c.Errors = string(regexp.MustCompile(`\s+`).ReplaceAll([]byte(strings.TrimSpace(string(bytesJoin(errs)))), []byte(" ")))
+	}
+	logf("e2e: %-16s %.0f conn/s (%d requests) %s", setup, c.PerSec, c.Requests, c.Errors)
+	return c
+}
+
+func bytesJoin(bs [][]byte) []byte {
+	var out []byte
+	for i, b := range bs {
+		if i > 0 {
+			out = append(out, "; "...)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+func (e *e2e) connSetups(ctx context.Context) {
+	res := e.res
+	fail := func(setup string, err error) {
+		res.Conns = append(res.Conns, ConnCase{Setup: setup, Errors: err.Error()})
+	}
+	res.Conns = append(res.Conns, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:80/", e.realIP(0))))
+	if err := e.withXLB(func() {
+		res.Conns = append(res.Conns, e.wrk(ctx, "xlb-dr", fmt.Sprintf("http://%s:80/", e2eVIP)))
+		res.Conns = append(res.Conns, e.wrk(ctx, "xlb-nat", fmt.Sprintf("http://%s:81/", e2eVIP)))
+	}); err != nil {
+		fail("xlb", err)
+	}
+	if err := e.withNFT(ctx, func() {
+		res.Conns = append(res.Conns, e.wrk(ctx, "nftables-dnat", fmt.Sprintf("http://%s:82/", e2eVIP)))
+	}); err != nil {
+		fail("nftables-dnat", err)
+	}
+	if err := e.withHAProxy(ctx, func() {
+		res.Conns = append(res.Conns, e.wrk(ctx, "haproxy", fmt.Sprintf("http://%s:83/", e2eVIP)))
+	}); err != nil {
+		fail("haproxy", err)
+	}
+}
+
+// withHAProxy runs fn with HAProxy (mode tcp, roundrobin over the reals'
+// port 80) listening on the VIP's port 83 in the director's namespace; it
+// stops the process it started, by its PID.
+func (e *e2e) withHAProxy(ctx context.Context, fn func()) error {
+	dir, err := os.MkdirTemp("", "xlbbench-haproxy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var b strings.Builder
+	fmt.Fprintf(&b, "global\n  maxconn 4096\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n")
+	fmt.Fprintf(&b, "frontend f\n  bind %s:83\n  default_backend b\nbackend b\n  balance roundrobin\n", e2eVIP)
+	for i, r := range e.topo.Reals {
+		fmt.Fprintf(&b, "  server r%d %s:80\n", i, r.Addr)
+	}
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	cmd := e.topo.Director.Command("haproxy", "-db", "-f", cfg)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start haproxy: %w", err)
+	}
+	defer func() {
+		cmd.Process.Signal(unix.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	// Wait (at most 5 s) until it accepts.
+	ready := false
+	for range 50 {
+		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		c, err := e.topo.Client.DialContext(cctx, "tcp", netip.AddrPortFrom(e2eVIP, 83).String())
+		cancel()
+		if err == nil {
+			c.Close()
+			ready = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !ready {
+		return fmt.Errorf("haproxy did not accept in 5 s: %s", out.String())
+	}
+	fn()
+	return nil
+}
+
+// diagnose logs where the director lost packets: its kernel's counters
+// and its links' statistics.
+func (e *e2e) diagnose(setup string) {
+	for _, argv := range [][]string{{"nstat", "-a"}, {"ip", "-s", "-s", "link"}} {
+		out, err := e.topo.Director.Command(argv[0], argv[1:]...).CombinedOutput()
+		logf("e2e: %s: less than half delivered; director %s (%v):\n%s", setup, strings.Join(argv, " "), err, out)
+	}
+}

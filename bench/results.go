@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Results is everything one run measured; bench/results.json holds it.
+type Results struct {
+	Date    string  `json:"date"`
+	Machine Machine `json:"machine"`
+	// Calls is the BPF_PROG_TEST_RUN calls per per-packet case.
+	Calls   int             `json:"calls_per_case"`
+	Program []GoBench       `json:"program"`
+	E2E     *E2EResults     `json:"end_to_end,omitempty"`
+	Control *ControlResults `json:"control,omitempty"`
+	Health  []GoBench       `json:"health"`
+	VRRP    []GoBench       `json:"vrrp"`
+	Targets []Target        `json:"targets"`
+	// Errors lists the parts that failed; their figures are missing.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Machine are the facts of the machine the figures come from.
+type Machine struct {
+	Kernel string `json:"kernel"`
+	CPU    string `json:"cpu"`
+	CPUs   int    `json:"cpus"`
+	MemMB  int    `json:"mem_mb"`
+	Go     string `json:"go"`
+}
+
+func machineFacts() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	var kb int
+	fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d", &kb)
+	m.MemMB = kb / 1024
+	return m
+}
+
+// procField is the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Target is one target of issue 8 and whether this run met it.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	// Met is nil when the run did not measure it.
+	Met *bool `json:"met"`
+}
+
+func (r *Results) program(name string) (GoBench, bool) {
+	for _, b := range r.Program {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return GoBench{}, false
+}
+
+// targets checks the run's figures against issue 8's targets.
+func targets(r *Results) []Target {
+	var ts []Target
+	add := func(name, want string, got string, met *bool) {
+		ts = append(ts, Target{Name: name, Want: want, Got: got, Met: met})
+	}
+	le := func(v, limit float64) *bool { b := v <= limit; return &b }
+	ge := func(v, limit float64) *bool { b := v >= limit; return &b }
+	for _, c := range []struct {
+		name, bench string
+		limit       float64
+	}{
+		{"non-VIP above floor", "BenchmarkXDP/non-VIP_pass", 15},
+		{"DR established above floor", "BenchmarkXDP/DR_established", 40},
+		{"NAT established above floor", "BenchmarkXDP/NAT_established", 60},
+		{"NAT reply above floor", "BenchmarkXDP/NAT_reply", 60},
+		{"new flow, 1M flows, above floor", "BenchmarkXDP/new_flow_DR_rr,_1M_flows", 250},
+	} {
+		want := fmt.Sprintf("median <= %.0f ns", c.limit)
+		if b, ok := r.program(c.bench); ok {
+			v := b.Metrics["above-floor-ns"]
+			add(c.name, want, fmt.Sprintf("%.0f ns (median %.0f, floor %.0f)", v, b.Metrics["median-ns"], b.Metrics["floor-ns"]), le(v, c.limit))
+		} else {
+			add(c.name, want, "not measured", nil)
+		}
+	}
+	if e := r.E2E; e != nil {
+		floor, nft := e.pps("xdp-floor"), e.pps("nftables-dnat")
+		for _, c := range []struct {
+			name, setup string
+			ofFloor     float64
+		}{{"xlb DR pps vs floor", "xlb-dr", 0.95}, {"xlb NAT pps vs floor", "xlb-nat", 0.90}} {
+			v := e.pps(c.setup)
+			if v > 0 && floor > 0 {
+				add(c.name, fmt.Sprintf(">= %.0f%% of the XDP floor", c.ofFloor*100), fmt.Sprintf("%.1f%% (%.0f / %.0f pps)", 100*v/floor, v, floor), ge(v/floor, c.ofFloor))
+			} else {
+				add(c.name, fmt.Sprintf(">= %.0f%% of the XDP floor", c.ofFloor*100), "not measured", nil)
+			}
+			if v > 0 && nft > 0 {
+				add(c.name[:len(c.name)-len("vs floor")]+"vs nftables DNAT", ">= 3.5x", fmt.Sprintf("%.2fx (%.0f / %.0f pps)", v/nft, v, nft), ge(v/nft, 3.5))
+			} else {
+				add(c.name[:len(c.name)-len("vs floor")]+"vs nftables DNAT", ">= 3.5x", "not measured", nil)
+			}
+		}
+		x, n, h := e.cps("xlb-nat"), e.cps("nftables-dnat"), e.cps("haproxy")
+		for _, c := range []struct {
+			name  string
+			peer  float64
+			ratio float64
+		}{{"TCP conn/s vs nftables DNAT", n, 1.1}, {"TCP conn/s vs HAProxy", h, 2}} {
+			if x > 0 && c.peer > 0 {
+				add(c.name, fmt.Sprintf(">= %.1fx", c.ratio), fmt.Sprintf("%.2fx (%.0f / %.0f conn/s)", x/c.peer, x, c.peer), ge(x/c.peer, c.ratio))
+			} else {
+				add(c.name, fmt.Sprintf(">= %.1fx", c.ratio), "not measured", nil)
+			}
+		}
+	}
+	if c := r.Control; c != nil && c.ApplyMs > 0 {
+		add(fmt.Sprintf("apply %dx%d", c.Services, c.RealsPerService), "< 1 s", fmt.Sprintf("%.0f ms", c.ApplyMs), le(c.ApplyMs, 999.999))
+		only := c.Touched.OnlyChanged && len(c.Touched.Services) == 1
+		add("one-real change touches only its service", "only that service's entries",
+			fmt.Sprintf("services %v, real ids %v", c.Touched.Services, c.Touched.Reals), &only)
+	}
+	return ts
+}

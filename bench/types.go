@@ -1,0 +1,87 @@
+package main
+
+// E2EResults are the end-to-end figures of one run.
+type E2EResults struct {
+	// Packets: 64-byte UDP frames (60 bytes without the FCS).
+	FrameBytes int `json:"frame_bytes"`
+	Flows      int `json:"flows"`
+	// Bounds of each generator run.
+	MaxSeconds float64   `json:"max_seconds"`
+	MaxPackets uint64    `json:"max_packets"`
+	PPS        []PPSCase `json:"pps"`
+	// wrk's bounds.
+	WrkSeconds     int        `json:"wrk_seconds"`
+	WrkConnections int        `json:"wrk_connections"`
+	Conns          []ConnCase `json:"tcp_conns"`
+}
+
+// PPSCase is one forwarding setup's rate.
+type PPSCase struct {
+	Setup     string  `json:"setup"`
+	Sent      uint64  `json:"sent"`
+	Delivered uint64  `json:"delivered"`
+	Seconds   float64 `json:"seconds"`
+	PPS       float64 `json:"pps"`
+	// CPUNsPerPacket is the busy CPU time of the whole machine (the
+	// generator, the director, the LAN bridge and the reals) per packet
+	// delivered.
+	CPUNsPerPacket float64 `json:"cpu_ns_per_packet"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// ConnCase is one setup's TCP connections per second (wrk, one request
+// per connection).
+type ConnCase struct {
+	Setup    string  `json:"setup"`
+	PerSec   float64 `json:"conns_per_sec"`
+	Requests int64   `json:"requests"`
+	Errors   string  `json:"errors,omitempty"`
+}
+
+func (e *E2EResults) pps(setup string) float64 {
+	for _, c := range e.PPS {
+		if c.Setup == setup && c.Error == "" {
+			return c.PPS
+		}
+	}
+	return 0
+}
+
+func (e *E2EResults) cps(setup string) float64 {
+	for _, c := range e.Conns {
+		if c.Setup == setup && c.Errors == "" {
+			return c.PerSec
+		}
+	}
+	return 0
+}
+
+// ControlResults are the control plane's figures.
+type ControlResults struct {
+	Services        int `json:"services"`
+	RealsPerService int `json:"reals_per_service"`
+	// RealHosts is how many distinct real addresses the services share.
+	RealHosts int `json:"real_hosts"`
+	// ApplyMs is the first Apply of the whole state into an empty data
+	// plane; ReapplyMs applying the same state again (nothing changes).
+	ApplyMs   float64 `json:"apply_ms"`
+	ReapplyMs float64 `json:"reapply_ms"`
+	// ChangeMs is applying the state with one real's weight changed.
+	ChangeMs float64 `json:"one_real_change_ms"`
+	// Touched is what that change wrote, read back from the maps.
+	Touched Touched `json:"one_real_change_touched"`
+	// MaglevReals, MaglevSlots and MaglevApplyMs: adding one mh service of
+	// that many reals (the Maglev table built and its ring written) to
+	// the applied state.
+	MaglevReals   int     `json:"maglev_reals"`
+	MaglevSlots   int     `json:"maglev_slots"`
+	MaglevApplyMs float64 `json:"maglev_apply_ms"`
+}
+
+// Touched lists the map entries a change altered.
+type Touched struct {
+	Services []string `json:"services"` // endpoints whose service entry or live ring changed
+	Reals    []uint32 `json:"reals"`    // real ids whose entry changed
+	// OnlyChanged: nothing of any other service changed.
+	OnlyChanged bool `json:"only_changed_service"`
+}
