@@ -54,9 +54,15 @@ test: deps check-generated vet build
 demo: deps build
 	$(GO) run ./testenv/demo -xlbd bin/xlbd -xlb bin/xlb
 
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./loader/
-	$(GO) test -run '^$$' -bench 'MonitorTCP10k' -benchtime 1x -cpu 1 ./health/
+# bench measures xlb beside its floors and peers in one run (per-packet
+# cost, end-to-end pps and TCP connections/s, control plane, health checks,
+# VRRP failover) and writes docs/PERFORMANCE.md and bench/results.json.
+# Root; about 10 minutes. BENCH_CALLS: BPF_PROG_TEST_RUN calls per case.
+BENCH_DEPS := wrk:/usr/bin/wrk haproxy:/usr/sbin/haproxy nftables:/usr/sbin/nft
+BENCH_CALLS ?= 1000000
+bench:
+	@$(MAKE) --no-print-directory deps DEPS="$(DEPS) $(BENCH_DEPS)"
+	$(GO) run ./bench -calls $(BENCH_CALLS) -doc docs/PERFORMANCE.md -json bench/results.json
 
 format:
 	@command -v clang-format-19 >/dev/null || { apt-get update -qq && apt-get install -y -qq clang-format-19; }
