@@ -72,8 +72,8 @@ static __always_inline int reply_l2(void *data, void *data_end, __u8 *hdr, int v
 
 /*
  * icmp_too_big answers p with an ICMP error carrying mtu and sends it back
- * out the ingress device. l3_len is what it quotes: the IP header(s) up to
- * and with 8 bytes of the TCP/UDP header.
+ * out the ingress device, quoting p's IP header and 8 bytes of its TCP/UDP
+ * header.
  */
 static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 {
@@ -167,7 +167,11 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 		sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, sizeof(pseudo), 0);
 		icmp->checksum = csum_of(icmp, sizeof(*icmp) + ICMP_QUOTE6, sum);
 	}
-	return count_reason(XLB_TX_TOO_BIG, len, XDP_TX);
+	/*
+	 * Back out the ingress device by redirect: on veth, an XDP_TX of a
+	 * frame whose head was moved did not reach the peer; a redirect does.
+	 */
+	return count_reason(XLB_TX_TOO_BIG, len, bpf_redirect(p->ingress, 0));
 }
 
 static __always_inline int fwd_icmp_to_real(struct packet *p, struct real *rl, __u32 real_id)

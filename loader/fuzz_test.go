@@ -113,12 +113,13 @@ func FuzzXDP(f *testing.F) {
 }
 
 // checkTooBig asserts that the answer to a frame too big for its next hop
-// is an IPv4 ICMP "fragmentation needed" sent back (XDP_TX) to the frame's
+// is an IPv4 ICMP "fragmentation needed" sent back (redirected to the
+// ingress device) to the frame's
 // source, quoting its IP header and 8 bytes, with valid checksums.
 func checkTooBig(t *testing.T, v uint32, in, out []byte) {
 	t.Helper()
-	if v != xdpTX {
-		t.Fatalf("too big: verdict %s, want XDP_TX", verdictName(v))
+	if v != xdpRedirect {
+		t.Fatalf("too big: verdict %s, want XDP_REDIRECT", verdictName(v))
 	}
 	ipIn, ipOut := ipv4Of(in), ipv4Of(out)
 	if len(ipIn) < 28 || len(ipOut) < 56 {

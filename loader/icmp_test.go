@@ -116,7 +116,7 @@ func TestIntegrationXDPICMP(t *testing.T) {
 				verdict: xdpPass, count: countWant{reason: loader.PassNotTCPUDP}},
 			{desc: "NAT reply too big for the client side, DF: ICMP frag needed back to the real, quoting its packet",
 				before: [][]byte{fromClient(vipNAT, 80, 51013, layers.IPProtocolTCP).bytes()}, ingress: ifNameB, in: bigReply.bytes(),
-				verdict: xdpTX, want: fragNeeded(bigReply.bytes(), 1500), count: countWant{reason: loader.TxTooBig}},
+				verdict: xdpRedirect, want: fragNeeded(bigReply.bytes(), 1500), count: countWant{reason: loader.TxTooBig}},
 		})
 	})
 	t.Run("IPv6", func(t *testing.T) {
@@ -129,9 +129,9 @@ func TestIntegrationXDPICMP(t *testing.T) {
 				verdict: xdpRedirect, want: icmp6(macDirB, macReal2, router6, addr6Real2, quoted6(real6NAT, client6(51004))),
 				count: countWant{real: nat}},
 			{desc: "IPv6 DR packet too big for the real's link: ICMPv6 packet too big back to the client", ingress: ifNameA, in: big6.bytes(),
-				verdict: xdpTX, want: packetTooBig6(big6.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
+				verdict: xdpRedirect, want: packetTooBig6(big6.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
 			{desc: "IPv6 NAT packet too big: ICMPv6 quoting the packet as the client sent it", ingress: ifNameA, in: big6NAT.bytes(),
-				verdict: xdpTX, want: packetTooBig6(big6NAT.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
+				verdict: xdpRedirect, want: packetTooBig6(big6NAT.bytes(), mtuB), count: countWant{reason: loader.TxTooBig}},
 			{desc: "IPv6 frame of exactly the MTU: forwarded", ingress: ifNameA, in: fits6.bytes(),
 				verdict: xdpRedirect, want: fits6.with(func(f *frame6) { f.dstMAC, f.srcMAC = macReal2, macDirB }).bytes(),
 				count: countWant{real: &realRef{ep6DR, addr6Real2, 80}, newConn: true}},

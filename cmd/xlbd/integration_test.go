@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -642,4 +643,197 @@ func TestIntegrationIncompatibleMapReset(t *testing.T) {
 	if total != 14 {
 		t.Errorf("xlb list counts %d connections, want 14 (real counters adopted)", total)
 	}
+}
+
+// svcConf is one virtual server on vip:port with the given scheduler,
+// method, extra directives and reals (their address of vip's family,
+// port 80) with weights.
+func svcConf(vip string, port int, sched, method, extra string, reals []*testenv.Host, weights []int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_server %s %d {\n    lvs_sched %s\n    lvs_method %s\n    protocol TCP\n%s", vip, port, sched, method, extra)
+	for i, r := range reals {
+		addr := r.Addr
+		if strings.Contains(vip, ":") {
+			addr = r.Addr6
+		}
+		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight %d\n    }\n", addr, weights[i])
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// wlc with weights 3:1: each connection is closed after its answer, so the
+// reals' InActConn grow and wlc keeps them at 3:1.
+func TestIntegrationWLCWeights(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	serveHTTP(t, topo)
+	x := startXlbd(t, topo, svcConf("198.18.0.100", 80, "wlc", "NAT", "", topo.Reals, []int{3, 1}))
+	const n = 100
+	seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", n)
+	if seen["real1"] < 72 || seen["real1"] > 78 || seen["real1"]+seen["real2"] != n {
+		t.Errorf("wlc 3:1 over %d connections: %v, want real1 75±3 and real2 the rest", n, seen)
+	}
+	// xlb list shows the connections the data plane tracks.
+	out := x.xlb(t, "list")
+	tracked := 0
+	for _, c := range listedColumn(out, "InActConn") {
+		tracked += c
+	}
+	for _, c := range listedColumn(out, "ActiveConn") {
+		tracked += c
+	}
+	if tracked != n {
+		t.Errorf("xlb list shows %d connections (ActiveConn + InActConn), want %d:\n%s", tracked, n, out)
+	}
+}
+
+// sh and mh keep a client on one real across its connections; rr with
+// persistence_timeout does too, and a /24 granularity covers the client.
+func TestIntegrationClientStickiness(t *testing.T) {
+	for _, tc := range []struct{ desc, sched, extra string }{
+		{"sh", "sh", ""},
+		{"mh", "mh", "    mh_table_size 251\n"},
+		{"rr with persistence", "rr", "    persistence_timeout 60\n    persistence_granularity 255.255.255.0\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 3})
+			serveHTTP(t, topo)
+			startXlbd(t, topo, svcConf("198.18.0.100", 80, tc.sched, "NAT", tc.extra, topo.Reals, []int{1, 1, 1}))
+			const n = 20
+			seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", n)
+			if len(seen) != 1 {
+				t.Errorf("%d connections from one client went to %v, want all to one real", n, seen)
+			}
+		})
+	}
+}
+
+// Quiescing a real (weight 0 by a reload) stops new connections to it; a
+// connection it already has keeps working.
+func TestIntegrationQuiesceLiveConnection(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			serveHTTP(t, topo)
+			x := startXlbd(t, topo, svcConf("198.18.0.100", 80, "wlc", method, "", topo.Reals, []int{1, 1}))
+			long := dialKeepAlive(t, topo.Client, vipHTTP)
+			first := long.ask(t)
+			weights := []int{1, 1}
+			if first == "real1" {
+				weights[0] = 0
+			} else {
+				weights[1] = 0
+			}
+			x.rewrite(t, svcConf("198.18.0.100", 80, "wlc", method, "", topo.Reals, weights))
+			if err := x.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.WaitLog("configuration reloaded", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if seen := getMany(t, topo.Client, "http://"+vipHTTP+"/", 10); seen[first] != 0 {
+				t.Errorf("after quiescing %s, new connections went to %v", first, seen)
+			}
+			for i := range 3 {
+				if got := long.ask(t); got != first {
+					t.Fatalf("request %d on the live connection answered by %s, it started on the quiesced %s", i, got, first)
+				}
+			}
+		})
+	}
+}
+
+// IPv6 VIP and reals, NAT and DR, with real HTTP clients and servers.
+func TestIntegrationIPv6(t *testing.T) {
+	vip := netip.MustParseAddr("2001:db8::100")
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR", VIPs: []netip.Addr{vip}})
+			serveHTTP(t, topo)
+			x := startXlbd(t, topo, svcConf(vip.String(), 80, "rr", method, "", topo.Reals, []int{1, 1}))
+			const n = 20
+			url := "http://" + netip.AddrPortFrom(vip, 80).String() + "/"
+			checkEvenSpread(t, getMany(t, topo.Client, url, n), topo.Reals, n, 1)
+			seen := listedConns(x.xlb(t, "list"))
+			for _, r := range topo.Reals {
+				if ap := netip.AddrPortFrom(r.Addr6, 80).String(); seen[ap] != n/2 {
+					t.Errorf("xlb list shows %d connections on %s, want %d", seen[ap], ap, n/2)
+				}
+			}
+		})
+	}
+}
+
+// Path MTU discovery through a NAT director: the director's link toward
+// the reals has a smaller MTU (1400) than the client's and the real's
+// (1500, the real advertising an MSS of 1460). The client's full-size
+// segments do not fit; the director answers them with ICMP fragmentation
+// needed quoting them as the client sent them (to the VIP, where the
+// kernel would quote the rewritten packet, which the client does not
+// know), the client lowers its path MTU and a 1 MiB echo exchange
+// completes.
+func TestIntegrationPMTUDThroughNAT(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 1})
+	r := topo.Reals[0]
+	if _, err := r.ServeTCPEcho(7); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h    *testenv.Host
+		args []string
+	}{
+		{topo.Director, []string{"link", "set", testenv.DirectorLANIf, "mtu", "1400"}},
+		// The real sends at most 1400 bytes but advertises an MSS of 1460.
+		{r, []string{"route", "replace", "default", "via", "198.18.1.1", "dev", testenv.EndpointIf, "mtu", "lock", "1400", "advmss", "1460"}},
+	} {
+		if out, err := c.h.Command("ip", c.args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: ip %s: %v\n%s", c.h.Name, strings.Join(c.args, " "), err, out)
+		}
+	}
+	// GRO on the LAN port the real's segments enter would merge them into
+	// frames the director's XDP program (no multi-buffer) cannot take.
+	if err := topo.LAN.SetGRO("p1", false); err != nil {
+		t.Fatal(err)
+	}
+	x := startXlbd(t, topo, "virtual_server 198.18.0.100 7 {\n    lvs_sched rr\n    lvs_method NAT\n    protocol TCP\n    real_server 198.18.1.2 7 {\n    }\n}\n")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := topo.Client.DialContext(ctx, "tcp4", "198.18.0.100:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	const size = 1 << 20
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(data)
+		errc <- err
+	}()
+	got := make([]byte, size)
+	if _, err := io.ReadFull(conn, got); err != nil {
+		t.Fatalf("echo of %d bytes through the director: %v\nxlb stats:\n%s", size, err, x.xlb(t, "stats"))
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("the echo differs from what was sent")
+	}
+	tooBig := 0
+	for _, line := range strings.Split(x.xlb(t, "stats"), "\n") {
+		if strings.HasPrefix(line, "tx: too big") {
+			f := strings.Fields(line)
+			fmt.Sscan(f[len(f)-2], &tooBig)
+		}
+	}
+	if tooBig == 0 {
+		t.Errorf("the transfer completed but the director answered no packet as too big: the path MTU was not exercised")
+	}
+	t.Logf("%d packets answered with ICMP fragmentation needed", tooBig)
 }
