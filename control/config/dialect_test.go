@@ -51,10 +51,10 @@ virtual_server group g {
 }
 `,
 			want: []string{
-				`t.conf:2:3: address range "198.18.0.10-9" in virtual_server_group is reversed`,
-				`t.conf:3:3: address range "198.18.0.10-256" in virtual_server_group ends past the last address of its block`,
-				`t.conf:4:3: address range 198.18.0.0/23 in virtual_server_group holds more than 256 addresses`,
-				`t.conf:5:3: address range "2001:db8::1-fff" in virtual_server_group holds 4095 addresses, more than 256`,
+				`t.conf:2:3: address range "198.18.0.10-9" in virtual_server_group is reversed; did you mean "198.18.0.9-10"?`,
+				`t.conf:3:3: address range "198.18.0.10-256" in virtual_server_group ends past the last address of its block; the nearest valid one is "198.18.0.10-255"`,
+				`t.conf:4:3: address range 198.18.0.0/23 in virtual_server_group holds more than 256 addresses; the nearest valid one is 198.18.0.0/24`,
+				`t.conf:5:3: address range "2001:db8::1-fff" in virtual_server_group holds 4095 addresses, more than 256; the nearest valid one is "2001:db8::1-100"`,
 				`t.conf:6:3: invalid address range "198.18.0.1-x" in virtual_server_group`,
 				`t.conf:7:3: missing port after 198.18.0.1 in virtual_server_group (usage: IP|RANGE PORT)`,
 				`t.conf:8:3: fwmark in virtual_server_group is not supported by xlb; list the addresses and ports instead`,

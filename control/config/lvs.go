@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -453,7 +454,8 @@ func (d *decoder) addrRange(t token) ([]netip.Addr, bool) {
 			return nil, false
 		}
 		if p.Addr().BitLen()-p.Bits() > 8 {
-			d.errorf(t.pos, "address range %s in virtual_server_group holds more than %d addresses", s, maxRange)
+			d.errorf(t.pos, "address range %s in virtual_server_group holds more than %d addresses; the nearest valid one is %s", s, maxRange,
+				netip.PrefixFrom(p.Addr(), p.Addr().BitLen()-8).Masked())
 			return nil, false
 		}
 		p = p.Masked()
@@ -486,13 +488,15 @@ func (d *decoder) addrRange(t token) ([]netip.Addr, bool) {
 		d.errorf(t.pos, "invalid address range %q in virtual_server_group", s)
 		return nil, false
 	case a.Is4() && end > 255, !a.Is4() && end > 0xffff:
-		d.errorf(t.pos, "address range %q in virtual_server_group ends past the last address of its block", s)
+		d.errorf(t.pos, "address range %q in virtual_server_group ends past the last address of its block; the nearest valid one is %q", s,
+			rangeText(a, first, min(start+maxRange-1, blockEnd(a))))
 		return nil, false
 	case end < start:
-		d.errorf(t.pos, "address range %q in virtual_server_group is reversed", s)
+		d.errorf(t.pos, "address range %q in virtual_server_group is reversed; did you mean %q?", s, rangeText(withLast(a, end), "", start))
 		return nil, false
 	case end-start+1 > maxRange:
-		d.errorf(t.pos, "address range %q in virtual_server_group holds %d addresses, more than %d", s, end-start+1, maxRange)
+		d.errorf(t.pos, "address range %q in virtual_server_group holds %d addresses, more than %d; the nearest valid one is %q", s, end-start+1, maxRange,
+			rangeText(a, first, start+maxRange-1))
 		return nil, false
 	}
 	out := make([]netip.Addr, 0, end-start+1)
@@ -500,6 +504,41 @@ func (d *decoder) addrRange(t token) ([]netip.Addr, bool) {
 		out = append(out, x)
 	}
 	return out, true
+}
+
+// blockEnd is the last value of a range's last part: 255 for IPv4, ffff
+// for IPv6.
+func blockEnd(a netip.Addr) uint64 {
+	if a.Is4() {
+		return 255
+	}
+	return 0xffff
+}
+
+// withLast returns a with its range part (last byte of IPv4, last 16 bits
+// of IPv6) set to v.
+func withLast(a netip.Addr, v uint64) netip.Addr {
+	if a.Is4() {
+		b := a.As4()
+		b[3] = byte(v)
+		return netip.AddrFrom4(b)
+	}
+	b := a.As16()
+	b[14], b[15] = byte(v>>8), byte(v)
+	return netip.AddrFrom16(b)
+}
+
+// rangeText writes a range in the dialect: FIRST-LAST with LAST the last
+// byte (IPv4, decimal) or 16 bits (IPv6, hex). first is a's text as
+// written, or "" to format a.
+func rangeText(a netip.Addr, first string, last uint64) string {
+	if first == "" {
+		first = a.String()
+	}
+	if a.Is4() {
+		return fmt.Sprintf("%s-%d", first, last)
+	}
+	return fmt.Sprintf("%s-%x", first, last)
 }
 
 // expandGroups replaces each `virtual_server group NAME` with one virtual
