@@ -78,6 +78,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	type fwdInfo struct {
 		idle  time.Duration
 		state loader.ConnState
+		real  uint32
 	}
 	fwd := make(map[flowID]fwdInfo)
 	replyIdle := make(map[flowID]time.Duration)
@@ -86,15 +87,23 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			c, v := f.ForwardKey()
 			replyIdle[flowID{c, v, f.Proto}] = f.Idle
 		} else {
-			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.Idle, f.State}
+			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.Idle, f.State, f.RealID}
 		}
 		return false
 	})
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
+	reals, err := s.dp.Reals()
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
 	expired := make(map[flowID]bool)
 	for id, fi := range fwd {
+		if s.timeouts.ExpireRemoved && reals[fi.real].Removed {
+			expired[id] = true
+			continue
+		}
 		idle := fi.idle
 		if r, ok := replyIdle[id]; ok {
 			idle = min(idle, r)
@@ -118,8 +127,8 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			return !known && f.Idle > grace
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
-		// A packet since pass 1 keeps the flow.
-		if expired[id] && f.Idle > s.timeouts.Of(f.State) {
+		// A packet since pass 1 keeps the flow, unless its real is gone.
+		if expired[id] && (f.Idle > s.timeouts.Of(f.State) || s.timeouts.ExpireRemoved && reals[f.RealID].Removed) {
 			return true
 		}
 		c := counts[f.RealID]
@@ -135,10 +144,6 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
 
-	reals, err := s.dp.Reals()
-	if err != nil {
-		return res, fmt.Errorf("sweep connections: %w", err)
-	}
 	for id := range reals {
 		c := counts[id]
 		res.Active += c.Active

@@ -15,6 +15,9 @@ type Timeouts struct {
 	TCP, TCPFin, UDP time.Duration
 	// States overrides the timeout of any state (tests, tuning).
 	States map[loader.ConnState]time.Duration
+	// ExpireRemoved expires the connections of reals removed from the
+	// configuration at the next sweep (expire_nodest_conn).
+	ExpireRemoved bool
 }
 
 // DefaultTimeouts are IPVS's defaults: 900s, 120s and 300s.
@@ -39,6 +42,7 @@ func TimeoutsOf(cfg *config.Config) Timeouts {
 	if g := cfg.Global; g.LVSTimeoutUDP > 0 {
 		t.UDP = g.LVSTimeoutUDP
 	}
+	t.ExpireRemoved = cfg.Global.ExpireNodestConn
 	return t
 }
 

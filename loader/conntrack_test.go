@@ -226,3 +226,59 @@ func TestIntegrationSweeper(t *testing.T) {
 		t.Errorf("real's connections after the sweep %+v, want 1 active (48001) and 1 inactive (48002)", c)
 	}
 }
+
+// TestIntegrationSweeperExpireNodestConn: by default a removed real's
+// established flows live on; with expire_nodest_conn the sweep ends them,
+// and a real still configured keeps its flows either way.
+func TestIntegrationSweeperExpireNodestConn(t *testing.T) {
+	both := []control.Real{{Addr: addrReal2, Port: 80, Weight: 1}, {Addr: addrReal3, Port: 80, Weight: 1}}
+	h := newXDPHarness(t, goldenState(both, nil))
+	// Two established DR flows, one on each real (round robin).
+	got := map[netip.Addr]uint16{}
+	for _, sport := range []uint16{49000, 49001} {
+		f := fromClient(vipRR, 80, sport, layers.IPProtocolTCP)
+		for _, in := range [][]byte{f.bytes(), f.with(ack).bytes()} {
+			v, out, err := h.run(in, h.ifA)
+			if err != nil || !forwarded(v) {
+				t.Fatalf("verdict %s, error %v", verdictName(v), err)
+			}
+			real, err := realOf(out, false, 80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[real] = sport
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("two flows went to %v, want one per real", got)
+	}
+	// real3 leaves the configuration.
+	if err := h.apply(goldenState(both[:1], nil)); err != nil {
+		t.Fatal(err)
+	}
+	has := func(sport uint16) bool {
+		st, ok := h.flowState(t, netip.AddrPortFrom(addrClient, sport), netip.AddrPortFrom(vipRR, 80))
+		return ok && st == loader.StateEstablished
+	}
+	if _, err := control.NewSweeper(h.dp, control.DefaultTimeouts(), nil).Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if !has(got[addrReal3]) {
+		t.Fatal("without expire_nodest_conn the removed real's flow was expired")
+	}
+	tmo := control.DefaultTimeouts()
+	tmo.ExpireRemoved = true
+	res, err := control.NewSweeper(h.dp, tmo, nil).Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has(got[addrReal3]) {
+		t.Error("with expire_nodest_conn the removed real's flow outlived the sweep")
+	}
+	if !has(got[addrReal2]) {
+		t.Error("with expire_nodest_conn the configured real's flow was expired too")
+	}
+	if res.Expired != 1 {
+		t.Errorf("sweep expired %d entries, want 1", res.Expired)
+	}
+}

@@ -68,6 +68,11 @@ type GlobalDefs struct {
 	// (lvs_timeouts tcp N tcpfin N udp N, as ipvsadm --set); 0: IPVS's
 	// defaults (900s, 120s, 300s).
 	LVSTimeoutTCP, LVSTimeoutTCPFin, LVSTimeoutUDP time.Duration
+	// ExpireNodestConn expires the connections of a real removed from the
+	// configuration at the next sweep instead of letting them run to
+	// their end (expire_nodest_conn, an xlb addition named after IPVS's
+	// sysctl; default off).
+	ExpireNodestConn bool
 	// VRRPMcastGroup4 and VRRPMcastGroup6 are the VRRP multicast groups
 	// (vrrp_mcast_group4 default 224.0.0.18, vrrp_mcast_group6 default ff02::12).
 	VRRPMcastGroup4, VRRPMcastGroup6 netip.Addr

@@ -364,8 +364,9 @@ func (d *decoder) globalDefs(n *node) {
 				}
 			}
 		}},
-		"router_id": {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
-		"lvs_id":    {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
+		"expire_nodest_conn": d.flagDir(&g.ExpireNodestConn),
+		"router_id":          {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
+		"lvs_id":             {canon: "router_id", fn: d.stringDir(&g.RouterID).fn},
 		"script_user": {fn: func(c *node) {
 			if !d.nargs(c, 1, 2, "script_user USER [GROUP]") {
 				return
