@@ -39,11 +39,12 @@ func report(r *Results) string {
 	p("The connection table has xlbd's default size (1,048,576); \"1M flows\" cases first put 1,000,000 flows in it through the program itself, ")
 	p("so their inserts run in a full LRU table, as on a busy director. ")
 	p("Scheduler cases: one DR service per scheduler and size, reals of weights 1-4, each call a new TCP SYN.\n\n")
-	p("| case | median ns | p99 ns | mean ns | above floor ns | x floor |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| case | calls | median ns | p99 ns | mean ns | above floor ns | x floor | other verdicts |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, c := range r.Program {
 		m := c.Metrics
-		p("| %s | %.0f | %.0f | %.0f | %.0f | %.2f |\n", benchLabel(c.Name), m["median-ns"], m["p99-ns"], m["mean-ns"], m["above-floor-ns"], m["x_floor"])
+		p("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f |\n", benchLabel(c.Name), c.N, m["median-ns"], m["p99-ns"], m["mean-ns"], m["above-floor-ns"], m["x_floor"], m["unexpected-verdicts"])
 	}
+	p("\n\"other verdicts\": calls whose verdict was not the case's (a case fails when they exceed 1%%); the benchmark log names the data plane's reasons.\n")
 
 	if e := r.E2E; e != nil {
 		p("\n## End to end\n\n")
