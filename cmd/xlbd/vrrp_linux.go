@@ -92,11 +92,11 @@ func startVRRP(cfg *config.Config, director *control.Director, log *slog.Logger)
 	s := newVRRPSubsystem(director, log)
 	specs, err := vrrpSpecs(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start VRRP: %w", err)
 	}
 	s.enabled = len(specs) > 0
 	if err := s.setOwned(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start VRRP: %w", err)
 	}
 	warnUncoveredVIPs(cfg, log)
 	var errs []error
@@ -107,7 +107,7 @@ func startVRRP(cfg *config.Config, director *control.Director, log *slog.Logger)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, fmt.Errorf("start VRRP: %w", err)
 	}
 	return s, nil
 }
