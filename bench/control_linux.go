@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -209,10 +210,68 @@ func benchControl() (res ControlResults, err error) {
 		return res, fmt.Errorf("apply mh service: %w", err)
 	}
 	logf("control: add one mh service of %d reals: %.1f ms", ctlMaglev, res.MaglevApplyMs)
+	if res.OuterMapUpdateMs, err = outerMapUpdate(); err != nil {
+		return res, err
+	}
+	if err := th.Do(func() error {
+		var err error
+		res.NeighResolveMs, err = neighResolve()
+		return err
+	}); err != nil {
+		return res, err
+	}
+	logf("control: one array-of-maps update %.2f ms, one route lookup + neighbour dump %.2f ms", res.OuterMapUpdateMs, res.NeighResolveMs)
 	return res, th.Do(func() error {
 		if l, err := netlink.LinkByName("xb0"); err == nil {
 			return netlink.LinkDel(l)
 		}
 		return nil
 	})
+}
+
+// outerMapUpdate times updates of an array of maps, as WriteRing does once
+// per changed service: the kernel waits for an RCU grace period in each
+// (so that no program still uses the old inner map when it returns).
+func outerMapUpdate() (float64, error) {
+	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
+	outer, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 1, InnerMap: inner})
+	if err != nil {
+		return 0, fmt.Errorf("create array of maps: %w", err)
+	}
+	defer outer.Close()
+	m, err := ebpf.NewMap(inner)
+	if err != nil {
+		return 0, fmt.Errorf("create inner map: %w", err)
+	}
+	defer m.Close()
+	const n = 50
+	ms, err := timed(func() error {
+		for range n {
+			if err := outer.Put(uint32(0), m); err != nil {
+				return fmt.Errorf("update array of maps: %w", err)
+			}
+		}
+		return nil
+	})
+	return ms / n, err
+}
+
+// neighResolve times what the reconciler does per real host to keep it
+// resolved: a route lookup and a dump of the neighbours of the route's
+// link (ctlHosts of them by now). It runs in the control namespace.
+func neighResolve() (float64, error) {
+	const n = 50
+	ms, err := timed(func() error {
+		for j := range n {
+			routes, err := netlink.RouteGet(ctlRealAddr(j).AsSlice())
+			if err != nil || len(routes) == 0 {
+				return fmt.Errorf("route to %s: %v", ctlRealAddr(j), err)
+			}
+			if _, err := netlink.NeighList(routes[0].LinkIndex, netlink.FAMILY_V4); err != nil {
+				return fmt.Errorf("list neighbours: %w", err)
+			}
+		}
+		return nil
+	})
+	return ms / n, err
 }

@@ -55,14 +55,19 @@ func report(r *Results) string {
 		p("\"generator\" counts at the director's eth0 instead: the rate the generator reaches the director at, the ceiling of every other line. ")
 		p("All of it runs on the same %d CPUs, so the generator, the director, the bridge and the reals share them: ", r.Machine.CPUs)
 		p("CPU ns/packet is the machine's busy CPU time per delivered packet.\n\n")
-		p("| setup | delivered pps | x xdp-floor | x nftables | CPU ns/packet | sent | delivered |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate.\n\n", e.Rounds)
+		p("| setup | delivered pps | x xdp-floor | x nftables | CPU ns/packet | sent | delivered | rounds pps |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		floor, nft := e.pps("xdp-floor"), e.pps("nftables-dnat")
 		for _, c := range e.PPS {
 			if c.Error != "" {
-				p("| %s | failed: %s | | | | | |\n", c.Setup, oneLine(c.Error))
+				p("| %s | failed: %s | | | | | | |\n", c.Setup, oneLine(c.Error))
 				continue
 			}
-			p("| %s | %.0f | %s | %s | %.0f | %d | %d |\n", c.Setup, c.PPS, ratio(c.PPS, floor), ratio(c.PPS, nft), c.CPUNsPerPacket, c.Sent, c.Delivered)
+			var rounds []string
+			for _, v := range c.RoundsPPS {
+				rounds = append(rounds, fmt.Sprintf("%.0f", v))
+			}
+			p("| %s | %.0f | %s | %s | %.0f | %d | %d | %s |\n", c.Setup, c.PPS, ratio(c.PPS, floor), ratio(c.PPS, nft), c.CPUNsPerPacket, c.Sent, c.Delivered, strings.Join(rounds, " / "))
 		}
 		p("\nSetups: `xdp-floor` rewrites both MACs and redirects to the director's eth1 (toward one real); `kernel-forward` sends to a real's address, routed by the director's kernel; ")
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
@@ -104,6 +109,8 @@ func report(r *Results) string {
 		}
 	}
 
+	notes(&b, r)
+
 	p("\n## Machine\n\n| | |\n| --- | --- |\n")
 	p("| kernel | %s |\n| CPU | %s |\n| CPUs | %d |\n| memory | %d MB |\n| Go | %s |\n", r.Machine.Kernel, r.Machine.CPU, r.Machine.CPUs, r.Machine.MemMB, r.Machine.Go)
 	p("\nRegenerate: `make bench` (root). Everything runs in network namespaces the run creates and removes; every load is bounded in packets and time.\n")
@@ -137,4 +144,52 @@ func oneLine(s string) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// notes explains, from this run's figures, what bounds the targets that
+// were not met.
+func notes(b *strings.Builder, r *Results) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## What the figures say\n\n")
+	get := func(name, metric string) (float64, bool) {
+		c, ok := r.program(name)
+		if !ok {
+			return 0, false
+		}
+		v, ok := c.Metrics[metric]
+		return v, ok
+	}
+	if f, ok := get("BenchmarkXDP/floor_MAC_swap", "median-ns"); ok {
+		p("- The floor program costs %.0f ns per call by the kernel's clock: that is mostly the test-run machinery around one program run (the clock reads, the context set-up), which every case pays too; \"above floor\" removes it. ", f)
+		p("Durations come in steps of about 10 ns on this machine, so a difference below that is not resolved.\n")
+	}
+	if e, ok1 := get("BenchmarkXDP/new_flow_DR_rr,_empty_table", "median-ns"); ok1 {
+		if f, ok2 := get("BenchmarkXDP/new_flow_DR_rr,_1M_flows", "median-ns"); ok2 {
+			p("- A new flow costs %.0f ns (median) in a nearly empty table and %.0f ns with 1M flows in it, where every insert evicts from the LRU table: the table's state adds %.0f ns.\n", e, f, f-e)
+		}
+	}
+	for _, s := range []string{"lc", "wlc", "sed"} {
+		small, ok1 := get("BenchmarkXDPScheduler/"+s+"_64_reals", "median-ns")
+		big, ok2 := get("BenchmarkXDPScheduler/"+s+"_1024_reals", "median-ns")
+		if ok1 && ok2 {
+			p("- %s compares every real of the service for each new flow: %.0f ns with 64 reals, %.0f ns with 1024, about %.1f ns per real.\n", s, small, big, (big-small)/(1024-64))
+		}
+	}
+	if e := r.E2E; e != nil {
+		g, fl := e.pps("generator"), e.pps("xdp-floor")
+		if g > 0 && fl > 0 {
+			p("- End to end, the generator reaches the director at %.0f pps, %.1fx the floor's delivered rate, so the director's side bounds every other line. ", g, g/fl)
+			p("The generator, the director's XDP, the LAN bridge and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.\n", r.Machine.CPUs)
+		}
+		if d, n := e.cps("direct"), e.cps("nftables-dnat"); d > 0 && n > 0 {
+			p("- TCP connections per second are bounded by wrk and the Go HTTP servers on the same CPUs: %.0f conn/s straight to one real without any balancer. A balancer cannot exceed that here, so ratios between balancers show their overhead, not their ceiling.\n", d)
+		}
+	}
+	if c := r.Control; c != nil && c.ApplyMs > 0 {
+		p("- Applying %d services costs %.0f ms. Each new or changed service swaps a new ring map into svc_rings, an array of maps, and the kernel waits for an RCU grace period in every such update: %.2f ms each, measured apart (a grace period's length varies with the machine's load), so %d of them come to about %.0f ms, the same order as the whole apply. ",
+			c.Services, c.ApplyMs, c.OuterMapUpdateMs, c.Services, c.OuterMapUpdateMs*float64(c.Services))
+		p("Every apply also keeps each of the %d real hosts resolved with a route lookup and a dump of the link's neighbours (%.2f ms each with %d neighbours, about %.0f ms per apply), which is what the one-real change (%.0f ms) mostly pays. ",
+			c.RealHosts, c.NeighResolveMs, c.RealHosts, c.NeighResolveMs*float64(c.RealHosts), c.ChangeMs)
+		p("Swapping rings in batches (or one generation flip for many services) and resolving only new hosts would remove most of both.\n")
+	}
 }

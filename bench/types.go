@@ -1,14 +1,21 @@
 package main
 
+import (
+	"cmp"
+	"slices"
+)
+
 // E2EResults are the end-to-end figures of one run.
 type E2EResults struct {
 	// Packets: 64-byte UDP frames (60 bytes without the FCS).
 	FrameBytes int `json:"frame_bytes"`
 	Flows      int `json:"flows"`
 	// Bounds of each generator run.
-	MaxSeconds float64   `json:"max_seconds"`
-	MaxPackets uint64    `json:"max_packets"`
-	PPS        []PPSCase `json:"pps"`
+	MaxSeconds float64 `json:"max_seconds"`
+	MaxPackets uint64  `json:"max_packets"`
+	// Rounds is how many times each setup was measured.
+	Rounds int       `json:"rounds"`
+	PPS    []PPSCase `json:"pps"`
 	// wrk's bounds.
 	WrkSeconds     int        `json:"wrk_seconds"`
 	WrkConnections int        `json:"wrk_connections"`
@@ -27,6 +34,47 @@ type PPSCase struct {
 	// delivered.
 	CPUNsPerPacket float64 `json:"cpu_ns_per_packet"`
 	Error          string  `json:"error,omitempty"`
+	// RoundsPPS are the rates of every round; the fields above are of
+	// the median round.
+	RoundsPPS []float64 `json:"rounds_pps,omitempty"`
+}
+
+// medianCases picks, per setup, the round of median rate and lists every
+// round's rate beside it; a setup that failed in any round is reported by
+// its first failure.
+func medianCases(rounds [][]PPSCase) []PPSCase {
+	var order []string
+	by := make(map[string][]PPSCase)
+	for _, r := range rounds {
+		for _, c := range r {
+			if _, ok := by[c.Setup]; !ok {
+				order = append(order, c.Setup)
+			}
+			by[c.Setup] = append(by[c.Setup], c)
+		}
+	}
+	var out []PPSCase
+	for _, setup := range order {
+		cs := by[setup]
+		var failed *PPSCase
+		var rates []float64
+		for i := range cs {
+			if cs[i].Error != "" && failed == nil {
+				failed = &cs[i]
+			}
+			rates = append(rates, cs[i].PPS)
+		}
+		if failed != nil {
+			out = append(out, *failed)
+			continue
+		}
+		sorted := slices.Clone(cs)
+		slices.SortFunc(sorted, func(a, b PPSCase) int { return cmp.Compare(a.PPS, b.PPS) })
+		m := sorted[len(sorted)/2]
+		m.RoundsPPS = rates
+		out = append(out, m)
+	}
+	return out
 }
 
 // ConnCase is one setup's TCP connections per second (wrk, one request
@@ -76,6 +124,13 @@ type ControlResults struct {
 	MaglevReals   int     `json:"maglev_reals"`
 	MaglevSlots   int     `json:"maglev_slots"`
 	MaglevApplyMs float64 `json:"maglev_apply_ms"`
+
+	// What an apply is made of, measured apart: one update of an
+	// array-of-maps (a ring swapped into svc_rings), and one route lookup
+	// plus a dump of the LAN link's neighbours (what the reconciler does
+	// per real host to keep it resolved), each the mean of several.
+	OuterMapUpdateMs float64 `json:"outer_map_update_ms"`
+	NeighResolveMs   float64 `json:"neigh_resolve_ms"`
 }
 
 // Touched lists the map entries a change altered.
