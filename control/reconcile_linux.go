@@ -250,12 +250,6 @@ func (r *Reconciler) applyService(svc *Service) error {
 			return err
 		}
 	}
-	if existed {
-		if err := r.retireReals(prev, svc, cur.ID); err != nil {
-			return err
-		}
-	}
-
 	ring := ringFor(svc)
 	realIDs := make([]uint32, len(ring))
 	for i, idx := range ring {
@@ -279,6 +273,13 @@ func (r *Reconciler) applyService(svc *Service) error {
 	}
 	r.services[svc.Endpoint] = next
 	r.applied[svc.Endpoint] = svc
+	// Only now that the ring without them is live: reals that left are
+	// marked removed (and logged as such).
+	if existed {
+		if err := r.retireReals(prev, svc, cur.ID); err != nil {
+			return err
+		}
+	}
 	live := 0
 	for _, w := range weights {
 		if w > 0 {
