@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -49,7 +50,12 @@ func FuzzXDP(f *testing.F) {
 		f.Add(b, rnd.IntN(2) == 1)
 	}
 
-	h := newXDPHarness(f, goldenState(nil, nil))
+	for _, in := range fuzzSeeds6() {
+		f.Add(in, false)
+	}
+	st := goldenState(nil, nil)
+	st.Services = append(st.Services, v6State().Services...)
+	h := newXDPHarness(f, st)
 	f.Fuzz(func(t *testing.T, in []byte, onB bool) {
 		if len(in) > fuzzMaxFrame {
 			in = in[:fuzzMaxFrame]
@@ -107,7 +113,14 @@ func FuzzXDP(f *testing.F) {
 			t.Fatalf("passed without forwarding, but changed:\n%s", diffFrames(out, in))
 		}
 		if forwarded(v) || rewrittenPass {
-			checkRewrite(t, in, out)
+			switch {
+			case ipv6Of(in) != nil:
+				checkRewrite6(t, in, out)
+			case len(ipv4Of(in)) >= 20 && ipv4Of(in)[9] == 1:
+				checkICMPForward(t, in, out)
+			default:
+				checkRewrite(t, in, out)
+			}
 		}
 	})
 }
@@ -120,6 +133,19 @@ func checkTooBig(t *testing.T, v uint32, in, out []byte) {
 	t.Helper()
 	if v != xdpRedirect {
 		t.Fatalf("too big: verdict %s, want XDP_REDIRECT", verdictName(v))
+	}
+	if ip6 := ipv6Of(in); ip6 != nil {
+		o6 := ipv6Of(out)
+		if len(ip6) < 48 || len(o6) < 96 || o6[6] != 58 || o6[40] != 2 {
+			t.Fatalf("too big: answer to an IPv6 frame is not an ICMPv6 packet too big:\n%s", describe(out))
+		}
+		if !bytes.Equal(o6[8:24], ip6[24:40]) || !bytes.Equal(o6[24:40], ip6[8:24]) || !bytes.Equal(o6[48:96], ip6[:48]) {
+			t.Errorf("too big: answer's addresses or quote do not match the frame:\n%s", describe(out))
+		}
+		if s := onesSum(o6[40:96], pseudo6(o6, 56, 58)); s != 0xffff {
+			t.Errorf("too big: answer's ICMPv6 checksum does not verify")
+		}
+		return
 	}
 	ipIn, ipOut := ipv4Of(in), ipv4Of(out)
 	if len(ipIn) < 28 || len(ipOut) < 56 {
@@ -239,5 +265,131 @@ func noteOutcome(v uint32, before, after counts) {
 		case xdpRedirect:
 			fuzzOutcomes[v&7][15]++
 		}
+	}
+}
+
+// fuzzSeeds6 are IPv6 and ICMP frames for the fuzzer to start from.
+func fuzzSeeds6() [][]byte {
+	syn := fromClient6(vip6DR, 80, 52000, layers.IPProtocolTCP)
+	return [][]byte{
+		syn.bytes(),
+		fromClient6(vip6NAT, 80, 52001, layers.IPProtocolTCP).bytes(),
+		fromClient6(vip6NAT, 53, 52002, layers.IPProtocolUDP).bytes(),
+		syn.with(func(f *frame6) { f.ext, f.extProto = optHeader(layers.IPProtocolTCP), layers.IPProtocolIPv6HopByHop }).bytes(),
+		syn.with(func(f *frame6) { f.payload = make([]byte, mtuB) }).bytes(),
+		neighbourSolicitation(vip6DR),
+		icmp6(macClient, macDirA, netip.MustParseAddr("2001:db8::fe"), vip6NAT, quoted6(netip.AddrPortFrom(vip6NAT, 80), netip.AddrPortFrom(addr6Client, 52001))),
+		icmp4(macClient, macDirA, netip.MustParseAddr("198.18.0.254"), vipNAT, quoted4(netip.AddrPortFrom(vipNAT, 80), netip.AddrPortFrom(addrClient, 40100))),
+	}
+}
+
+// ipv6Of finds the IPv6 header of an Ethernet frame (after up to three
+// VLAN tags), or nil.
+func ipv6Of(frame []byte) []byte {
+	off := 12
+	for i := 0; i < 4; i++ {
+		if len(frame) < off+2 {
+			return nil
+		}
+		switch binary.BigEndian.Uint16(frame[off:]) {
+		case 0x8100, 0x88a8:
+			off += 4
+			continue
+		case 0x86dd:
+			if len(frame) < off+2+40 {
+				return nil
+			}
+			return frame[off+2:]
+		}
+		return nil
+	}
+	return nil
+}
+
+// pseudo6 is the one's complement sum of an IPv6 pseudo-header for an
+// upper-layer packet of n bytes and protocol next.
+func pseudo6(ip6 []byte, n int, next byte) uint32 {
+	var sum uint32
+	for i := 8; i < 40; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip6[i:]))
+	}
+	return sum + uint32(n) + uint32(next)
+}
+
+// checkRewrite6 asserts for a forwarded IPv6 frame what checkRewrite does
+// for IPv4: only MACs, addresses, ports and the L4 checksum changed, and
+// a TCP/UDP checksum valid on the way in is valid on the way out.
+func checkRewrite6(t *testing.T, in, out []byte) {
+	t.Helper()
+	ip, op := ipv6Of(in), ipv6Of(out)
+	if op == nil || len(out) != len(in) {
+		t.Fatalf("forwarded IPv6 frame became:\n%s", describe(out))
+	}
+	off := len(in) - len(ip)
+	// Walk the option headers the program walks.
+	next, l4 := ip[6], 40
+	for next == 0 || next == 60 {
+		if len(ip) < l4+8 {
+			t.Fatalf("forwarded an IPv6 frame with a truncated option header:\n%s", describe(in))
+		}
+		next, l4 = ip[l4], l4+(int(ip[l4+1])+1)*8
+	}
+	if (next != 6 && next != 17 && next != 58) || len(ip) < l4+8 {
+		t.Fatalf("forwarded IPv6 next header %d:\n%s", next, describe(in))
+	}
+	if next == 58 {
+		// An ICMPv6 error to a real: addresses and checksums may change.
+		n := int(binary.BigEndian.Uint16(op[4:]))
+		if s := onesSum(op[40:40+n], pseudo6(op, n, 58)); s != 0xffff && onesSum(ip[40:40+n], pseudo6(ip, n, 58)) == 0xffff {
+			t.Fatalf("forwarded ICMPv6: checksum valid on the way in, not out:\n%s", diffFrames(out, in))
+		}
+		return
+	}
+	may := make([]bool, len(in))
+	mark := func(from, to int) {
+		for i := from; i < to && i < len(may); i++ {
+			may[i] = true
+		}
+	}
+	mark(0, 12)
+	mark(off+8, off+40)
+	mark(off+l4, off+l4+4)
+	if next == 6 {
+		mark(off+l4+16, off+l4+18)
+	} else {
+		mark(off+l4+6, off+l4+8)
+	}
+	for i := range in {
+		if in[i] != out[i] && !may[i] {
+			t.Fatalf("forwarding changed byte %d (%#02x -> %#02x), which it must not touch:\n%s", i, in[i], out[i], diffFrames(out, in))
+		}
+	}
+	n := int(binary.BigEndian.Uint16(ip[4:])) - l4 + 40
+	if n < 8 || 40+(l4-40)+n > len(ip) {
+		return
+	}
+	if onesSum(ip[l4:l4+n], pseudo6(ip, n, next)) == 0xffff && onesSum(op[l4:l4+n], pseudo6(op, n, next)) != 0xffff {
+		t.Fatalf("checksum valid on the way in, not out:\n%s", diffFrames(out, in))
+	}
+}
+
+// checkICMPForward asserts that an ICMP error forwarded to a real keeps
+// valid IPv4 and ICMP checksums.
+func checkICMPForward(t *testing.T, in, out []byte) {
+	t.Helper()
+	ip, op := ipv4Of(in), ipv4Of(out)
+	if len(op) < 20 || len(out) != len(in) {
+		t.Fatalf("forwarded ICMP frame became:\n%s", describe(out))
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(ip[2:]))
+	if ihl < 20 || total > len(ip) || total < ihl {
+		return
+	}
+	if onesSum(ip[:ihl], 0) == 0xffff && onesSum(op[:ihl], 0) != 0xffff {
+		t.Fatalf("forwarded ICMP: IPv4 checksum valid on the way in, not out:\n%s", diffFrames(out, in))
+	}
+	if onesSum(ip[ihl:total], 0) == 0xffff && onesSum(op[ihl:total], 0) != 0xffff {
+		t.Fatalf("forwarded ICMP: ICMP checksum valid on the way in, not out:\n%s", diffFrames(out, in))
 	}
 }
