@@ -43,11 +43,6 @@ func NotActive(cfg *config.Config) []string {
 		if !vi.Accept {
 			add(vi.Pos, "vrrp_instance %s: no_accept is not active yet: the master accepts traffic to its addresses", vi.Name)
 		}
-		for _, ip := range append(vi.VirtualIPs[:len(vi.VirtualIPs):len(vi.VirtualIPs)], vi.ExcludedIPs...) {
-			if ip.Brd.IsValid() || ip.Scope != "" {
-				add(ip.Pos, "vrrp_instance %s: brd and scope of %s are not active yet: the address is added with the kernel's defaults", vi.Name, ip.Prefix)
-			}
-		}
 	}
 	for _, p := range cfg.VRRPTrackProcesses {
 		if len(p.Args) > 0 || p.ParamMatch != "" || p.FullCommand || p.ForkDelay != 0 || p.TerminateDelay != 0 {

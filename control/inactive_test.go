@@ -41,7 +41,6 @@ vrrp_instance VI_1 {
 		"x.conf:1:1: virtual_server 198.18.0.100:80: persistence_timeout is not active yet",
 		"x.conf:5:5: real_server 198.18.1.2:80 of 198.18.0.100:80: uthreshold and lthreshold are not active yet",
 		"x.conf:15:1: vrrp_instance VI_1: no_accept is not active yet",
-		"x.conf:21:9: vrrp_instance VI_1: brd and scope of 198.18.0.100/32 are not active yet",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotActive lacks %q; got:\n%s", want, got)
@@ -104,7 +103,7 @@ vrrp_instance VI_2 {
     interface eth0
     virtual_router_id 52
     virtual_ipaddress {
-        198.18.0.101/32
+        198.18.0.101/24 brd 198.18.0.255 scope site
     }
 }
 vrrp_sync_group G {

@@ -97,8 +97,8 @@ func TestIntegrationLinkAddrs(t *testing.T) {
 		}
 		la := &linkAddrs{ifi: ifi}
 		vips := []VIP{
-			{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Label: "xlbd0:vip"},
-			{Prefix: netip.MustParsePrefix("198.18.0.101/32")},
+			{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Label: "xlbd0:vip", Broadcast: netip.MustParseAddr("198.18.0.255")},
+			{Prefix: netip.MustParsePrefix("198.18.0.101/32"), Scope: "link"},
 		}
 		vip6 := []VIP{{Prefix: netip.MustParsePrefix("2001:db8::100/64")}}
 		has := func(family int) map[string]string {
@@ -125,6 +125,23 @@ func TestIntegrationLinkAddrs(t *testing.T) {
 		}
 		if _, ok := v4["198.18.0.101/32"]; !ok {
 			t.Fatalf("198.18.0.101/32 missing: %v", v4)
+		}
+		// brd and scope as configured.
+		as, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			switch a.IPNet.String() {
+			case "198.18.0.100/24":
+				if a.Broadcast.String() != "198.18.0.255" || a.Scope != 0 {
+					t.Errorf("198.18.0.100/24: broadcast %v scope %d, want 198.18.0.255 and global", a.Broadcast, a.Scope)
+				}
+			case "198.18.0.101/32":
+				if a.Scope != unix.RT_SCOPE_LINK {
+					t.Errorf("198.18.0.101/32: scope %d, want link (%d)", a.Scope, unix.RT_SCOPE_LINK)
+				}
+			}
 		}
 		if _, ok := has(netlink.FAMILY_V6)["2001:db8::100/64"]; !ok {
 			t.Fatalf("2001:db8::100/64 missing: %v", has(netlink.FAMILY_V6))

@@ -19,7 +19,14 @@ type VIP struct {
 	Dev string
 	// Label is the address label (Linux requires it to start with Dev).
 	Label string
+	// Broadcast is the IPv4 broadcast address (brd); invalid: none.
+	Broadcast netip.Addr
+	// Scope is "" (global), "site", "link", "host" or "nowhere".
+	Scope string
 }
+
+// scopes are the address scopes a VIP may name, as rtnetlink numbers them.
+var scopes = map[string]uint8{"": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 // Config describes one VRRP instance (keepalived's vrrp_instance). Zero
 // values take keepalived's defaults where it has them.
@@ -152,6 +159,14 @@ func (c *Config) validate() error {
 	for i, v := range c.ExcludedVIPs {
 		if !v.Prefix.IsValid() {
 			return fmt.Errorf("excluded virtual address %d invalid: %w", i, ErrConfig)
+		}
+	}
+	for _, v := range append(slices.Clip(c.VIPs), c.ExcludedVIPs...) {
+		if _, ok := scopes[v.Scope]; !ok {
+			return fmt.Errorf("virtual address %v: scope %q: %w", v.Prefix, v.Scope, ErrConfig)
+		}
+		if v.Broadcast.IsValid() && (!v.Broadcast.Is4() || !v.Prefix.Addr().Is4()) {
+			return fmt.Errorf("virtual address %v: broadcast %v: %w", v.Prefix, v.Broadcast, ErrConfig)
 		}
 	}
 	if v6 && c.Version == 2 {

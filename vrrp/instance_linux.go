@@ -226,6 +226,10 @@ func nlAddr(v VIP) *netlink.Addr {
 	a := &netlink.Addr{
 		IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())},
 		Label: v.Label,
+		Scope: int(scopes[v.Scope]),
+	}
+	if v.Broadcast.IsValid() {
+		a.Broadcast = v.Broadcast.AsSlice()
 	}
 	if v.Prefix.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD

@@ -400,6 +400,8 @@ func TestConfigValidate(t *testing.T) {
 		{"IPv6 peer, IPv4 VIPs", Config{VRID: 1, Version: 3, VIPs: []VIP{vip100}, UnicastPeers: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}},
 		{"invalid VIP", Config{VRID: 1, VIPs: []VIP{{}}}},
 		{"v2 sub-second interval", Config{VRID: 1, Version: 2, Interval: 100 * time.Millisecond}},
+		{"unknown scope", Config{VRID: 1, VIPs: []VIP{{Prefix: vip100.Prefix, Scope: "galaxy"}}}},
+		{"IPv6 broadcast", Config{VRID: 1, Version: 3, VIPs: []VIP{{Prefix: v6.Prefix, Broadcast: netip.MustParseAddr("2001:db8::ff")}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -503,10 +503,10 @@ func instanceConfig(cfg *config.Config, vi *config.VRRPInstance) (vrrp.Config, e
 		c.AuthType, c.AuthPass = vrrp.AuthPass, vi.AuthPass
 	}
 	for _, ip := range vi.VirtualIPs {
-		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: ip.Prefix, Dev: ip.Dev, Label: ip.Label})
+		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: ip.Prefix, Dev: ip.Dev, Label: ip.Label, Broadcast: ip.Brd, Scope: ip.Scope})
 	}
 	for _, ip := range vi.ExcludedIPs {
-		c.ExcludedVIPs = append(c.ExcludedVIPs, vrrp.VIP{Prefix: ip.Prefix, Dev: ip.Dev, Label: ip.Label})
+		c.ExcludedVIPs = append(c.ExcludedVIPs, vrrp.VIP{Prefix: ip.Prefix, Dev: ip.Dev, Label: ip.Label, Broadcast: ip.Brd, Scope: ip.Scope})
 	}
 	if c.Interface == "" && len(c.UnicastPeers) > 0 {
 		ifname, err := interfaceToward(c.UnicastPeers[0])

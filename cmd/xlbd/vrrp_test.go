@@ -323,8 +323,16 @@ func TestIntegrationVRRPTwoXlbd(t *testing.T) {
 			t.Errorf("xlb vrrp:\n%s\nwant VI_1 %s priority %d, VRID 51, %s/32, a last reason", out, c.state, c.prio, pairVIP)
 		}
 	}
-	if st := vrrpStatusOf(t, b); st.AdvertsReceived == 0 {
-		t.Errorf("the BACKUP counted no adverts received: %+v", st)
+	// The backup counts the master's adverts (one every 0.2s).
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		st := vrrpStatusOf(t, b)
+		if st.AdvertsReceived > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the BACKUP counted no adverts received in 3s: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	checkAnsweredByReals(t, p, getVIP(t, p, 10), 10)
@@ -604,7 +612,7 @@ vrrp_instance A {
         auth_pass secret
     }
     virtual_ipaddress {
-        198.18.0.100/24 dev eth1 label eth1:vip
+        198.18.0.100/24 dev eth1 label eth1:vip brd 198.18.0.255 scope site
     }
     virtual_ipaddress_excluded {
         2001:db8::100/64
@@ -660,7 +668,8 @@ vrrp_sync_group G {
 		{"version", a.Version, 2},
 		{"priority", a.Priority, uint8(120)},
 		{"garp delay (0: no second round)", a.GARPMasterDelay < 0, true},
-		{"VIP", a.VIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth1", Label: "eth1:vip"}}},
+		{"VIP", a.VIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth1", Label: "eth1:vip",
+			Broadcast: netip.MustParseAddr("198.18.0.255"), Scope: "site"}}},
 		{"excluded", a.ExcludedVIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("2001:db8::100/64")}}},
 		{"owned addresses", specs["vrrp_instance A"].VIPs[0], []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("2001:db8::100")}},
 		{"trackers", a.Trackers, []vrrp.Tracker{
