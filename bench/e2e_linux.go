@@ -222,11 +222,15 @@ func benchE2E(ctx context.Context) (*E2EResults, error) {
 		}
 		defer detach()
 		e.counters = append(e.counters, m)
-		stop, err := r.ServeHTTP(80)
-		if err != nil {
-			return res, err
+		// One server port per TCP setup, so that no setup's connection
+		// meets a TIME_WAIT socket of another's at the real.
+		for _, port := range []uint16{80, 8080, 8081, 8082, 8083} {
+			stop, err := r.ServeHTTP(port)
+			if err != nil {
+				return res, err
+			}
+			defer stop()
 		}
-		defer stop()
 	}
 	// The director learns the reals' MACs (ARP, triggered by one UDP
 	// datagram to each, which the real's counter drops).
@@ -328,7 +332,7 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 }
 
 // xlbState: UDP benchPort DR and benchPort+1 NAT to the reals' benchPort;
-// TCP 80 DR and 81 NAT to the reals' 80; round robin.
+// TCP 80 DR to the reals' 80 and 81 NAT to their 8081; round robin.
 func (e *e2e) xlbState() *control.State {
 	st := &control.State{}
 	for _, s := range []struct {
@@ -337,7 +341,7 @@ func (e *e2e) xlbState() *control.State {
 		method         loader.Method
 	}{
 		{80, 80, loader.ProtoTCP, loader.MethodDR},
-		{81, 80, loader.ProtoTCP, loader.MethodNAT},
+		{81, 8081, loader.ProtoTCP, loader.MethodNAT},
 		{benchPort, benchPort, loader.ProtoUDP, loader.MethodDR},
 		{benchPort + 1, benchPort, loader.ProtoUDP, loader.MethodNAT},
 	} {
@@ -395,12 +399,12 @@ func (e *e2e) withXLB(fn func()) (err error) {
 
 // withNFT runs fn with a kube-proxy style nftables DNAT on the director:
 // numgen picks one of the reals per new connection (conntrack keeps it).
-// UDP benchPort+2 and TCP 82 go to the reals' benchPort and 80.
+// UDP benchPort+2 and TCP 82 go to the reals' benchPort and 8082.
 func (e *e2e) withNFT(ctx context.Context, fn func()) error {
 	var b strings.Builder
 	b.WriteString("table ip xlbbench {\n")
 	for i, r := range e.topo.Reals {
-		fmt.Fprintf(&b, "  chain u%d {\n    meta l4proto udp dnat to %s:%d\n  }\n  chain t%d {\n    meta l4proto tcp dnat to %s:80\n  }\n", i, r.Addr, benchPort, i, r.Addr)
+		fmt.Fprintf(&b, "  chain u%d {\n    meta l4proto udp dnat to %s:%d\n  }\n  chain t%d {\n    meta l4proto tcp dnat to %s:8082\n  }\n", i, r.Addr, benchPort, i, r.Addr)
 	}
 	vmap := func(p string) string {
 		var parts []string
@@ -489,7 +493,7 @@ func (e *e2e) connSetups(ctx context.Context) {
 	fail := func(setup string, err error) {
 		res.Conns = append(res.Conns, ConnCase{Setup: setup, Errors: err.Error()})
 	}
-	res.Conns = append(res.Conns, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:80/", e.realIP(0))))
+	res.Conns = append(res.Conns, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:8080/", e.realIP(0))))
 	if err := e.withXLB(func() {
 		res.Conns = append(res.Conns, e.wrk(ctx, "xlb-dr", fmt.Sprintf("http://%s:80/", e2eVIP)))
 		res.Conns = append(res.Conns, e.wrk(ctx, "xlb-nat", fmt.Sprintf("http://%s:81/", e2eVIP)))
@@ -509,7 +513,7 @@ func (e *e2e) connSetups(ctx context.Context) {
 }
 
 // withHAProxy runs fn with HAProxy (mode tcp, roundrobin over the reals'
-// port 80) listening on the VIP's port 83 in the director's namespace; it
+// port 8083) listening on the VIP's port 83 in the director's namespace; it
 // stops the process it started, by its PID.
 func (e *e2e) withHAProxy(ctx context.Context, fn func()) error {
 	dir, err := os.MkdirTemp("", "xlbbench-haproxy-")
@@ -521,7 +525,7 @@ func (e *e2e) withHAProxy(ctx context.Context, fn func()) error {
 	fmt.Fprintf(&b, "global\n  maxconn 4096\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n")
 	fmt.Fprintf(&b, "frontend f\n  bind %s:83\n  default_backend b\nbackend b\n  balance roundrobin\n", e2eVIP)
 	for i, r := range e.topo.Reals {
-		fmt.Fprintf(&b, "  server r%d %s:80\n", i, r.Addr)
+		fmt.Fprintf(&b, "  server r%d %s:8083\n", i, r.Addr)
 	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {

@@ -73,7 +73,7 @@ func report(r *Results) string {
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
-		p("to Go HTTP servers on the 3 reals (in this process). `direct` is to one real without a balancer.\n\n")
+		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs one thread.\n\n")
 		p("| setup | conn/s | x nftables | x haproxy | requests | errors |\n| --- | ---: | ---: | ---: | ---: | --- |\n")
 		n, h := e.cps("nftables-dnat"), e.cps("haproxy")
 		for _, c := range e.Conns {
