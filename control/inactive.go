@@ -44,10 +44,5 @@ func NotActive(cfg *config.Config) []string {
 			add(vi.Pos, "vrrp_instance %s: no_accept is not active yet: the master accepts traffic to its addresses", vi.Name)
 		}
 	}
-	for _, p := range cfg.VRRPTrackProcesses {
-		if len(p.Args) > 0 || p.ParamMatch != "" || p.FullCommand || p.ForkDelay != 0 || p.TerminateDelay != 0 {
-			add(p.Pos, "vrrp_track_process %s: process arguments, param_match, full_command and delays are not active yet: processes are matched by name", p.Name)
-		}
-	}
 	return out
 }

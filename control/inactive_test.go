@@ -87,7 +87,10 @@ vrrp_track_file f {
     file /run/xlb-weight
 }
 vrrp_track_process p {
-    process haproxy
+    process haproxy -f /etc/haproxy.cfg
+    param_match initial
+    full_command
+    delay 2
 }
 vrrp_instance VI_1 {
     interface eth0

@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -287,14 +287,23 @@ func ReadTrackFile(path string) (int64, error) {
 }
 
 // ProcessTracker is vrrp_track_process: up while at least Quorum (default 1)
-// and at most QuorumMax (0: no limit) processes named Process run. The name
-// is matched against the process's comm or the base name of its argv[0].
+// and at most QuorumMax (0: no limit) matching processes run. A process
+// matches by its name (comm, or the base name of argv[0]; with FullCommand
+// argv[0] exactly) and, when Args are given, by its parameters: exactly,
+// or with ParamMatch "initial" as their beginning, "partial" anywhere.
+// ForkDelay and TerminateDelay hold a change of the count's verdict back
+// (up, down) until it has lasted that long.
 type ProcessTracker struct {
-	Process   string
-	Quorum    int
-	QuorumMax int
-	Weight    int
-	Reverse   bool
+	Process     string
+	Args        []string
+	ParamMatch  string
+	FullCommand bool
+	Quorum      int
+	QuorumMax   int
+	Weight      int
+	Reverse     bool
+	// ForkDelay and TerminateDelay (fork_delay, terminate_delay).
+	ForkDelay, TerminateDelay time.Duration
 	// Interval is how often /proc is scanned (default 1s).
 	Interval time.Duration
 	// Proc is the procfs root (default /proc).
@@ -306,12 +315,87 @@ func (t *ProcessTracker) Name() string { return "process " + t.Process }
 
 // Run implements Tracker.
 func (t *ProcessTracker) Run(ctx context.Context, report func(Effect)) {
-	poll(ctx, t.Interval, func(context.Context) Effect {
-		n, err := CountProcesses(t.Proc, t.Process)
+	iv := t.Interval
+	if iv <= 0 {
+		iv = time.Second
+	}
+	if t.ForkDelay > 0 || t.TerminateDelay > 0 {
+		iv = min(iv, max(min(nonZero(t.ForkDelay, iv), nonZero(t.TerminateDelay, iv))/4, 10*time.Millisecond))
+	}
+	var (
+		up, started bool
+		since       time.Time // when the raw verdict began to differ from up
+	)
+	poll(ctx, iv, func(context.Context) Effect {
+		n, err := t.count()
 		q := max(t.Quorum, 1)
-		up := err == nil && n >= q && (t.QuorumMax == 0 || n <= t.QuorumMax)
+		raw := err == nil && n >= q && (t.QuorumMax == 0 || n <= t.QuorumMax)
+		now := time.Now()
+		switch {
+		case !started:
+			up, started = raw, true
+		case raw == up:
+			since = time.Time{}
+		case since.IsZero():
+			since = now
+			fallthrough
+		default:
+			delay := t.TerminateDelay
+			if raw {
+				delay = t.ForkDelay
+			}
+			if now.Sub(since) >= delay {
+				up, since = raw, time.Time{}
+			}
+		}
 		return WeightEffect(up, t.Weight, t.Reverse)
 	}, report)
+}
+
+func nonZero(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// count is the number of matching processes.
+func (t *ProcessTracker) count() (int, error) {
+	return countProcs(t.Proc, func(comm string, argv []string) bool {
+		if len(argv) == 0 {
+			return false
+		}
+		switch {
+		case t.FullCommand:
+			if argv[0] != t.Process {
+				return false
+			}
+		case comm != t.Process && filepath.Base(argv[0]) != t.Process:
+			return false
+		}
+		return matchParams(argv[1:], t.Args, t.ParamMatch)
+	})
+}
+
+// matchParams applies keepalived's param_match: no want matches anything;
+// "" needs have == want, "initial" want as have's beginning, "partial"
+// want as a run of consecutive parameters anywhere in have.
+func matchParams(have, want []string, mode string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	switch mode {
+	case "initial":
+		return len(have) >= len(want) && slices.Equal(have[:len(want)], want)
+	case "partial":
+		for i := 0; i+len(want) <= len(have); i++ {
+			if slices.Equal(have[i:i+len(want)], want) {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Equal(have, want)
 }
 
 var errNoProc = errors.New("no procfs")
@@ -319,6 +403,13 @@ var errNoProc = errors.New("no procfs")
 // CountProcesses counts processes under proc (default /proc) whose comm or
 // argv[0] base name is name.
 func CountProcesses(proc, name string) (int, error) {
+	return countProcs(proc, func(comm string, argv []string) bool {
+		return comm == name || len(argv) > 0 && filepath.Base(argv[0]) == name
+	})
+}
+
+// countProcs counts the processes under proc (default /proc) that match.
+func countProcs(proc string, match func(comm string, argv []string) bool) (int, error) {
 	if proc == "" {
 		proc = "/proc"
 	}
@@ -332,15 +423,14 @@ func CountProcesses(proc, name string) (int, error) {
 			continue
 		}
 		dir := filepath.Join(proc, e.Name())
-		if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil && strings.TrimSpace(string(comm)) == name {
-			n++
-			continue
+		comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+		cl, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		var argv []string
+		if len(cl) > 0 {
+			argv = strings.Split(strings.TrimSuffix(string(cl), "\x00"), "\x00")
 		}
-		if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && len(cl) > 0 {
-			argv0, _, _ := bytes.Cut(cl, []byte{0})
-			if filepath.Base(string(argv0)) == name {
-				n++
-			}
+		if match(strings.TrimSpace(string(comm)), argv) {
+			n++
 		}
 	}
 	return n, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -245,5 +246,73 @@ func TestNotifyArgs(t *testing.T) {
 	want := []string{"/usr/local/bin/notify", "--x", "INSTANCE", "VI_1", "MASTER", "150"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("NotifyArgs = %q, want %q", got, want)
+	}
+}
+
+func TestProcessTrackerParams(t *testing.T) {
+	proc := t.TempDir()
+	mk := func(pid int, comm string, argv ...string) {
+		d := filepath.Join(proc, fmt.Sprint(pid))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "comm"), []byte(comm+"\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "cmdline"), []byte(strings.Join(argv, "\x00")+"\x00"), 0o644)
+	}
+	mk(10, "haproxy", "/usr/sbin/haproxy", "-f", "/etc/haproxy.cfg", "-D")
+	mk(11, "haproxy", "/opt/haproxy/haproxy", "-f", "/etc/other.cfg")
+	tests := []struct {
+		desc   string
+		tr     ProcessTracker
+		wantUp bool
+	}{
+		{"exact parameters", ProcessTracker{Process: "haproxy", Args: []string{"-f", "/etc/other.cfg"}}, true},
+		{"exact parameters, one missing", ProcessTracker{Process: "haproxy", Args: []string{"-f", "/etc/haproxy.cfg"}}, false},
+		{"initial", ProcessTracker{Process: "haproxy", Args: []string{"-f", "/etc/haproxy.cfg"}, ParamMatch: "initial"}, true},
+		{"initial, not at the start", ProcessTracker{Process: "haproxy", Args: []string{"/etc/haproxy.cfg"}, ParamMatch: "initial"}, false},
+		{"partial", ProcessTracker{Process: "haproxy", Args: []string{"/etc/haproxy.cfg", "-D"}, ParamMatch: "partial"}, true},
+		{"partial, out of order", ProcessTracker{Process: "haproxy", Args: []string{"-D", "-f"}, ParamMatch: "partial"}, false},
+		{"full command", ProcessTracker{Process: "/opt/haproxy/haproxy", FullCommand: true}, true},
+		{"full command needs the path", ProcessTracker{Process: "haproxy", FullCommand: true}, false},
+		{"quorum 2 by name", ProcessTracker{Process: "haproxy", Quorum: 2}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			tr := tt.tr
+			tr.Proc, tr.Weight = proc, 0
+			got := collect(t, &tr, 1)
+			if got[0].Fault == tt.wantUp {
+				t.Fatalf("effect %+v, want up %v", got[0], tt.wantUp)
+			}
+		})
+	}
+}
+
+// terminate_delay holds the down verdict back until the process has been
+// gone that long.
+func TestProcessTrackerTerminateDelay(t *testing.T) {
+	proc := t.TempDir()
+	d := filepath.Join(proc, "10")
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "comm"), []byte("haproxy\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "cmdline"), []byte("haproxy\x00"), 0o644)
+	const delay = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	effects := make(chan Effect, 4)
+	go (&ProcessTracker{Process: "haproxy", Proc: proc, Interval: 10 * time.Millisecond, TerminateDelay: delay}).Run(ctx, func(e Effect) { effects <- e })
+	if e := <-effects; e.Fault {
+		t.Fatalf("first effect %+v, want up", e)
+	}
+	gone := time.Now()
+	os.RemoveAll(d)
+	select {
+	case e := <-effects:
+		if !e.Fault {
+			t.Fatalf("effect %+v, want fault (weight 0)", e)
+		}
+		if took := time.Since(gone); took < delay {
+			t.Fatalf("down after %v, before terminate_delay %v", took, delay)
+		}
+	case <-ctx.Done():
+		t.Fatal("no down verdict within 5s")
 	}
 }

@@ -580,7 +580,9 @@ func trackers(ifs []*config.TrackInterface, sc, fi, pr []*config.Track,
 		if p == nil {
 			continue
 		}
-		out = append(out, &vrrp.ProcessTracker{Process: p.Process, Quorum: p.Quorum, QuorumMax: p.QuorumMax,
+		out = append(out, &vrrp.ProcessTracker{Process: p.Process, Args: p.Args, ParamMatch: p.ParamMatch,
+			FullCommand: p.FullCommand, Quorum: p.Quorum, QuorumMax: p.QuorumMax,
+			ForkDelay: p.ForkDelay, TerminateDelay: p.TerminateDelay,
 			Weight: weight(t.Weight), Reverse: t.Reverse})
 	}
 	return out, nil
