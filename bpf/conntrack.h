@@ -167,11 +167,11 @@ static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct servic
 }
 
 /* ct_insert_reply records where a NAT real's replies for this flow go. */
-static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *rl, __u32 real_id,
-					    __u64 now)
+static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *rl, __be16 rport,
+					    __u32 real_id, __u64 now)
 {
 	struct flow_key k = {
-		.sport = rl->port,
+		.sport = rport,
 		.dport = fwd->sport,
 		.proto = fwd->proto,
 		.family = fwd->family,

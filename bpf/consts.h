@@ -73,6 +73,16 @@ enum service_flags {
 	XLB_SVC_F_HASH_PORT = 0x1, /* sh/mh hash the source port too */
 };
 
+/* Data-plane-wide switches in dp_flags[0], set by the control plane. */
+enum dp_flags {
+	/*
+	 * Some service has port 0 (all ports of its VIP): a packet that
+	 * matches no (VIP, port) service looks for (VIP, 0), and a packet
+	 * from no NAT real (address, port) for (address, 0).
+	 */
+	XLB_DP_F_ANY_PORT = 0x1,
+};
+
 /*
  * Connection states, IPVS's TCP states in its order, and UDP. ESTABLISHED
  * counts as an active connection, every other state as inactive.

@@ -237,8 +237,11 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 	/* The quoted packet went VIP:vport -> client:cport. */
 	ep.port = *qsport;
 	ep.family = key.family = p->family;
-	if (!bpf_map_lookup_elem(&services, &ep))
-		return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+	if (!bpf_map_lookup_elem(&services, &ep)) {
+		ep.port = 0;
+		if (!any_port() || !bpf_map_lookup_elem(&services, &ep))
+			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+	}
 	key.sport = *qdport;
 	key.dport = *qsport;
 	f = bpf_map_lookup_elem(&flows, &key);
@@ -281,8 +284,10 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 				q->saddr[i] = rl->addr[i];
 			}
 		}
-		csum_replace2(&icmp->checksum, old_port, rl->port);
-		*qsport = rl->port;
+		if (rl->port) {
+			csum_replace2(&icmp->checksum, old_port, rl->port);
+			*qsport = rl->port;
+		}
 	}
 	return fwd_icmp_to_real(p, rl, real_id);
 }

@@ -48,6 +48,15 @@ struct {
 	__array(values, struct ring);
 } svc_rings SEC(".maps");
 
+/* [0]: enum dp_flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dp_flags SEC(".maps");
+
 /* svc_id -> scheduler state (struct sched_state). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

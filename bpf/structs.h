@@ -128,5 +128,6 @@ const volatile enum reason reason_btf_anchor __attribute__((unused));
 const volatile enum limits limits_btf_anchor __attribute__((unused));
 const volatile enum service_flags service_flags_btf_anchor __attribute__((unused));
 const volatile enum conn_state conn_state_btf_anchor __attribute__((unused));
+const volatile enum dp_flags dp_flags_btf_anchor __attribute__((unused));
 
 #endif /* XLB_STRUCTS_H */

@@ -83,9 +83,12 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
 		return icmp_too_big(p, fib.mtu_result);
 	if (rl->method == XLB_METHOD_NAT) {
+		/* A real of an all-ports service keeps the client's port. */
+		__be16 rport = rl->port ? rl->port : *p->dport;
+
 		if (new_conn)
-			ct_insert_reply(&key, rl, real_id, now);
-		nat_rewrite_dst(p, rl->addr, rl->port);
+			ct_insert_reply(&key, rl, rport, real_id, now);
+		nat_rewrite_dst(p, rl->addr, rport);
 	}
 	verdict = fwd_finish(p, rc, &fib, rl->method == XLB_METHOD_NAT);
 	if (XLB_FORWARDED(verdict))
@@ -194,6 +197,10 @@ int xlb_xdp(struct xdp_md *ctx)
 	ep.proto = p.proto;
 	ep.family = p.family;
 	svc = bpf_map_lookup_elem(&services, &ep);
+	if (!svc && any_port()) {
+		ep.port = 0;
+		svc = bpf_map_lookup_elem(&services, &ep);
+	}
 	if (svc) {
 		struct service copy = *svc;
 
@@ -204,6 +211,11 @@ int xlb_xdp(struct xdp_md *ctx)
 	ep.port = *p.sport;
 	if (bpf_map_lookup_elem(&nat_reals, &ep))
 		return from_nat_real(&p);
+	if (any_port()) {
+		ep.port = 0;
+		if (bpf_map_lookup_elem(&nat_reals, &ep))
+			return from_nat_real(&p);
+	}
 
 	return count_reason(XLB_PASS_NO_SERVICE, p.len, XDP_PASS);
 }

@@ -103,8 +103,16 @@ func (r *Reconciler) Apply(st *State) error {
 		return err
 	}
 	want := make(map[loader.Endpoint]bool, len(st.Services))
+	anyPort := false
 	for _, svc := range st.Services {
 		want[svc.Endpoint] = true
+		anyPort = anyPort || svc.Endpoint.Port == 0
+	}
+	// Before an all-ports service goes in, the program must look for it.
+	if anyPort {
+		if err := r.dp.SetAnyPort(true); err != nil {
+			return err
+		}
 	}
 	// A NAT real's replies are rewritten for as long as it has an id, also
 	// after it left the config: its established flows continue.
@@ -147,6 +155,11 @@ func (r *Reconciler) Apply(st *State) error {
 		delete(r.services, ep)
 		delete(r.applied, ep)
 		r.log.Info("virtual server removed", "vs", ep.String())
+	}
+	if !anyPort {
+		if err := r.dp.SetAnyPort(false); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	r.resolveReals(st)
 	for ep := range r.natReals {

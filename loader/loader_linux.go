@@ -253,6 +253,7 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		xlbMapReasonStats: &d.objs.ReasonStats,
 		xlbMapRealConns:   &d.objs.RealConns,
 		xlbMapPersistTmpl: &d.objs.PersistTmpl,
+		xlbMapDpFlags:     &d.objs.DpFlags,
 	}
 	for name, m := range maps {
 		pinned, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), &ebpf.LoadPinOptions{ReadOnly: true})

@@ -37,6 +37,12 @@ const (
 	xlbConnStateXLB_CS_MAX         xlbConnState = 12
 )
 
+type xlbDpFlags uint32
+
+const (
+	xlbDpFlagsXLB_DP_F_ANY_PORT xlbDpFlags = 1
+)
+
 type xlbEndpoint struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -201,6 +207,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xlbMapDpFlags               = "dp_flags"
 	xlbMapFlows                 = "flows"
 	xlbMapNatReals              = "nat_reals"
 	xlbMapPersistTmpl           = "persist_tmpl"
@@ -213,6 +220,7 @@ const (
 	xlbMapSvcRings              = "svc_rings"
 	xlbProgXlbXdp               = "xlb_xdp"
 	xlbVarConnStateBtfAnchor    = "conn_state_btf_anchor"
+	xlbVarDpFlagsBtfAnchor      = "dp_flags_btf_anchor"
 	xlbVarLimitsBtfAnchor       = "limits_btf_anchor"
 	xlbVarReasonBtfAnchor       = "reason_btf_anchor"
 	xlbVarServiceFlagsBtfAnchor = "service_flags_btf_anchor"
@@ -267,6 +275,7 @@ type xlbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbMapSpecs struct {
+	DpFlags     *ebpf.MapSpec `ebpf:"dp_flags"`
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	NatReals    *ebpf.MapSpec `ebpf:"nat_reals"`
 	PersistTmpl *ebpf.MapSpec `ebpf:"persist_tmpl"`
@@ -284,6 +293,7 @@ type xlbMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbVariableSpecs struct {
 	ConnStateBtfAnchor    *ebpf.VariableSpec `ebpf:"conn_state_btf_anchor"`
+	DpFlagsBtfAnchor      *ebpf.VariableSpec `ebpf:"dp_flags_btf_anchor"`
 	LimitsBtfAnchor       *ebpf.VariableSpec `ebpf:"limits_btf_anchor"`
 	ReasonBtfAnchor       *ebpf.VariableSpec `ebpf:"reason_btf_anchor"`
 	ServiceFlagsBtfAnchor *ebpf.VariableSpec `ebpf:"service_flags_btf_anchor"`
@@ -309,6 +319,7 @@ func (o *xlbObjects) Close() error {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbMaps struct {
+	DpFlags     *ebpf.Map `ebpf:"dp_flags"`
 	Flows       *ebpf.Map `ebpf:"flows"`
 	NatReals    *ebpf.Map `ebpf:"nat_reals"`
 	PersistTmpl *ebpf.Map `ebpf:"persist_tmpl"`
@@ -323,6 +334,7 @@ type xlbMaps struct {
 
 func (m *xlbMaps) Close() error {
 	return _XlbClose(
+		m.DpFlags,
 		m.Flows,
 		m.NatReals,
 		m.PersistTmpl,
@@ -341,6 +353,7 @@ func (m *xlbMaps) Close() error {
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbVariables struct {
 	ConnStateBtfAnchor    *ebpf.Variable `ebpf:"conn_state_btf_anchor"`
+	DpFlagsBtfAnchor      *ebpf.Variable `ebpf:"dp_flags_btf_anchor"`
 	LimitsBtfAnchor       *ebpf.Variable `ebpf:"limits_btf_anchor"`
 	ReasonBtfAnchor       *ebpf.Variable `ebpf:"reason_btf_anchor"`
 	ServiceFlagsBtfAnchor *ebpf.Variable `ebpf:"service_flags_btf_anchor"`

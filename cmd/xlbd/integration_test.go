@@ -837,3 +837,37 @@ func TestIntegrationPMTUDThroughNAT(t *testing.T) {
 	}
 	t.Logf("%d packets answered with ICMP fragmentation needed", tooBig)
 }
+
+// An all-ports (port 0) persistent virtual server: a client's connections
+// to two ports of the VIP go to one real, which serves both.
+func TestIntegrationPersistenceAcrossPorts(t *testing.T) {
+	for _, method := range []string{"NAT", "DR"} {
+		t.Run(method, func(t *testing.T) {
+			topo := testenv.Start(t, testenv.Options{Reals: 2, DR: method == "DR"})
+			for _, r := range topo.Reals {
+				for _, port := range []uint16{80, 8080} {
+					if _, err := r.ServeHTTP(port); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			conf := fmt.Sprintf("virtual_server 198.18.0.100 0 {\n    lvs_sched rr\n    lvs_method %s\n    persistence_timeout 60\n    protocol TCP\n", method)
+			for _, r := range topo.Reals {
+				conf += fmt.Sprintf("    real_server %s {\n    }\n", r.Addr)
+			}
+			conf += "}\n"
+			startXlbd(t, topo, conf)
+			seen := map[string]int{}
+			for range 6 {
+				for _, port := range []string{"80", "8080"} {
+					for k, v := range getMany(t, topo.Client, "http://198.18.0.100:"+port+"/", 1) {
+						seen[k] += v
+					}
+				}
+			}
+			if len(seen) != 1 {
+				t.Errorf("12 connections of one client to ports 80 and 8080 went to %v, want all to one real", seen)
+			}
+		})
+	}
+}

@@ -46,7 +46,12 @@ func (d *decoder) virtualServer(n *node) {
 			ok = false
 		default:
 			a, aok := d.addr(n.args[0], "virtual_server")
-			p, pok := d.port(n.args[1], "virtual_server")
+			// Port 0: every port of the address (IPVS's persistent
+			// port-zero service).
+			p, pok := uint16(0), true
+			if n.args[1].text != "0" {
+				p, pok = d.port(n.args[1], "virtual_server")
+			}
 			vs.Addr, vs.Port = a, p
 			ok = aok && pok
 		}
@@ -178,8 +183,15 @@ func (d *decoder) virtualServer(n *node) {
 	if vs.OnePacket && vs.Protocol != ProtoUDP {
 		d.errorf(n.pos, "ops (one-packet scheduling) needs protocol UDP")
 	}
+	allPorts := ok && vs.Group == "" && vs.Port == 0
+	if allPorts && vs.PersistenceTimeout == 0 {
+		d.errorf(n.args[1].pos, "virtual_server %s port 0 serves every port and needs persistence_timeout, as in IPVS", vs.Addr)
+	}
 	for _, pr := range reals {
 		rs := pr.rs
+		if allPorts && rs.Port != 0 {
+			d.errorf(rs.Pos, "real_server %s of the all-ports virtual_server %s: its port is the client's, write none (not %d)", rs.Addr, vs.Addr, rs.Port)
+		}
 		if rs.Port == 0 {
 			rs.Port = vs.Port
 		}
@@ -193,6 +205,9 @@ func (d *decoder) virtualServer(n *node) {
 			pc.resolve(pr.t, vt)
 			if pc.c.Kind != CheckMisc && pc.c.ConnectPort == 0 {
 				pc.c.ConnectPort = rs.Port
+				if allPorts {
+					d.errorf(pc.c.Pos, "%s of real_server %s needs connect_port: its virtual server serves every port", pc.c.Kind, rs.Addr)
+				}
 			}
 			if pc.c.HTTP != nil && pc.c.HTTP.VirtualHost == "" {
 				pc.c.HTTP.VirtualHost = vsHost
@@ -336,7 +351,8 @@ func (d *decoder) realServer(vs *VirtualServer, n *node) (rs *RealServer, t timi
 			d.errorf(n.args[0].pos, "real_server %s is %s but virtual_server %s is %s", rs.Addr, family(rs.Addr), vs.Addr, family(vs.Addr))
 			ok = false
 		}
-		if len(n.args) == 2 {
+		// Port 0 is the all-ports virtual server's own (the client's port).
+		if len(n.args) == 2 && !(n.args[1].text == "0" && vs.Group == "" && vs.Addr.IsValid() && vs.Port == 0) {
 			var pok bool
 			rs.Port, pok = d.port(n.args[1], "real_server")
 			ok = ok && pok

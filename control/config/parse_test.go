@@ -249,7 +249,7 @@ virtual_server 198.18.0.2 65536 {
 }
 `,
 			want: []string{
-				`t.conf:1:27: invalid port "0" in virtual_server (want 1..65535)`,
+				`t.conf:1:27: virtual_server 198.18.0.1 port 0 serves every port and needs persistence_timeout, as in IPVS`,
 				`t.conf:3:27: invalid port "65536" in virtual_server (want 1..65535)`,
 				`t.conf:4:26: invalid port "-1" in real_server (want 1..65535)`,
 				`t.conf:6:26: invalid port "http" in real_server (want 1..65535)`,

@@ -45,6 +45,26 @@ func TestDataPlaneDirectives(t *testing.T) {
 		{desc: "weight out of range",
 			src:     "virtual_server 198.18.0.100 80 {\n real_server 198.18.1.2 80 {\n  weight 65536\n }\n}\n",
 			wantErr: "c.conf:3:10:"},
+		{desc: "all ports with persistence",
+			src: "virtual_server 198.18.0.100 0 {\n persistence_timeout 60\n real_server 198.18.1.2 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n",
+			check: func(t *testing.T, c *Config) {
+				vs := c.VirtualServers[0]
+				if vs.Port != 0 || vs.Reals[0].Port != 0 || vs.Reals[0].Checks[0].ConnectPort != 80 {
+					t.Errorf("port %d, real port %d, check port %d; want 0, 0, 80", vs.Port, vs.Reals[0].Port, vs.Reals[0].Checks[0].ConnectPort)
+				}
+			}},
+		{desc: "all ports without persistence",
+			src:     "virtual_server 198.18.0.100 0 {\n}\n",
+			wantErr: "c.conf:1:29: virtual_server 198.18.0.100 port 0 serves every port and needs persistence_timeout, as in IPVS"},
+		{desc: "all ports with a real port",
+			src:     "virtual_server 198.18.0.100 0 {\n persistence_timeout 60\n real_server 198.18.1.2 80 {\n }\n}\n",
+			wantErr: "c.conf:3:2: real_server 198.18.1.2 of the all-ports virtual_server 198.18.0.100: its port is the client's, write none (not 80)"},
+		{desc: "all ports, a checker without connect_port",
+			src:     "virtual_server 198.18.0.100 0 {\n persistence_timeout 60\n real_server 198.18.1.2 {\n  TCP_CHECK {\n  }\n }\n}\n",
+			wantErr: "needs connect_port: its virtual server serves every port"},
+		{desc: "port 0 of a real of a normal virtual server",
+			src:     "virtual_server 198.18.0.100 80 {\n real_server 198.18.1.2 0 {\n }\n}\n",
+			wantErr: "c.conf:2:25: invalid port"},
 		{desc: "unknown scheduler",
 			src:     "virtual_server 198.18.0.100 80 {\n lvs_sched maglev\n}\n",
 			wantErr: `c.conf:2:12: unknown scheduler "maglev"`},
