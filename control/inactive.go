@@ -2,15 +2,8 @@ package control
 
 import (
 	"fmt"
-	"net/netip"
 
 	"github.com/xlbproject/xlb/control/config"
-)
-
-// The VRRP multicast groups adverts are sent to.
-var (
-	vrrpGroup4 = netip.MustParseAddr("224.0.0.18")
-	vrrpGroup6 = netip.MustParseAddr("ff02::12")
 )
 
 // NotActive lists what cfg configures that xlb parses but does not act on
@@ -34,10 +27,6 @@ func NotActive(cfg *config.Config) []string {
 				add(rs.Pos, "real_server %s of %s: uthreshold and lthreshold are not active yet", rs.AddrPort(), name)
 			}
 		}
-	}
-	g := cfg.Global
-	if g.VRRPMcastGroup4.IsValid() && g.VRRPMcastGroup4 != vrrpGroup4 || g.VRRPMcastGroup6.IsValid() && g.VRRPMcastGroup6 != vrrpGroup6 {
-		add(g.Pos, "global_defs: vrrp_mcast_group4/6 are not active yet: adverts use %s and %s", vrrpGroup4, vrrpGroup6)
 	}
 	for _, vi := range cfg.VRRPInstances {
 		if !vi.Accept {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -102,5 +103,28 @@ func TestInstanceReannouncesAfterSplitBrain(t *testing.T) {
 	time.Sleep(30 * time.Millisecond) // under the master down interval (~76ms)
 	if _, _, _, n := a.get(); n != 4 || in.State() != StateMaster {
 		t.Fatalf("after the split healed: %d announcements, state %v; want 4 (one more round), MASTER", n, in.State())
+	}
+}
+
+// vrrp_mcast_group4: adverts go to the configured group.
+func TestInstanceMulticastGroup(t *testing.T) {
+	group := netip.MustParseAddr("224.0.0.19")
+	in, c, _ := testInstance(t, Config{Name: "VI_1", Version: 3, Interval: 20 * time.Millisecond, Group: group})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, "an advert", func() bool { return len(c.sent()) > 0 })
+	if got := c.sent()[0].dst; got != group {
+		t.Fatalf("advert sent to %v, want the group %v", got, group)
+	}
+	for _, bad := range []netip.Addr{netip.MustParseAddr("198.18.0.9"), netip.MustParseAddr("ff02::12")} {
+		if _, err := newInstance(Config{VRID: 1, Version: 3, VIPs: []VIP{vip100}, Group: bad, Logger: quietLogger()},
+			newFakeConn(), &fakeAddrs{}, localIP); !errors.Is(err, ErrConfig) {
+			t.Errorf("group %v for IPv4 addresses: %v, want ErrConfig", bad, err)
+		}
 	}
 }

@@ -64,6 +64,9 @@ type Config struct {
 	// UnicastPeers, when set, replace multicast: adverts go to each peer
 	// and adverts from other sources are dropped (unicast_peer).
 	UnicastPeers []netip.Addr
+	// Group is the multicast group of the adverts (vrrp_mcast_group4/6);
+	// invalid: 224.0.0.18 or ff02::12.
+	Group netip.Addr
 	// GARPMasterDelay is the delay before the second round of gratuitous
 	// ARPs / NAs after becoming master (default 5s; negative: none).
 	GARPMasterDelay time.Duration
@@ -175,6 +178,9 @@ func (c *Config) validate() error {
 	if c.SrcAddr.IsValid() && len(c.VIPs) > 0 && c.SrcAddr.Is6() != v6 {
 		return fmt.Errorf("source address %v and virtual addresses differ in family: %w", c.SrcAddr, ErrConfig)
 	}
+	if c.Group.IsValid() && (!c.Group.IsMulticast() || len(c.VIPs) > 0 && c.Group.Is6() != v6) {
+		return fmt.Errorf("multicast group %v for these virtual addresses: %w", c.Group, ErrConfig)
+	}
 	for _, p := range c.UnicastPeers {
 		if p.Is6() != v6 && len(c.VIPs) > 0 {
 			return fmt.Errorf("unicast peer %v and virtual addresses differ in family: %w", p, ErrConfig)
@@ -273,6 +279,9 @@ func newInstance(cfg Config, c conn, a addrs, src netip.Addr) (*Instance, error)
 	}
 	if src.Is6() {
 		in.mcast = GroupV6
+	}
+	if cfg.Group.IsValid() {
+		in.mcast = cfg.Group
 	}
 	if cfg.AuthType == AuthPass {
 		in.auth = PassData(cfg.AuthPass)

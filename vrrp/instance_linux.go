@@ -31,11 +31,18 @@ func NewInstance(cfg Config) (*Instance, error) {
 			return nil, err
 		}
 	}
+	group := cfg.Group
+	if !group.IsValid() {
+		group = GroupV4
+		if v6 {
+			group = GroupV6
+		}
+	}
 	var c conn
 	if v6 {
-		c, err = listen6(ifi, len(cfg.UnicastPeers) == 0)
+		c, err = listen6(ifi, len(cfg.UnicastPeers) == 0, group)
 	} else {
-		c, err = listen4(ifi, len(cfg.UnicastPeers) == 0)
+		c, err = listen4(ifi, len(cfg.UnicastPeers) == 0, group)
 	}
 	if err != nil {
 		return nil, err
@@ -93,7 +100,7 @@ type conn4 struct {
 	buf []byte
 }
 
-func listen4(ifi *net.Interface, multicast bool) (*conn4, error) {
+func listen4(ifi *net.Interface, multicast bool, group netip.Addr) (*conn4, error) {
 	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", IPProto), "0.0.0.0")
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket: %w", err)
@@ -109,7 +116,7 @@ func listen4(ifi *net.Interface, multicast bool) (*conn4, error) {
 		p.SetMulticastInterface(ifi),
 	)
 	if err == nil && multicast {
-		err = p.JoinGroup(ifi, &net.IPAddr{IP: GroupV4.AsSlice()})
+		err = p.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()})
 	}
 	if err != nil {
 		c.Close()
@@ -152,7 +159,7 @@ type conn6 struct {
 	buf []byte
 }
 
-func listen6(ifi *net.Interface, multicast bool) (*conn6, error) {
+func listen6(ifi *net.Interface, multicast bool, group netip.Addr) (*conn6, error) {
 	pc, err := net.ListenPacket(fmt.Sprintf("ip6:%d", IPProto), "::")
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket: %w", err)
@@ -168,7 +175,7 @@ func listen6(ifi *net.Interface, multicast bool) (*conn6, error) {
 		p.SetMulticastInterface(ifi),
 	)
 	if err == nil && multicast {
-		err = p.JoinGroup(ifi, &net.IPAddr{IP: GroupV6.AsSlice()})
+		err = p.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()})
 	}
 	if err != nil {
 		c.Close()

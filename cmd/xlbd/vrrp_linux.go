@@ -502,6 +502,10 @@ func instanceConfig(cfg *config.Config, vi *config.VRRPInstance) (vrrp.Config, e
 	if vi.AuthPass != "" {
 		c.AuthType, c.AuthPass = vrrp.AuthPass, vi.AuthPass
 	}
+	c.Group = cfg.Global.VRRPMcastGroup4
+	if vi.IPv6 {
+		c.Group = cfg.Global.VRRPMcastGroup6
+	}
 	for _, ip := range vi.VirtualIPs {
 		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: ip.Prefix, Dev: ip.Dev, Label: ip.Label, Broadcast: ip.Brd, Scope: ip.Scope})
 	}

@@ -597,6 +597,7 @@ func TestIntegrationVRRPKeepalivedTrackers(t *testing.T) {
 func TestVRRPSpecs(t *testing.T) {
 	src := `global_defs {
     vrrp_garp_master_delay 0
+    vrrp_mcast_group4 224.0.0.19
 }
 vrrp_script chk {
     script "/bin/true x"
@@ -668,6 +669,7 @@ vrrp_sync_group G {
 		{"version", a.Version, 2},
 		{"priority", a.Priority, uint8(120)},
 		{"garp delay (0: no second round)", a.GARPMasterDelay < 0, true},
+		{"multicast group", a.Group, netip.MustParseAddr("224.0.0.19")},
 		{"VIP", a.VIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth1", Label: "eth1:vip",
 			Broadcast: netip.MustParseAddr("198.18.0.255"), Scope: "site"}}},
 		{"excluded", a.ExcludedVIPs, []vrrp.VIP{{Prefix: netip.MustParsePrefix("2001:db8::100/64")}}},
