@@ -61,6 +61,13 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// clientOf names a persistence template's client prefix with its real.
+type clientOf struct {
+	svc    uint32
+	client netip.Addr
+	real   uint32
+}
+
 // flowID names a forward entry: its client, its VIP and protocol.
 type flowID struct {
 	client, vip netip.AddrPort
@@ -114,6 +121,21 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	}
 	grace := time.Since(start)
 
+	// The persistent services, to find the clients their templates name.
+	services, err := s.dp.Services()
+	if err != nil {
+		return res, fmt.Errorf("sweep persistence templates: %w", err)
+	}
+	type persistence struct {
+		timeout time.Duration
+		bits    int
+	}
+	persist := make(map[uint32]persistence, len(services))
+	for _, svc := range services {
+		persist[svc.ID] = persistence{time.Duration(svc.PersistTimeout) * time.Second, int(svc.PersistPrefix)}
+	}
+	liveClients := make(map[clientOf]bool)
+
 	// Pass 2: delete, and count what stays.
 	counts := make(map[uint32]loader.ConnCounts)
 	res.Flows, res.Expired, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
@@ -130,6 +152,11 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		// A packet since pass 1 keeps the flow, unless its real is gone.
 		if expired[id] && (f.Idle > s.timeouts.Of(f.State) || s.timeouts.ExpireRemoved && reals[f.RealID].Removed) {
 			return true
+		}
+		if p, ok := persist[f.ServiceID]; ok && p.timeout > 0 {
+			if pfx, err := f.Src.Addr().Prefix(p.bits); err == nil {
+				liveClients[clientOf{f.ServiceID, pfx.Addr(), f.RealID}] = true
+			}
 		}
 		c := counts[f.RealID]
 		if f.State == loader.StateEstablished {
@@ -153,17 +180,20 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		}
 	}
 
-	services, err := s.dp.Services()
-	if err != nil {
-		return res, fmt.Errorf("sweep persistence templates: %w", err)
-	}
-	persist := make(map[uint32]time.Duration, len(services))
-	for _, svc := range services {
-		persist[svc.ID] = time.Duration(svc.PersistTimeout) * time.Second
-	}
-	res.ExpiredPersist, err = s.dp.ScanPersistence(func(svcID uint32, idle time.Duration) bool {
-		t, ok := persist[svcID]
-		return !ok || idle > t
+	// A template lives while its client has connections on its real (as
+	// IPVS's templates control their connections), then for the
+	// service's persistence_timeout after the last.
+	res.ExpiredPersist, err = s.dp.ScanPersistence(func(t *loader.Persistence) loader.PersistAction {
+		p, ok := persist[t.ServiceID]
+		switch {
+		case !ok:
+			return loader.PersistDelete
+		case t.Idle <= p.timeout:
+			return loader.PersistKeep
+		case liveClients[clientOf{t.ServiceID, t.Client, t.RealID}]:
+			return loader.PersistRefresh
+		}
+		return loader.PersistDelete
 	})
 	if err != nil {
 		return res, fmt.Errorf("sweep persistence templates: %w", err)

@@ -99,19 +99,45 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 	return seen, deleted, nil
 }
 
-// ScanPersistence calls visit with the service id and idle time of every
-// persistence template; the ones visit returns true for are deleted.
-func (d *Dataplane) ScanPersistence(visit func(svcID uint32, idle time.Duration) bool) (deleted int, err error) {
+// PersistAction is what ScanPersistence does with a template.
+type PersistAction int
+
+const (
+	PersistKeep    PersistAction = iota // leave it
+	PersistDelete                       // expire it
+	PersistRefresh                      // restart its timeout now
+)
+
+// Persistence is one persistence template: a client prefix of a service
+// and the real it sticks to.
+type Persistence struct {
+	ServiceID uint32
+	Client    netip.Addr // the client address masked to the granularity
+	RealID    uint32
+	Idle      time.Duration // since the prefix's last new connection
+}
+
+// ScanPersistence calls visit for every persistence template and deletes
+// or refreshes it as visit says. It returns how many it deleted.
+func (d *Dataplane) ScanPersistence(visit func(*Persistence) PersistAction) (deleted int, err error) {
 	keys := make([]xlbPersistKey, scanBatch)
 	vals := make([]xlbPersist, scanBatch)
 	var cursor ebpf.MapBatchCursor
-	var del []xlbPersistKey
+	var del, refresh []xlbPersistKey
+	var refreshVals []xlbPersist
 	for {
 		n, lerr := d.objs.PersistTmpl.BatchLookup(&cursor, keys, vals, nil)
 		now := monotonicNow()
 		for i := 0; i < n; i++ {
-			if visit(keys[i].SvcId, idleSince(vals[i].AtimeNs, now)) {
+			t := Persistence{ServiceID: keys[i].SvcId, Client: addrFromBPF(keys[i].Family, keys[i].Addr), RealID: vals[i].RealId, Idle: idleSince(vals[i].AtimeNs, now)}
+			switch visit(&t) {
+			case PersistDelete:
 				del = append(del, keys[i])
+			case PersistRefresh:
+				v := vals[i]
+				v.AtimeNs = now
+				refresh = append(refresh, keys[i])
+				refreshVals = append(refreshVals, v)
 			}
 		}
 		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
@@ -119,6 +145,13 @@ func (d *Dataplane) ScanPersistence(visit func(svcID uint32, idle time.Duration)
 		}
 		if lerr != nil {
 			return deleted, fmt.Errorf("scan persistence templates: %w", lerr)
+		}
+	}
+	for i := range refresh {
+		// Only a template that still exists: the data plane may have
+		// replaced it meanwhile with a newer one.
+		if err := d.objs.PersistTmpl.Update(&refresh[i], &refreshVals[i], ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return deleted, fmt.Errorf("refresh persistence template: %w", err)
 		}
 	}
 	for _, k := range del {

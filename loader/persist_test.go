@@ -78,14 +78,59 @@ func TestIntegrationXDPPersistence(t *testing.T) {
 		t.Errorf("the established connection moved from real %d to %d", again, r)
 	}
 
-	// The sweeper removes expired templates.
+	// The sweeper removes expired templates once their clients'
+	// connections are gone (here: timed out at once).
 	time.Sleep(timeout + 300*time.Millisecond)
-	res, err := control.NewSweeper(h.dp, control.DefaultTimeouts(), nil).Sweep()
+	tmo := control.DefaultTimeouts()
+	tmo.States = map[loader.ConnState]time.Duration{loader.StateSynRecv: time.Millisecond, loader.StateEstablished: time.Millisecond}
+	res, err := control.NewSweeper(h.dp, tmo, nil).Sweep()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.ExpiredPersist == 0 {
 		t.Errorf("the sweep expired no persistence template")
+	}
+}
+
+// TestIntegrationXDPPersistenceRefresh: as in IPVS, a template lives while
+// its client has a connection on its real, and expires persistence_timeout
+// after the last one ends.
+func TestIntegrationXDPPersistenceRefresh(t *testing.T) {
+	const timeout = time.Second
+	persist := func(s *control.Service) { s.Persistence, s.PersistenceBits = timeout, 32 }
+	h := newXDPHarness(t, schedState(80, "rr", []int{1, 1, 1}, persist))
+	h.addSchedNeighbours(t, 3)
+	c := clientAt("198.18.128.9", 30000)
+	first := h.sendTo(t, c, 80, 3, nil)
+	if r := h.sendTo(t, c, 80, 3, ack); r != first {
+		t.Fatalf("the handshake's ACK went to real %d, its SYN to %d", r, first)
+	}
+	// Another client moves round robin on.
+	h.sendTo(t, clientAt("198.18.128.10", 30000), 80, 3, nil)
+
+	time.Sleep(timeout + 300*time.Millisecond)
+	sw := control.NewSweeper(h.dp, control.DefaultTimeouts(), nil)
+	res, err := sw.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.sendTo(t, clientAt("198.18.128.9", 30001), 80, 3, nil); r != first {
+		t.Errorf("past the timeout, with its first connection still established, the client's new connection went to real %d, want its template's %d", r, first)
+	}
+	if res.ExpiredPersist != 0 {
+		t.Errorf("the sweep expired %d templates whose clients still have connections, want none", res.ExpiredPersist)
+	}
+
+	// The connections end (time out at once here): a timeout later both
+	// templates go.
+	time.Sleep(timeout + 300*time.Millisecond)
+	tmo := control.DefaultTimeouts()
+	tmo.States = map[loader.ConnState]time.Duration{loader.StateSynRecv: time.Millisecond, loader.StateEstablished: time.Millisecond}
+	if res, err = control.NewSweeper(h.dp, tmo, nil).Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if res.ExpiredPersist != 2 {
+		t.Errorf("with the connections gone the sweep expired %d templates, want 2", res.ExpiredPersist)
 	}
 }
 
