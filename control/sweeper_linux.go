@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/xlbproject/xlb/loader"
@@ -21,8 +22,10 @@ const DefaultSweepInterval = time.Second
 // (entries the LRU table evicted, two CPUs racing on one flow), so the
 // counts match the table within one sweep.
 type Sweeper struct {
-	dp       *loader.Dataplane
-	log      *slog.Logger
+	dp  *loader.Dataplane
+	log *slog.Logger
+
+	mu       sync.Mutex // guards timeouts, set by reloads while Run sweeps
 	timeouts Timeouts
 }
 
@@ -42,8 +45,13 @@ func NewSweeper(dp *loader.Dataplane, timeouts Timeouts, log *slog.Logger) *Swee
 	return &Sweeper{dp: dp, log: log, timeouts: timeouts}
 }
 
-// SetTimeouts changes the timeouts from the next sweep on (a reload).
-func (s *Sweeper) SetTimeouts(t Timeouts) { s.timeouts = t }
+// SetTimeouts changes the timeouts from the next sweep on (a reload); it
+// may be called while Run sweeps.
+func (s *Sweeper) SetTimeouts(t Timeouts) {
+	s.mu.Lock()
+	s.timeouts = t
+	s.mu.Unlock()
+}
 
 // Run sweeps every interval until ctx is done.
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
@@ -79,6 +87,9 @@ type flowID struct {
 // forward entry, and a reply entry whose forward entry is gone (evicted)
 // goes when it has been idle for longer than the sweep itself took.
 func (s *Sweeper) Sweep() (SweepResult, error) {
+	s.mu.Lock()
+	tmo := s.timeouts
+	s.mu.Unlock()
 	var res SweepResult
 	start := time.Now()
 	// Pass 1, read only: every forward entry and the idle time of replies.
@@ -107,7 +118,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	}
 	expired := make(map[flowID]bool)
 	for id, fi := range fwd {
-		if s.timeouts.ExpireRemoved && reals[fi.real].Removed {
+		if tmo.ExpireRemoved && reals[fi.real].Removed {
 			expired[id] = true
 			continue
 		}
@@ -115,7 +126,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		if r, ok := replyIdle[id]; ok {
 			idle = min(idle, r)
 		}
-		if idle > s.timeouts.Of(fi.state) {
+		if idle > tmo.Of(fi.state) {
 			expired[id] = true
 		}
 	}
@@ -150,7 +161,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
 		// A packet since pass 1 keeps the flow, unless its real is gone.
-		if expired[id] && (f.Idle > s.timeouts.Of(f.State) || s.timeouts.ExpireRemoved && reals[f.RealID].Removed) {
+		if expired[id] && (f.Idle > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
 			return true
 		}
 		if p, ok := persist[f.ServiceID]; ok && p.timeout > 0 {
