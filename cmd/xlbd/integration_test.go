@@ -871,3 +871,40 @@ func TestIntegrationPersistenceAcrossPorts(t *testing.T) {
 		})
 	}
 }
+
+// xlbd sweeps the connection table: flows idle past their timeout
+// (lvs_timeouts udp 1) leave it and InActConn falls back to 0.
+func TestIntegrationSweeperExpiresFlows(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2})
+	for _, r := range topo.Reals {
+		if _, err := r.ServeUDPEcho(53); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := "global_defs {\n    lvs_timeouts udp 1\n}\n" + vsConf("NAT", "UDP", 53, topo.Reals, 53)
+	x := startXlbd(t, topo, conf)
+
+	const n = 10
+	for i := range n {
+		if got := udpExchange(t, topo.Client, "198.18.0.100:53", fmt.Sprintf("q%d", i)); got.payload != fmt.Sprintf("q%d", i) {
+			t.Fatalf("datagram %d: echo %q", i, got.payload)
+		}
+	}
+	inact := func() int {
+		total := 0
+		for _, c := range listedColumn(x.xlb(t, "list"), "InActConn") {
+			total += c
+		}
+		return total
+	}
+	if got := inact(); got != n {
+		t.Fatalf("InActConn %d right after %d UDP flows, want %d", got, n, n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for inact() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("InActConn still %d 10 s after the flows went idle (udp timeout 1 s):\n%s", inact(), x.xlb(t, "list"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
