@@ -1,0 +1,78 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func sampleResults() *Results {
+	return &Results{
+		Date: "2026-11-22T00:00:00Z", Calls: 1000,
+		Program: []GoBench{
+			{Name: "BenchmarkXDP/floor_MAC_swap", N: 1000, Metrics: map[string]float64{"median-ns": 70, "above-floor-ns": 0}},
+			{Name: "BenchmarkXDP/non-VIP_pass", N: 1000, Metrics: map[string]float64{"median-ns": 80, "above-floor-ns": 10, "floor-ns": 70}},
+			{Name: "BenchmarkXDP/DR_established", N: 1000, Metrics: map[string]float64{"median-ns": 120, "above-floor-ns": 50, "floor-ns": 70}},
+		},
+		E2E: &E2EResults{Rounds: 1,
+			PPS: []PPSCase{
+				{Setup: "xdp-floor", PPS: 1000},
+				{Setup: "xlb-dr", PPS: 960},
+				{Setup: "xlb-nat", PPS: 800},
+				{Setup: "nftables-dnat", Error: "nothing delivered"},
+			},
+			Conns: []ConnCase{{Setup: "xlb-nat", PerSec: 300, Requests: 900}, {Setup: "haproxy", PerSec: 100, Requests: 300}},
+		},
+		Control: &ControlResults{Services: 1000, RealsPerService: 64, ApplyMs: 500,
+			Touched: Touched{Services: []string{"TCP 198.18.12.1:80"}, Reals: []uint32{7}, OnlyChanged: true}},
+	}
+}
+
+func TestTargets(t *testing.T) {
+	r := sampleResults()
+	got := make(map[string]string)
+	for _, tg := range targets(r) {
+		met := "unmeasured"
+		if tg.Met != nil {
+			met = map[bool]string{true: "met", false: "unmet"}[*tg.Met]
+		}
+		got[tg.Name] = met
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"non-VIP above floor", "met"},                // 10 <= 15
+		{"DR established above floor", "unmet"},       // 50 > 40
+		{"NAT reply above floor", "unmeasured"},       // no such case
+		{"xlb DR pps vs floor", "met"},                // 96% >= 95%
+		{"xlb NAT pps vs floor", "unmet"},             // 80% < 90%
+		{"xlb DR pps vs nftables DNAT", "unmeasured"}, // nftables failed
+		{"TCP conn/s vs HAProxy", "met"},              // 3x >= 2x
+		{"TCP conn/s vs nftables DNAT", "unmeasured"}, // not run
+		{"apply 1000x64", "met"},                      // 500 ms
+		{"one-real change touches only its service", "met"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got[tc.name] != tc.want {
+				t.Errorf("target %q: got %q, want %q", tc.name, got[tc.name], tc.want)
+			}
+		})
+	}
+}
+
+func TestReport(t *testing.T) {
+	r := sampleResults()
+	r.Targets = targets(r)
+	doc := report(r)
+	for _, want := range []string{
+		"| DR established above floor | median <= 40 ns | 50 ns (median 120, floor 70) | **no** |",
+		"| nftables-dnat | failed: nothing delivered |",
+		"| xlb-dr | 960 | 0.96 |",
+		"only that service's entries: true",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q:\n%s", want, doc)
+		}
+	}
+	// Parts that were not run are left out, not rendered empty.
+	if doc := report(&Results{}); strings.Contains(doc, "## End to end") || strings.Contains(doc, "## Control plane") {
+		t.Errorf("report of an empty run has sections:\n%s", doc)
+	}
+}
