@@ -167,7 +167,11 @@ func notes(b *strings.Builder, r *Results) {
 	}
 	if e, ok1 := get("BenchmarkXDP/new_flow_DR_rr,_empty_table", "median-ns"); ok1 {
 		if f, ok2 := get("BenchmarkXDP/new_flow_DR_rr,_1M_flows", "median-ns"); ok2 {
-			p("- A new flow costs %.0f ns (median) in a nearly empty table and %.0f ns with 1M flows in it, where every insert evicts from the LRU table: the table's state adds %.0f ns.\n", e, f, f-e)
+			p("- A new flow costs %.0f ns (median) in a nearly empty table and %.0f ns with 1M flows in it, where every insert evicts from the LRU table: the table's state adds %.0f ns.", e, f, f-e)
+			if n, ok := get("BenchmarkXDP/new_flow_DR_rr,_1M_flows", "flows-in-table"); ok {
+				p(" The table held %.0f flows, counted, when that case started.", n)
+			}
+			p("\n")
 		}
 	}
 	for _, s := range []string{"lc", "wlc", "sed"} {

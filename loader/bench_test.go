@@ -210,6 +210,16 @@ func (h *xdpHarness) fillFlows(b *testing.B, dst netip.Addr, port uint16, n int,
 	}
 }
 
+// tableFlows counts the connection table's entries.
+func (h *xdpHarness) tableFlows(b *testing.B) int {
+	b.Helper()
+	seen, _, err := h.dp.ScanFlows(func(*loader.Flow) bool { return false })
+	if err != nil {
+		b.Fatalf("count flows: %v", err)
+	}
+	return seen
+}
+
 // benchCase is one packet path timed by BenchmarkXDP.
 type benchCase struct {
 	name    string
@@ -222,6 +232,8 @@ type benchCase struct {
 	want uint32
 	// setup runs once before the case is timed.
 	setup func(b *testing.B)
+	// report adds the case's own metrics.
+	report func(b *testing.B)
 }
 
 // costBench times each case, one packet per BPF_PROG_TEST_RUN call, b.N
@@ -311,6 +323,9 @@ func (cb *costBench) run(b *testing.B, cases []benchCase) {
 			b.ReportMetric(st.median-cb.floorNs, "above-floor-ns")
 			b.ReportMetric(st.median/cb.floorNs, "x_floor")
 			b.ReportMetric(float64(st.unexpected), "unexpected-verdicts")
+			if c.report != nil {
+				c.report(b)
+			}
 		})
 	}
 }
@@ -330,6 +345,7 @@ func BenchmarkXDP(b *testing.B) {
 	h := newBenchHarness(b, goldenState(nil, nil))
 	cb := &costBench{h: h, floor: macSwapFloor(b)}
 	filled := false
+	var flowsBefore int
 	cb.run(b, []benchCase{
 		{name: "floor MAC swap", floor: true, frame: fromClient(vipDR, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX},
 		{name: "non-VIP pass", frame: fromClient(addrReal2, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpPass},
@@ -348,7 +364,9 @@ func BenchmarkXDP(b *testing.B) {
 					h.fillFlows(b, vipRR, 80, fillSize, 512)
 					filled = true
 				}
-			}},
+				flowsBefore = h.tableFlows(b)
+			},
+			report: func(b *testing.B) { b.ReportMetric(float64(flowsBefore), "flows-in-table") }},
 	})
 }
 
