@@ -47,6 +47,10 @@ func report(r *Results) string {
 		p("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f |\n", benchLabel(c.Name), c.N, m["median-ns"], m["p99-ns"], m["mean-ns"], m["above-floor-ns"], m["x_floor"], m["unexpected-verdicts"])
 	}
 	p("\n\"other verdicts\": calls whose verdict was not the case's (a case fails when they exceed 1%%); the benchmark log names the data plane's reasons.\n")
+	for _, s := range r.ProgramSize {
+		p("\nxlb's XDP program as the kernel holds it: %.0f instructions after the verifier's rewrites (`bpftool prog dump xlated`), %.0f instructions processed by the verifier, %.0f bytes of JIT'd code.\n",
+			s.Metrics["xlated-insns"], s.Metrics["verified-insns"], s.Metrics["jited-bytes"])
+	}
 
 	if e := r.E2E; e != nil {
 		p("\n## End to end\n\n")

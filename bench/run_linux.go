@@ -46,6 +46,11 @@ func run(o options) error {
 		if err != nil {
 			fail("program", err)
 		}
+		b, err = runGoBench(ctx, "./loader/", "^BenchmarkXDPProgramSize$", 5*time.Minute, "-benchtime", "1x")
+		res.ProgramSize = b
+		if err != nil {
+			fail("program size", err)
+		}
 		b, err = runGoBench(ctx, "./loader/", "^BenchmarkXDPScheduler$", 30*time.Minute, "-benchtime", calls, "-count", "1")
 		res.Program = append(res.Program, b...)
 		if err != nil {

@@ -507,3 +507,30 @@ func BenchmarkXDPScheduler(b *testing.B) {
 	}
 	cb.run(b, cases)
 }
+
+// BenchmarkXDPProgramSize reports the size of xlb's XDP program as the
+// kernel holds it: instructions after the verifier's rewrites (bpftool prog
+// dump xlated), instructions the verifier processed, and JIT'd bytes. It
+// times nothing; the figures say where per-packet cost may come from.
+func BenchmarkXDPProgramSize(b *testing.B) {
+	h := newXDPHarness(b, goldenState(nil, nil))
+	info, err := h.prog.Info()
+	if err != nil {
+		b.Fatalf("program info: %v", err)
+	}
+	xlated, err := info.TranslatedSize()
+	if err != nil {
+		b.Fatalf("translated size: %v", err)
+	}
+	jited, err := info.JitedSize()
+	if err != nil {
+		b.Fatalf("jited size: %v", err)
+	}
+	verified, _ := info.VerifiedInstructions()
+	for range b.N {
+	}
+	b.ReportMetric(float64(xlated)/8, "xlated-insns")
+	b.ReportMetric(float64(verified), "verified-insns")
+	b.ReportMetric(float64(jited), "jited-bytes")
+	b.ReportMetric(0, "ns/op")
+}
