@@ -15,15 +15,15 @@ type Results struct {
 	Date    string  `json:"date"`
 	Machine Machine `json:"machine"`
 	// Calls is the BPF_PROG_TEST_RUN calls per per-packet case.
-	Calls   int             `json:"calls_per_case"`
-	Program []GoBench       `json:"program"`
+	Calls   int       `json:"calls_per_case"`
+	Program []GoBench `json:"program"`
 	// ProgramSize is the XDP program's size as the kernel holds it.
-	ProgramSize []GoBench `json:"program_size,omitempty"`
-	E2E     *E2EResults     `json:"end_to_end,omitempty"`
-	Control *ControlResults `json:"control,omitempty"`
-	Health  []GoBench       `json:"health"`
-	VRRP    []GoBench       `json:"vrrp"`
-	Targets []Target        `json:"targets"`
+	ProgramSize []GoBench       `json:"program_size,omitempty"`
+	E2E         *E2EResults     `json:"end_to_end,omitempty"`
+	Control     *ControlResults `json:"control,omitempty"`
+	Health      []GoBench       `json:"health"`
+	VRRP        []GoBench       `json:"vrrp"`
+	Targets     []Target        `json:"targets"`
 	// Errors lists the parts that failed; their figures are missing.
 	Errors []string `json:"errors,omitempty"`
 }
