@@ -131,6 +131,25 @@ static __always_inline void ct_advance(struct flow *f, int table, __u8 flags)
 	}
 }
 
+/*
+ * ct_reusable reports whether p, a client's SYN, opens a new connection on
+ * the 5-tuple of one that has ended (TIME_WAIT or CLOSE). As IPVS does with
+ * conn_reuse_mode 1, such a SYN is scheduled afresh instead of following
+ * the old connection to its real, which may have been removed since.
+ */
+static __always_inline int ct_reusable(struct packet *p, struct flow *f)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	       (f->state == XLB_CS_TIME_WAIT || f->state == XLB_CS_CLOSE);
+}
+
+/* ct_end forgets the ended flow k (entry f) and uncounts it. */
+static __always_inline void ct_end(struct flow_key *k, struct flow *f)
+{
+	conn_count(f->real_id, f->state, -1);
+	bpf_map_delete_elem(&flows, k);
+}
+
 static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 {
 	pkt_saddr(p, k->src);

@@ -62,6 +62,10 @@ static __always_inline int to_real(struct packet *p, struct service *svc)
 
 	flow_key_of(p, &key);
 	f = bpf_map_lookup_elem(&flows, &key);
+	if (f && ct_reusable(p, f)) {
+		ct_end(&key, f);
+		f = NULL;
+	}
 	if (f) {
 		real_id = f->real_id;
 		f->atime_ns = now;
