@@ -16,11 +16,11 @@ func NotActive(cfg *config.Config) []string {
 	}
 	for _, vs := range cfg.VirtualServers {
 		name := vs.AddrPort().String()
-		if vs.PersistenceTimeout > 0 {
-			add(vs.Pos, "virtual_server %s: persistence_timeout is not active yet: clients are scheduled per connection", name)
+		if vs.SchedFallback {
+			add(vs.Pos, "virtual_server %s: sh-fallback/mh-fallback is not active yet: a real that takes no new flows is not skipped for another", name)
 		}
-		if vs.SchedPort || vs.SchedFallback || vs.OnePacket {
-			add(vs.Pos, "virtual_server %s: scheduler flags and ops are not active yet", name)
+		if vs.OnePacket {
+			add(vs.Pos, "virtual_server %s: ops (one-packet scheduling) is not active yet: UDP datagrams of a client stay on one real", name)
 		}
 		for _, rs := range vs.Reals {
 			if rs.UThreshold != 0 || rs.LThreshold != 0 {

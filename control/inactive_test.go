@@ -11,7 +11,7 @@ func TestNotActive(t *testing.T) {
 	src := `virtual_server 198.18.0.100 80 {
     lvs_sched rr
     protocol TCP
-    persistence_timeout 300
+    sh-fallback
     real_server 198.18.1.2 80 {
         weight 1
         uthreshold 100
@@ -38,7 +38,7 @@ vrrp_instance VI_1 {
 	}
 	got := strings.Join(NotActive(cfg), "\n")
 	for _, want := range []string{
-		"x.conf:1:1: virtual_server 198.18.0.100:80: persistence_timeout is not active yet",
+		"x.conf:1:1: virtual_server 198.18.0.100:80: sh-fallback/mh-fallback is not active yet",
 		"x.conf:5:5: real_server 198.18.1.2:80 of 198.18.0.100:80: uthreshold and lthreshold are not active yet",
 		"x.conf:15:1: vrrp_instance VI_1: no_accept is not active yet",
 	} {
@@ -47,12 +47,15 @@ vrrp_instance VI_1 {
 		}
 	}
 
-	// Health checking, inhibit_on_failure, notify scripts, quorum,
-	// hysteresis, sorry_server, alpha, omega and ha_suspend are active; so are VRRP
-	// instances, their trackers and sync groups.
+	// Persistence, sh-port, health checking, inhibit_on_failure, notify
+	// scripts, quorum, hysteresis, sorry_server, alpha, omega and ha_suspend
+	// are active; so are VRRP instances, their trackers and sync groups.
 	plain, err := config.Parse("y.conf", []byte(`virtual_server 198.18.0.100 80 {
-    lvs_sched rr
+    lvs_sched sh
+    sh-port
     protocol TCP
+    persistence_timeout 300
+    persistence_granularity 255.255.255.0
     quorum 2
     hysteresis 1
     quorum_up /bin/true
