@@ -212,6 +212,19 @@ func (p *printer) global(g *config.GlobalDefs) {
 	p.line("vrrp_garp_master_refresh_repeat", itoa(g.VRRPGARPMasterRefreshRepeat))
 	p.line("vrrp_mcast_group4", g.VRRPMcastGroup4.String())
 	p.line("vrrp_mcast_group6", g.VRRPMcastGroup6.String())
+	var timeouts []string
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"tcp", g.LVSTimeoutTCP}, {"tcpfin", g.LVSTimeoutTCPFin}, {"udp", g.LVSTimeoutUDP}} {
+		if t.d > 0 {
+			timeouts = append(timeouts, t.name, strconv.FormatInt(int64(t.d/time.Second), 10))
+		}
+	}
+	if len(timeouts) > 0 {
+		p.line(append([]string{"lvs_timeouts"}, timeouts...)...)
+	}
+	p.flag("expire_nodest_conn", g.ExpireNodestConn)
 	p.close()
 }
 
@@ -259,6 +272,9 @@ func (p *printer) virtualServer(members []*config.VirtualServer) {
 	}
 	p.line("protocol", vs.Protocol.String())
 	p.line("lvs_sched", vs.Scheduler)
+	if vs.Scheduler == "mh" && vs.MHTableSize > 0 {
+		p.line("mh_table_size", itoa(vs.MHTableSize))
+	}
 	p.line("lvs_method", vs.Method.String())
 	p.line("delay_loop", seconds(vs.DelayLoop))
 	if vs.PersistenceTimeout > 0 {

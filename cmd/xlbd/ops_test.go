@@ -302,6 +302,26 @@ func TestDumpRoundTrip(t *testing.T) {
 		files map[string]string
 	}{
 		{desc: "two services, checker, VRRP", files: map[string]string{"xlb.conf": goodConf}},
+		{desc: "data plane settings: timeouts, Maglev size, all-ports service", files: map[string]string{"xlb.conf": `global_defs {
+    lvs_timeouts tcp 7200 udp 60
+    expire_nodest_conn
+}
+virtual_server 198.18.0.100 80 {
+    lvs_sched mh
+    mh_table_size 251
+    mh-port
+    protocol TCP
+    real_server 198.18.1.2 80 {
+    }
+}
+virtual_server 198.18.0.101 0 {
+    lvs_sched rr
+    persistence_timeout 600
+    protocol TCP
+    real_server 198.18.1.2 0 {
+    }
+}
+`}},
 		{desc: "group members take their own ports", files: map[string]string{"xlb.conf": `virtual_server_group g {
     198.18.0.100 80
     198.18.0.100 8080
