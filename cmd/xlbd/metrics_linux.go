@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +41,7 @@ type metricsServer struct {
 }
 
 // newMetricsRegistry registers xlb's metrics on a new registry.
-func newMetricsRegistry(dp metricsSource, hs healthSource, log *slog.Logger) (*prometheus.Registry, *prometheus.CounterVec) {
+func newMetricsRegistry(dp metricsSource, hs healthSource, vrrp statusReporter, log *slog.Logger) (*prometheus.Registry, *prometheus.CounterVec) {
 	reg := prometheus.NewRegistry()
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "xlb_config_reloads_total",
@@ -49,13 +50,17 @@ func newMetricsRegistry(dp metricsSource, hs healthSource, log *slog.Logger) (*p
 	reloads.WithLabelValues("success")
 	reloads.WithLabelValues("failure")
 	reg.MustRegister(reloads, &dataplaneCollector{dp: dp, log: log}, &healthCollector{hs: hs})
+	if vrrp != nil {
+		reg.MustRegister(&vrrpCollector{vrrp: vrrp})
+	}
 	return reg, reloads
 }
 
 // startMetrics serves /metrics on addr; an empty addr serves nothing (the
-// reload counter still works, unread).
-func startMetrics(addr string, dp metricsSource, hs healthSource, log *slog.Logger) (*metricsServer, error) {
-	reg, reloads := newMetricsRegistry(dp, hs, log)
+// reload counter still works, unread). vrrp, when not nil, is the VRRP
+// subsystem whose instances are reported.
+func startMetrics(addr string, dp metricsSource, hs healthSource, vrrp statusReporter, log *slog.Logger) (*metricsServer, error) {
+	reg, reloads := newMetricsRegistry(dp, hs, vrrp, log)
 	m := &metricsServer{reloads: reloads}
 	if addr == "" {
 		return m, nil
@@ -258,5 +263,43 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 		ep := ref.Service
 		ch <- prometheus.MustNewConstMetric(descRealUp, prometheus.GaugeValue, up,
 			ep.Addr.String(), strconv.Itoa(int(ep.Port)), ep.Proto.String(), ref.Real.String())
+	}
+}
+
+var (
+	vrrpLabels          = []string{"instance", "interface"}
+	descVRRPState       = prometheus.NewDesc("xlb_vrrp_state", "1 for the VRRP instance's current state (INIT, BACKUP, MASTER, FAULT, STOP), 0 for the others.", append(vrrpLabels, "state"), nil)
+	descVRRPPriority    = prometheus.NewDesc("xlb_vrrp_priority", "The VRRP instance's effective priority (configured, changed by trackers).", vrrpLabels, nil)
+	descVRRPAdvertsRecv = prometheus.NewDesc("xlb_vrrp_adverts_received_total", "VRRP adverts the instance accepted.", vrrpLabels, nil)
+	descVRRPAdvertsSent = prometheus.NewDesc("xlb_vrrp_adverts_sent_total", "VRRP adverts the instance sent.", vrrpLabels, nil)
+	descVRRPDrops       = prometheus.NewDesc("xlb_vrrp_drops_total", "VRRP adverts the instance dropped, by reason.", append(vrrpLabels, "reason"), nil)
+	vrrpStates          = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"}
+)
+
+// vrrpCollector reports the VRRP instances as `xlb vrrp` shows them.
+type vrrpCollector struct{ vrrp statusReporter }
+
+func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPAdvertsRecv, descVRRPAdvertsSent, descVRRPDrops} {
+		ch <- d
+	}
+}
+
+func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
+	instances, _ := c.vrrp.Status().([]vrrpStatus)
+	for _, in := range instances {
+		for _, state := range vrrpStates {
+			v := 0.0
+			if strings.EqualFold(in.State, state) {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, v, in.Instance, in.Interface, state)
+		}
+		ch <- prometheus.MustNewConstMetric(descVRRPPriority, prometheus.GaugeValue, float64(in.Priority), in.Instance, in.Interface)
+		ch <- prometheus.MustNewConstMetric(descVRRPAdvertsRecv, prometheus.CounterValue, float64(in.AdvertsReceived), in.Instance, in.Interface)
+		ch <- prometheus.MustNewConstMetric(descVRRPAdvertsSent, prometheus.CounterValue, float64(in.AdvertsSent), in.Instance, in.Interface)
+		for reason, n := range in.Drops {
+			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), in.Instance, in.Interface, reason)
+		}
 	}
 }

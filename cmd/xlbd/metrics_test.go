@@ -38,7 +38,7 @@ func TestMetrics(t *testing.T) {
 	if err := sd.SetRealHealth(control.RealRef{Service: epWeb, Real: netip.MustParseAddrPort("198.18.1.3:80")}, control.RealHealth{Up: false}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := startMetrics("127.0.0.1:0", dp, sd.Director, log)
+	m, err := startMetrics("127.0.0.1:0", dp, sd.Director, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,15 +93,45 @@ func TestMetrics(t *testing.T) {
 func TestMetricsAddrInUse(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sd, _, _ := newSteerDirector(t)
-	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, log)
+	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := startMetrics(m.addr, newFakeDataplane(), sd.Director, log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
+	if _, err := startMetrics(m.addr, newFakeDataplane(), sd.Director, nil, log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
 		t.Errorf("a second server on %s: %v, want a listen error naming the address", m.addr, err)
 	}
 	var none *metricsServer
 	none.reloaded(true) // no metrics: nothing to count, no panic
 	none.Close()
+}
+
+// fakeVRRP reports fixed instances.
+type fakeVRRP []vrrpStatus
+
+func (f fakeVRRP) Status() any { return []vrrpStatus(f) }
+
+func TestMetricsVRRP(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sd, _, _ := newSteerDirector(t)
+	vrrp := fakeVRRP{{Instance: "VI_1", Interface: "eth0", State: "MASTER", Priority: 150, AdvertsReceived: 3, AdvertsSent: 40,
+		Drops: map[string]uint64{"bad checksum": 2}}}
+	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, vrrp, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out := scrape(t, m)
+	for _, want := range []string{
+		`xlb_vrrp_state{instance="VI_1",interface="eth0",state="MASTER"} 1`,
+		`xlb_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP"} 0`,
+		`xlb_vrrp_priority{instance="VI_1",interface="eth0"} 150`,
+		`xlb_vrrp_adverts_received_total{instance="VI_1",interface="eth0"} 3`,
+		`xlb_vrrp_adverts_sent_total{instance="VI_1",interface="eth0"} 40`,
+		`xlb_vrrp_drops_total{instance="VI_1",interface="eth0",reason="bad checksum"} 2`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }

@@ -68,7 +68,7 @@ func run(opts options, log *slog.Logger) error {
 		return err
 	}
 	defer ctl.Close()
-	metrics, err := startMetrics(opts.metricsAddr, dp, director, log)
+	metrics, err := startMetrics(opts.metricsAddr, dp, director, subs.vrrp(), log)
 	if err != nil {
 		subs.stop()
 		return err

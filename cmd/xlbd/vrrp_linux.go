@@ -748,3 +748,13 @@ func vrrpOwnedAtStart(cfg *config.Config) []netip.Addr {
 	}
 	return []netip.Addr{}
 }
+
+// vrrp is the VRRP subsystem, or nil when none runs.
+func (subs subsystems) vrrp() statusReporter {
+	for _, s := range subs {
+		if v, ok := s.(*vrrpSubsystem); ok {
+			return v
+		}
+	}
+	return nil
+}
