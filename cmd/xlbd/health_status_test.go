@@ -15,9 +15,11 @@ import (
 	"github.com/xlbproject/xlb/control"
 )
 
-// Status reports each checker's last conclusion and reason, for `xlb health`.
-func TestHealthStatus(t *testing.T) {
-	var status atomic.Int32
+// statusServer serves HTTP on loopback, answering every request with the
+// status code it holds (200 at first); it stops with the test.
+func statusServer(t *testing.T) (status *atomic.Int32, port uint16) {
+	t.Helper()
+	status = new(atomic.Int32)
 	status.Store(200)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(int(status.Load()))
@@ -27,8 +29,13 @@ func TestHealthStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(l)
-	defer srv.Close()
-	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+	t.Cleanup(func() { srv.Close() })
+	return status, netip.MustParseAddrPort(l.Addr().String()).Port()
+}
+
+// Status reports each checker's last conclusion and reason, for `xlb health`.
+func TestHealthStatus(t *testing.T) {
+	status, port := statusServer(t)
 
 	cfg, st := parseDesired(t, fmt.Sprintf(`virtual_server 127.0.0.1 80 {
     lvs_sched rr

@@ -1215,18 +1215,7 @@ func TestHealthAlpha(t *testing.T) {
 // Many reals failing at once reach the data plane in a few applies, not one
 // per real, and check workers never wait for an apply.
 func TestHealthMassFailureBatched(t *testing.T) {
-	var status atomic.Int32
-	status.Store(200)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(int(status.Load()))
-	})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+	status, port := statusServer(t)
 
 	const n = 200
 	var b strings.Builder
