@@ -208,15 +208,6 @@ func (d *Dataplane) RealStats(id uint32) (RealCounters, error) {
 	return sum, nil
 }
 
-// ResetRealStats zeroes real id's counters, for an id given to a new real.
-func (d *Dataplane) ResetRealStats(id uint32) error {
-	zero := make([]xlbRealCounters, ebpf.MustPossibleCPU())
-	if err := d.objs.RealStats.Put(id, zero); err != nil {
-		return fmt.Errorf("reset counters of real %d: %w", id, err)
-	}
-	return nil
-}
-
 // ReasonStats sums the pass and drop counters over all CPUs.
 func (d *Dataplane) ReasonStats() (map[Reason]Counters, error) {
 	out := make(map[Reason]Counters, reasonCount)
