@@ -134,6 +134,9 @@ func run(xlbdPath, xlbPath string, requests int) error {
 		return fmt.Errorf("xlb list: %w", err)
 	}
 	fmt.Println(`
+   ActiveConn / InActConn: the connection table's established and other
+   entries per real, as ipvsadm counts them (a closed connection stays
+   inactive until its TIME_WAIT expires, 2 minutes).
    Conns: connections xlb scheduled to each real; InPkts: client -> real
    packets rewritten (VIP -> real) at XDP; OutPkts: replies rewritten back
    (real -> VIP) on their way to the client. The kernel's stack on the
