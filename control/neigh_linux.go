@@ -8,12 +8,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// resolver keeps next hops resolved; it lists each link's neighbours once
+// and can serve one pass over many reals.
+type resolver struct {
+	lists map[neighList][]netlink.Neigh
+}
+
+type neighList struct{ link, family int }
+
+func newResolver() *resolver {
+	return &resolver{lists: make(map[neighList][]netlink.Neigh)}
+}
+
 // keepResolved asks the kernel to keep the next hop toward addr resolved, as
 // a "managed" neighbour entry. The XDP program takes MACs from the kernel's
 // FIB and neighbour table but never sends through the kernel itself, so
 // without this a real's entry could be missing (a DR packet to it is
 // dropped) or go stale. Static entries an operator made are left alone.
-func keepResolved(addr netip.Addr) error {
+func (rs *resolver) keepResolved(addr netip.Addr) error {
 	routes, err := netlink.RouteGet(addr.AsSlice())
 	if err != nil || len(routes) == 0 {
 		return fmt.Errorf("resolve next hop of %s: no route: %w", addr, err)
@@ -27,9 +39,13 @@ func keepResolved(addr netip.Addr) error {
 	if addr.Is6() {
 		family = netlink.FAMILY_V6
 	}
-	existing, err := netlink.NeighList(rt.LinkIndex, family)
-	if err != nil {
-		return fmt.Errorf("resolve next hop of %s: %w", addr, err)
+	key := neighList{rt.LinkIndex, family}
+	existing, ok := rs.lists[key]
+	if !ok {
+		if existing, err = netlink.NeighList(rt.LinkIndex, family); err != nil {
+			return fmt.Errorf("resolve next hop of %s: %w", addr, err)
+		}
+		rs.lists[key] = existing
 	}
 	for _, n := range existing {
 		if !n.IP.Equal(nextHop) {
@@ -39,15 +55,17 @@ func keepResolved(addr netip.Addr) error {
 			return nil
 		}
 	}
-	err = netlink.NeighSet(&netlink.Neigh{
+	n := netlink.Neigh{
 		LinkIndex: rt.LinkIndex,
 		Family:    family,
 		IP:        nextHop,
 		State:     unix.NUD_NONE,
 		FlagsExt:  netlink.NTF_EXT_MANAGED,
-	})
-	if err != nil {
+	}
+	if err := netlink.NeighSet(&n); err != nil {
 		return fmt.Errorf("resolve next hop %s of %s: %w", nextHop, addr, err)
 	}
+	// Reals behind one gateway share its entry: it is managed now.
+	rs.lists[key] = append(existing, n)
 	return nil
 }

@@ -134,8 +134,29 @@ func (r *Reconciler) Apply(st *State) error {
 			r.natReals[ep] = true
 		}
 	}
+	var plans []*servicePlan
 	for _, svc := range st.Services {
-		if err := r.applyService(svc); err != nil {
+		p, err := r.planService(svc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p != nil {
+			plans = append(plans, p)
+		}
+	}
+	// Every changed ring goes in with one update (one wait for running
+	// programs), then each service flips to its new slot.
+	writes := make([]loader.RingWrite, len(plans))
+	for i, p := range plans {
+		writes[i] = loader.RingWrite{ServiceID: p.next.ID, Slot: p.next.Slot, RealIDs: p.ring}
+	}
+	if err := r.dp.WriteRings(writes); err != nil {
+		errs = append(errs, err)
+		plans = nil // no new ring is in place: no service flips
+	}
+	for _, p := range plans {
+		if err := r.commitService(p); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -178,13 +199,14 @@ func (r *Reconciler) Apply(st *State) error {
 // not fatal: the real may become reachable later.
 func (r *Reconciler) resolveReals(st *State) {
 	seen := make(map[netip.Addr]bool)
+	rs := newResolver()
 	for _, svc := range st.Services {
 		for _, rl := range svc.Reals {
 			if seen[rl.Addr] {
 				continue
 			}
 			seen[rl.Addr] = true
-			if err := keepResolved(rl.Addr); err != nil {
+			if err := rs.keepResolved(rl.Addr); err != nil {
 				r.log.Warn("real server unreachable from the director", "real", rl.Addr.String(), "error", err)
 			}
 		}
@@ -243,24 +265,38 @@ func (r *Reconciler) reserve(st *State) error {
 	return nil
 }
 
-func (r *Reconciler) applyService(svc *Service) error {
+// servicePlan is one service's change, prepared (its reals written) before
+// its ring goes in with every other service's.
+type servicePlan struct {
+	svc, prev *Service
+	existed   bool
+	next      loader.Service
+	ring      []uint32
+	live      int
+}
+
+// planService writes the reals svc adds or changes and prepares its new
+// ring in the idle slot; nil when svc is as applied.
+func (r *Reconciler) planService(svc *Service) (*servicePlan, error) {
 	cur := r.services[svc.Endpoint]
 	prev, existed := r.applied[svc.Endpoint]
 	if existed && sameService(prev, svc) {
-		return nil
+		return nil, nil
 	}
 
 	ids := make([]uint32, len(svc.Reals))
-	weights := make([]int, len(svc.Reals))
+	live := 0
 	for i, rl := range svc.Reals {
 		id := r.realIDs[realKey{svc.Endpoint, rl.AddrPort(), svc.Method}]
 		ids[i] = id
-		weights[i] = rl.Weight
+		if rl.Weight > 0 {
+			live++
+		}
 		if existed && prev.Method == svc.Method && slices.Contains(prev.Reals, rl) {
 			continue
 		}
 		if err := r.dp.SetReal(id, loader.Real{Addr: rl.Addr, Port: rl.Port, Method: svc.Method, ServiceID: cur.ID, Weight: uint32(rl.Weight)}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ring := ringFor(svc)
@@ -278,28 +314,24 @@ func (r *Reconciler) applyService(svc *Service) error {
 	if svc.PersistenceBits == 0 {
 		next.PersistPrefix = uint8(svc.Endpoint.Addr.BitLen())
 	}
-	if err := r.dp.WriteRing(next.ID, next.Slot, realIDs); err != nil {
+	return &servicePlan{svc: svc, prev: prev, existed: existed, next: next, ring: realIDs, live: live}, nil
+}
+
+// commitService makes a planned service live, its ring already in place.
+func (r *Reconciler) commitService(p *servicePlan) error {
+	if err := r.dp.SetService(p.svc.Endpoint, p.next); err != nil {
 		return err
 	}
-	if err := r.dp.SetService(svc.Endpoint, next); err != nil {
-		return err
-	}
-	r.services[svc.Endpoint] = next
-	r.applied[svc.Endpoint] = svc
+	r.services[p.svc.Endpoint] = p.next
+	r.applied[p.svc.Endpoint] = p.svc
 	// Only now that the ring without them is live: reals that left are
 	// marked removed (and logged as such).
-	if existed {
-		if err := r.retireReals(prev, svc, cur.ID); err != nil {
+	if p.existed {
+		if err := r.retireReals(p.prev, p.svc, p.next.ID); err != nil {
 			return err
 		}
 	}
-	live := 0
-	for _, w := range weights {
-		if w > 0 {
-			live++
-		}
-	}
-	r.logChange(prev, svc, live)
+	r.logChange(p.prev, p.svc, p.live)
 	return nil
 }
 

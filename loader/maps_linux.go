@@ -61,46 +61,94 @@ func serviceFromBPF(v xlbService) Service {
 		PersistTimeout: v.PersistTimeout, PersistPrefix: v.PersistPlen}
 }
 
-// WriteRing makes realIDs the ring in slot of service svcID: a new array
-// map of exactly that size, filled, then swapped into the slot at once.
-// Write the slot that is not live, then make it live with SetService.
+// RingWrite is the ring of one slot of one service: the real ids its
+// scheduler walks.
+type RingWrite struct {
+	ServiceID, Slot uint32
+	RealIDs         []uint32
+}
+
+// WriteRing fills slot of service svcID's ring with realIDs. Write the slot
+// that is not live, then make it live with SetService.
 func (d *Dataplane) WriteRing(svcID, slot uint32, realIDs []uint32) error {
-	if len(realIDs) > MaxRingSize {
-		return fmt.Errorf("write ring of service %d: %d entries, a ring holds at most %d", svcID, len(realIDs), MaxRingSize)
-	}
-	if svcID >= d.maxServices || slot > 1 {
-		return fmt.Errorf("write ring of service %d slot %d: out of range", svcID, slot)
-	}
+	return d.WriteRings([]RingWrite{{ServiceID: svcID, Slot: slot, RealIDs: realIDs}})
+}
+
+// WriteRings fills every given ring slot and swaps them all into svc_rings
+// with one batch update: the kernel waits for running programs (an RCU
+// grace period, milliseconds) once per update of a map of maps, so a batch
+// of a thousand services costs one wait, not a thousand.
+func (d *Dataplane) WriteRings(writes []RingWrite) error {
 	if d.ringSpec == nil {
-		return fmt.Errorf("write ring of service %d: the data plane is open read-only", svcID)
+		return errors.New("write rings: the data plane is open read-only")
 	}
-	spec := d.ringSpec.Copy()
-	spec.MaxEntries = uint32(max(1, len(realIDs)))
-	ring, err := ebpf.NewMap(spec)
-	if err != nil {
-		return fmt.Errorf("write ring of service %d: create ring: %w", svcID, err)
-	}
-	defer ring.Close()
-	if len(realIDs) > 0 {
-		keys := make([]uint32, len(realIDs))
-		for i := range keys {
-			keys[i] = uint32(i)
+	keys := make([]uint32, 0, len(writes))
+	fds := make([]uint32, 0, len(writes))
+	rings := make([]*ebpf.Map, 0, len(writes))
+	defer func() {
+		for _, m := range rings {
+			m.Close()
 		}
-		if _, err := ring.BatchUpdate(keys, realIDs, nil); err != nil {
-			if !errors.Is(err, ebpf.ErrNotSupported) {
-				return fmt.Errorf("write ring of service %d: %w", svcID, err)
-			}
-			for i := range keys {
-				if err := ring.Put(keys[i], realIDs[i]); err != nil {
-					return fmt.Errorf("write ring of service %d: %w", svcID, err)
-				}
+	}()
+	for _, w := range writes {
+		ring, err := d.newRing(w)
+		if err != nil {
+			return err
+		}
+		rings = append(rings, ring)
+		keys = append(keys, w.ServiceID*2+w.Slot)
+		fds = append(fds, uint32(ring.FD()))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := d.objs.SvcRings.BatchUpdate(keys, fds, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("write rings of %d services: swap in: %w", len(keys), err)
+		}
+		for i, key := range keys {
+			if err := d.objs.SvcRings.Put(key, rings[i]); err != nil {
+				return fmt.Errorf("write ring of service %d: swap in: %w", writes[i].ServiceID, err)
 			}
 		}
-	}
-	if err := d.objs.SvcRings.Put(svcID*2+slot, ring); err != nil {
-		return fmt.Errorf("write ring of service %d: swap in: %w", svcID, err)
 	}
 	return nil
+}
+
+// newRing creates and fills the inner map of one ring slot.
+func (d *Dataplane) newRing(w RingWrite) (*ebpf.Map, error) {
+	if len(w.RealIDs) > MaxRingSize {
+		return nil, fmt.Errorf("write ring of service %d: %d entries, a ring holds at most %d", w.ServiceID, len(w.RealIDs), MaxRingSize)
+	}
+	if w.ServiceID >= d.maxServices || w.Slot > 1 {
+		return nil, fmt.Errorf("write ring of service %d slot %d: out of range", w.ServiceID, w.Slot)
+	}
+	spec := d.ringSpec.Copy()
+	spec.MaxEntries = uint32(max(1, len(w.RealIDs)))
+	ring, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, fmt.Errorf("write ring of service %d: create ring: %w", w.ServiceID, err)
+	}
+	if len(w.RealIDs) == 0 {
+		return ring, nil
+	}
+	keys := make([]uint32, len(w.RealIDs))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := ring.BatchUpdate(keys, w.RealIDs, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			ring.Close()
+			return nil, fmt.Errorf("write ring of service %d: %w", w.ServiceID, err)
+		}
+		for i := range keys {
+			if err := ring.Put(keys[i], w.RealIDs[i]); err != nil {
+				ring.Close()
+				return nil, fmt.Errorf("write ring of service %d: %w", w.ServiceID, err)
+			}
+		}
+	}
+	return ring, nil
 }
 
 // Ring reads n entries of slot of service svcID's ring.
