@@ -229,9 +229,9 @@ func benchControl() (res ControlResults, err error) {
 	})
 }
 
-// outerMapUpdate times updates of an array of maps, as WriteRing does once
-// per changed service: the kernel waits for an RCU grace period in each
-// (so that no program still uses the old inner map when it returns).
+// outerMapUpdate times one update of an array of maps: the kernel waits for
+// an RCU grace period in each (so that no program still uses the old inner
+// map when it returns); the reconciler batches its ring swaps into one.
 func outerMapUpdate() (float64, error) {
 	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
 	outer, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 1, InnerMap: inner})

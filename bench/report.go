@@ -196,11 +196,10 @@ func notes(b *strings.Builder, r *Results) {
 		}
 	}
 	if c := r.Control; c != nil && c.ApplyMs > 0 {
-		p("- Applying %d services costs %.0f ms. Each new or changed service swaps a new ring map into svc_rings, an array of maps, and the kernel waits for an RCU grace period in every such update: %.2f ms each, measured apart (a grace period's length varies with the machine's load), so %d of them come to about %.0f ms, the same order as the whole apply. ",
+		p("- Applying %d services costs %.0f ms. Each update of svc_rings, an array of maps, makes the kernel wait for an RCU grace period (%.2f ms, measured apart; it varies with the machine's load): the reconciler swaps every changed ring in with one batch update, so an apply waits once, not %d times (about %.0f ms). ",
 			c.Services, c.ApplyMs, c.OuterMapUpdateMs, c.Services, c.OuterMapUpdateMs*float64(c.Services))
-		p("Every apply, even one that changes nothing (%.0f ms here), also walks the whole state and keeps each of the %d real hosts resolved with a route lookup and a dump of the link's neighbours (%.2f ms each with %d neighbours, about %.0f ms per apply); the one-real change (%.0f ms) is that fixed cost plus one ring swap. ",
-			c.ReapplyMs, c.RealHosts, c.NeighResolveMs, c.RealHosts, c.NeighResolveMs*float64(c.RealHosts), c.ChangeMs)
-		p("Swapping rings in batches (or one generation flip for many services) and resolving only new hosts would remove most of both.\n")
+		p("Every apply, even one that changes nothing (%.0f ms here), walks the whole state and keeps each of the %d real hosts resolved: a route lookup each, and one dump of each link's neighbours (one dump costs %.2f ms with %d neighbours); the one-real change (%.0f ms) is that walk plus one ring swap.\n",
+			c.ReapplyMs, c.RealHosts, c.NeighResolveMs, c.RealHosts, c.ChangeMs)
 	}
 }
 
