@@ -101,7 +101,7 @@ func report(r *Results) string {
 	}
 
 	if len(r.Health) > 0 {
-		p("\n## Health checks\n\n`go test -bench BenchmarkMonitor -cpu 1 ./health/` (loopback servers, one core):\n\n")
+		p("\n## Health checks\n\n`go test -bench BenchmarkMonitor -cpu 1 ./health/` (loopback servers, one core; `HTTP10kRemote` runs the servers in another process on the other CPU, so the checker has its core to itself, as when checking reals on other machines):\n\n")
 		p("| benchmark | checks/s | peak fds | max lag ms |\n| --- | ---: | ---: | ---: |\n")
 		for _, h := range r.Health {
 			p("| %s | %.0f | %.0f | %.0f |\n", benchLabel(h.Name), h.Metrics["checks/s"], h.Metrics["peak_fds"], h.Metrics["max_lag_ms"])

@@ -84,7 +84,7 @@ func run(o options) error {
 		}
 	}
 	if o.want("health") {
-		b, err := runGoBench(ctx, "./health/", "^BenchmarkMonitor(TCP10k|TCPSaturated|HTTP10k)$", 10*time.Minute, "-benchtime", "20000x", "-cpu", "1")
+		b, err := runGoBench(ctx, "./health/", "^BenchmarkMonitor(TCP10k|TCPSaturated|HTTP10k|HTTP10kRemote)$", 10*time.Minute, "-benchtime", "20000x", "-cpu", "1")
 		res.Health = b
 		if err != nil {
 			fail("health", err)
