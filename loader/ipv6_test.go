@@ -149,7 +149,7 @@ func TestIntegrationXDPGoldenIPv6(t *testing.T) {
 		return func(f *frame6) { f.dstMAC, f.srcMAC, f.src = macClient, macDirA, vip }
 	}
 
-	for _, tc := range []goldenCase{
+	runGolden(t, h, []goldenCase{
 		{desc: "IPv6 DR: MACs rewritten", ingress: ifNameA, in: syn.bytes(),
 			verdict: xdpRedirect, want: syn.with(drTo6).bytes(), count: countWant{real: dr, newConn: true}},
 		{desc: "IPv6 NAT TCP: destination rewritten to the real", ingress: ifNameA, in: synNAT.bytes(),
@@ -174,35 +174,5 @@ func TestIntegrationXDPGoldenIPv6(t *testing.T) {
 			verdict: xdpPass, count: countWant{reason: loader.PassNotTCPUDP}},
 		{desc: "IPv6 payload length beyond the frame: malformed", ingress: ifNameA, in: syn.bytes()[:len(syn.bytes())-1],
 			verdict: xdpPass, count: countWant{reason: loader.PassMalformed}},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			other := ifNameB
-			if tc.ingress == ifNameB {
-				other = ifNameA
-			}
-			for i, b := range tc.before {
-				if v, _, err := h.run(b, h.ifindex(other)); err != nil || !forwarded(v) {
-					t.Fatalf("packet %d before: verdict %s, error %v; want it forwarded", i, verdictName(v), err)
-				}
-			}
-			before := h.mustCounts(t)
-			v, out, err := h.run(append([]byte(nil), tc.in...), h.ifindex(tc.ingress))
-			if err != nil {
-				t.Fatalf("run program: %v", err)
-			}
-			if v != tc.verdict {
-				t.Errorf("verdict %s, want %s", verdictName(v), verdictName(tc.verdict))
-			}
-			want := tc.want
-			if want == nil {
-				want = tc.in
-			}
-			// gopacket computed the expected checksums from scratch: equal
-			// bytes mean the incremental updates were right.
-			if d := diffFrames(out, want); d != "" {
-				t.Errorf("output frame differs from the expected one:\n%s", d)
-			}
-			h.checkCounted(t, before, h.mustCounts(t), tc.count, len(tc.in))
-		})
-	}
+	})
 }

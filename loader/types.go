@@ -137,21 +137,10 @@ var stateNames = [...]string{
 var _ [stateCount - len(stateNames)]struct{}
 
 // String returns the state's name as ipvsadm -lnc shows it.
-func (s ConnState) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return fmt.Sprintf("state(%d)", uint32(s))
-}
+func (s ConnState) String() string { return enumName(s, stateNames[:], "state") }
 
 // ConnStates lists every connection state.
-func ConnStates() []ConnState {
-	out := make([]ConnState, stateCount)
-	for i := range out {
-		out[i] = ConnState(i)
-	}
-	return out
-}
+func ConnStates() []ConnState { return enumValues[ConnState](stateCount) }
 
 // Default connection timeouts, IPVS's (ipvsadm --set tcp tcpfin udp).
 const (
@@ -244,20 +233,27 @@ var reasonNames = [...]string{
 // The name table must cover every reason the program knows.
 var _ [reasonCount - len(reasonNames)]struct{}
 
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return fmt.Sprintf("reason(%d)", uint32(r))
-}
+func (r Reason) String() string { return enumName(r, reasonNames[:], "reason") }
 
 // Reasons lists every reason code.
-func Reasons() []Reason {
-	rs := make([]Reason, reasonCount)
-	for i := range rs {
-		rs[i] = Reason(i)
+func Reasons() []Reason { return enumValues[Reason](reasonCount) }
+
+// enumName names v from the program's enum by its table, or says what kind
+// of unknown value it is.
+func enumName[T ~uint32](v T, names []string, kind string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return rs
+	return fmt.Sprintf("%s(%d)", kind, uint32(v))
+}
+
+// enumValues lists the n values of an enum of the program.
+func enumValues[T ~uint32](n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = T(i)
+	}
+	return out
 }
 
 // BPF keeps addresses and ports in network order; the generated Go structs
