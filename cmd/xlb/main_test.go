@@ -329,15 +329,3 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
-
-func TestCompletion(t *testing.T) {
-	out, errOut, code := runXlb(t, newFakeDP(), "completion", "bash")
-	if code != 0 {
-		t.Fatalf("status %d: %s", code, errOut)
-	}
-	for _, want := range []string{"complete -F _xlb xlb", `list) opts="`, "--stats", "--count", "list conns stats weight"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("completion script lacks %q", want)
-		}
-	}
-}
