@@ -46,26 +46,30 @@ enum ct_table {
  * that starts a flow (a connection older than the table, or one the LRU
  * evicted) makes it ESTABLISHED, not CLOSE, as xlb schedules such packets.
  */
-static const __u8 tcp_states[3][4][XLB_CS_SYNACK + 1] = {
-	[CT_INPUT] = {
+static const __u8 tcp_states[3][4][XLB_CS_SYNACK + 1] =
+    {
+	[CT_INPUT] =
+	    {
 		/*	sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
-		{ sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
-		{ sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW },
-		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
-		{ sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR },
-	},
-	[CT_OUTPUT] = {
-		{ sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR },
-		{ sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW },
-		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES },
-		{ sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL },
-	},
-	[CT_INPUT_ONLY] = {
-		{ sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
-		{ sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
-		{ sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
-		{ sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL },
-	},
+		{sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR},
+		{sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW},
+		{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
+		{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR},
+	    },
+	[CT_OUTPUT] =
+	    {
+		{sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR},
+		{sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW},
+		{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES},
+		{sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL},
+	    },
+	[CT_INPUT_ONLY] =
+	    {
+		{sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR},
+		{sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW},
+		{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
+		{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL},
+	    },
 };
 
 /* tcp_event is the row of tcp_states a segment selects; -1: none (no flags). */
@@ -169,11 +173,11 @@ static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct servic
 					       __u32 real_id, __u64 now, __u32 state)
 {
 	struct flow f = {
-		.atime_ns = now,
-		.dir = XLB_FLOW_FORWARD,
-		.state = state,
-		.real_id = real_id,
-		.svc_id = svc->id,
+	    .atime_ns = now,
+	    .dir = XLB_FLOW_FORWARD,
+	    .state = state,
+	    .real_id = real_id,
+	    .svc_id = svc->id,
 	};
 	struct flow *won;
 
@@ -190,17 +194,17 @@ static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *r
 					    __u32 real_id, __u64 now)
 {
 	struct flow_key k = {
-		.sport = rport,
-		.dport = fwd->sport,
-		.proto = fwd->proto,
-		.family = fwd->family,
+	    .sport = rport,
+	    .dport = fwd->sport,
+	    .proto = fwd->proto,
+	    .family = fwd->family,
 	};
 	struct flow f = {
-		.atime_ns = now,
-		.vport = fwd->dport,
-		.dir = XLB_FLOW_REPLY,
-		.real_id = real_id,
-		.svc_id = rl->svc_id,
+	    .atime_ns = now,
+	    .vport = fwd->dport,
+	    .dir = XLB_FLOW_REPLY,
+	    .real_id = real_id,
+	    .svc_id = rl->svc_id,
 	};
 
 	addr_copy(k.src, rl->addr);
@@ -263,7 +267,9 @@ static __always_inline int persist_pick(struct service *svc, struct persist_key 
 	struct real *rl;
 	__u32 id;
 
-	if (!t || now - t->atime_ns > (__u64)svc->persist_timeout * 1000000000ULL)
+	/* The sweeper's refresh may stamp it a tick ahead of this CPU's now. */
+	if (!t ||
+	    (now > t->atime_ns && now - t->atime_ns > (__u64)svc->persist_timeout * 1000000000ULL))
 		return -1;
 	id = t->real_id;
 	rl = bpf_map_lookup_elem(&reals, &id);
@@ -276,7 +282,7 @@ static __always_inline int persist_pick(struct service *svc, struct persist_key 
 
 static __always_inline void persist_record(struct persist_key *pk, __u32 real_id, __u64 now)
 {
-	struct persist t = { .atime_ns = now, .real_id = real_id };
+	struct persist t = {.atime_ns = now, .real_id = real_id};
 
 	bpf_map_update_elem(&persist_tmpl, pk, &t, BPF_ANY);
 }

@@ -47,6 +47,9 @@ enum limits {
 	XLB_TIMEOUT_TCP = 900,
 	XLB_TIMEOUT_TCPFIN = 120,
 	XLB_TIMEOUT_UDP = 300,
+	/* addr_filter: words (of 64 bits) per half, and bits of an address hash. */
+	XLB_ADDR_FILTER_WORDS = 4096,
+	XLB_ADDR_FILTER_HASH_BITS = 18,
 };
 
 /*
@@ -61,12 +64,12 @@ enum real_flags {
 enum sched {
 	XLB_SCHED_RR = 0,
 	XLB_SCHED_WRR = 1, /* the ring holds IPVS's interleaved sequence */
-	XLB_SCHED_LC = 2, /* least connections: ActiveConn*256 + InActConn */
+	XLB_SCHED_LC = 2,  /* least connections: ActiveConn*256 + InActConn */
 	XLB_SCHED_WLC = 3, /* lc divided by weight */
 	XLB_SCHED_SED = 4, /* shortest expected delay: (ActiveConn+1)/weight */
-	XLB_SCHED_NQ = 5, /* never queue: an idle real first, else sed */
-	XLB_SCHED_SH = 6, /* source hash over the weighted ring */
-	XLB_SCHED_MH = 7, /* source hash over a Maglev table */
+	XLB_SCHED_NQ = 5,  /* never queue: an idle real first, else sed */
+	XLB_SCHED_SH = 6,  /* source hash over the weighted ring */
+	XLB_SCHED_MH = 7,  /* source hash over a Maglev table */
 };
 
 enum service_flags {
@@ -81,6 +84,8 @@ enum dp_flags {
 	 * from no NAT real (address, port) for (address, 0).
 	 */
 	XLB_DP_F_ANY_PORT = 0x1,
+	/* addr_filter holds every VIP and NAT real address: trust its misses. */
+	XLB_DP_F_ADDR_FILTER = 0x2,
 };
 
 /*
@@ -112,7 +117,7 @@ enum method {
 /* Direction of a connection table entry. */
 enum flow_dir {
 	XLB_FLOW_FORWARD = 0, /* client -> VIP: pick the real */
-	XLB_FLOW_REPLY = 1, /* NAT real -> client: restore VIP:port */
+	XLB_FLOW_REPLY = 1,   /* NAT real -> client: restore VIP:port */
 };
 
 /*
@@ -121,20 +126,22 @@ enum flow_dir {
  * at one per-CPU counter update.
  */
 enum reason {
-	XLB_PASS_NOT_IP = 0, /* ARP, LLDP, anything that is neither IPv4 nor IPv6 */
-	XLB_PASS_MALFORMED, /* truncated or invalid L2/L3/L4 header */
-	XLB_PASS_FRAGMENT, /* IPv4 or IPv6 fragment: the kernel reassembles */
-	XLB_PASS_NOT_TCP_UDP, /* neither TCP nor UDP (ICMP, ICMPv6 ND, ...) */
-	XLB_PASS_NO_SERVICE, /* not for a virtual service, not a NAT reply */
-	XLB_PASS_NO_NEIGH, /* NAT: next hop unresolved, the kernel forwards it */
-	XLB_PASS_FRAG_NEEDED, /* larger than the egress MTU: the kernel answers */
-	XLB_DROP_NO_REAL, /* service has no real that takes new flows */
-	XLB_DROP_BAD_REAL, /* a ring or flow names an unconfigured real */
-	XLB_DROP_NO_ROUTE, /* fib lookup: no route, blackhole, unreachable */
+	XLB_PASS_NOT_IP = 0,   /* ARP, LLDP, anything that is neither IPv4 nor IPv6 */
+	XLB_PASS_MALFORMED,    /* truncated or invalid L2/L3/L4 header */
+	XLB_PASS_FRAGMENT,     /* IPv4 or IPv6 fragment: the kernel reassembles */
+	XLB_PASS_NOT_TCP_UDP,  /* neither TCP nor UDP (ICMP, ICMPv6 ND, ...) */
+	XLB_PASS_NO_SERVICE,   /* not for a virtual service, not a NAT reply */
+	XLB_PASS_NO_NEIGH,     /* NAT: next hop unresolved, the kernel forwards it */
+	XLB_PASS_FRAG_NEEDED,  /* larger than the egress MTU: the kernel answers */
+	XLB_DROP_NO_REAL,      /* service has no real that takes new flows */
+	XLB_DROP_BAD_REAL,     /* a ring or flow names an unconfigured real */
+	XLB_DROP_NO_ROUTE,     /* fib lookup: no route, blackhole, unreachable */
 	XLB_DROP_FWD_DISABLED, /* fib lookup: forwarding off on the ingress device */
-	XLB_DROP_NO_NEIGH, /* DR: the real's MAC is not resolved yet */
-	XLB_PASS_IPV6_EXT, /* IPv6 extension headers xlb does not walk (routing, AH, ESP, too many) */
-	XLB_TX_TOO_BIG, /* too big for the next hop, DF: answered with ICMP frag needed / packet too big */
+	XLB_DROP_NO_NEIGH,     /* DR: the real's MAC is not resolved yet */
+	XLB_PASS_IPV6_EXT, /* IPv6 extension headers xlb does not walk (routing, AH, ESP, too many)
+			    */
+	XLB_TX_TOO_BIG, /* too big for the next hop, DF: answered with ICMP frag needed / packet too
+			   big */
 	XLB_REASON_MAX,
 };
 

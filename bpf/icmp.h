@@ -25,6 +25,7 @@
 #include "maps.h"
 #include "packet.h"
 #include "stats.h"
+#include "filter.h"
 #include "fwd.h"
 
 struct icmphdr {
@@ -105,8 +106,8 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 	__builtin_memcpy(l2hdr, p->eth, sizeof(l2hdr));
 	pkt_saddr(p, src);
 	pkt_daddr(p, dst);
-	hdrs = family == AF_INET ? sizeof(struct iphdr) + sizeof(*icmp) :
-				   sizeof(struct ipv6hdr) + sizeof(*icmp);
+	hdrs = family == AF_INET ? sizeof(struct iphdr) + sizeof(*icmp)
+				 : sizeof(struct ipv6hdr) + sizeof(*icmp);
 
 	/* Room in front for the new IP and ICMP headers, then cut the tail. */
 	if (bpf_xdp_adjust_head(ctx, -(int)hdrs))
@@ -188,7 +189,8 @@ static __always_inline int fwd_icmp_to_real(struct packet *p, struct real *rl, _
  * real of that flow; anything else passes. c points past the ICMP header's
  * start (at the ICMP header).
  */
-static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *icmp, void *data_end)
+static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *icmp,
+					      void *data_end)
 {
 	struct flow_key key = {};
 	struct endpoint ep = {};

@@ -84,6 +84,43 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_conns SEC(".maps");
 
+/* real id -> the next hop toward it, filled by the program (fwd.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct nexthop);
+	__uint(max_entries, MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_nexthops SEC(".maps");
+
+/*
+ * [0]: the FIB generation. xlbd bumps it on every route, neighbour, link
+ * and address change, which makes every cached next hop stale; 0 (no xlbd
+ * has watched the FIB yet) turns the cache off.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} fib_gen SEC(".maps");
+
+/*
+ * A filter of addresses, one bit per hash (addr_hash): words
+ * [0, XLB_ADDR_FILTER_WORDS) have the bits of every VIP, the rest those of
+ * every NAT real. A packet whose destination and source bits are both
+ * clear is for no service and from no NAT real: it passes after two array
+ * reads instead of two hash lookups. Used while XLB_DP_F_ADDR_FILTER is set.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 2 * XLB_ADDR_FILTER_WORDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} addr_filter SEC(".maps");
+
 /* NAT reals' (address, port, protocol): their packets may be replies. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -39,13 +39,4 @@ static __always_inline void count_real_out(__u32 real_id, __u32 len)
 	}
 }
 
-/* any_port: does some service serve all ports of its VIP (port 0)? */
-static __always_inline int any_port(void)
-{
-	__u32 key = 0;
-	__u32 *f = bpf_map_lookup_elem(&dp_flags, &key);
-
-	return f && (*f & XLB_DP_F_ANY_PORT);
-}
-
 #endif /* XLB_STATS_H */

@@ -14,7 +14,7 @@
 struct endpoint {
 	__be32 addr[4]; /* IPv4 in addr[0], the rest zero */
 	__be16 port;
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 family; /* AF_INET or AF_INET6 */
 };
 
@@ -27,11 +27,11 @@ struct endpoint {
 struct service {
 	__u32 id; /* svc_rings[id * 2 + slot] is a ring; sched_states[id] */
 	enum sched sched;
-	__u32 slot; /* live ring slot: 0 or 1 */
-	__u32 ring_len; /* entries in the live slot; 0 = no real takes new flows */
-	__u32 flags; /* enum service_flags */
+	__u32 slot;	       /* live ring slot: 0 or 1 */
+	__u32 ring_len;	       /* entries in the live slot; 0 = no real takes new flows */
+	__u32 flags;	       /* enum service_flags */
 	__u32 persist_timeout; /* seconds; 0: no persistence */
-	__u8 persist_plen; /* persistence granularity: client prefix length */
+	__u8 persist_plen;     /* persistence granularity: client prefix length */
 	__u8 pad[3];
 };
 
@@ -52,7 +52,7 @@ struct real {
 
 /* Per-real, per-CPU traffic counters. */
 struct real_counters {
-	__u64 conns; /* new connections scheduled to this real */
+	__u64 conns;	  /* new connections scheduled to this real */
 	__u64 packets_in; /* client -> real */
 	__u64 bytes_in;
 	__u64 packets_out; /* real -> client (NAT replies) */
@@ -71,7 +71,7 @@ struct reason_counters {
  * plane's sweeper expires flows and recounts these.
  */
 struct conn_counts {
-	__s64 active; /* TCP ESTABLISHED */
+	__s64 active;	/* TCP ESTABLISHED */
 	__s64 inactive; /* every other state, and UDP */
 };
 
@@ -91,9 +91,24 @@ struct flow_key {
 	__u16 pad;
 };
 
+/*
+ * A next hop as bpf_fib_lookup answered it, cached (fwd.h): toward a real
+ * in real_nexthops, toward the client in a NAT reply entry.
+ */
+struct nexthop {
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u16 mtu; /* the route's MTU: the longest IP datagram it takes */
+	__u16 pad;
+	__u32 ifindex; /* egress device */
+	__u32 ingress; /* the device the lookup was made for */
+	__u32 gen;     /* fib_gen[0] when filled; 0: empty */
+	__u32 stamp;   /* when filled, coarse monotonic clock >> 20 (about 1 ms) */
+};
+
 /* Connection table value. */
 struct flow {
-	__u64 atime_ns; /* last packet seen, bpf_ktime_get_ns() */
+	__u64 atime_ns;	 /* last packet seen, bpf_ktime_get_coarse_ns() */
 	__be32 vaddr[4]; /* the VIP, restored on NAT replies */
 	__be16 vport;
 	__u16 pad;
@@ -102,6 +117,7 @@ struct flow {
 	__u32 real_id;
 	__u32 svc_id;
 	__u32 pad2;
+	struct nexthop reply_hop; /* reply entries: the way to the client */
 };
 
 /* Persistence template key: a client prefix of one service. */

@@ -17,6 +17,7 @@
 #include "sched.h"
 #include "conntrack.h"
 #include "nat.h"
+#include "filter.h"
 #include "fwd.h"
 #include "icmp.h"
 
@@ -44,88 +45,128 @@ static __always_inline int schedule(struct service *svc, struct flow_key *key, _
 }
 
 /*
- * to_real forwards a packet addressed to a service to the flow's real. svc
- * is a copy: a preallocated hash map reuses a replaced element at once, so
- * the map's value may change under a packet that still reads it.
+ * forward sends a client's packet of the flow f (NULL: the flow is new) to
+ * its real, rewritten for NAT.
  */
-static __always_inline int to_real(struct packet *p, struct service *svc)
+static __always_inline int forward(struct packet *p, struct flow_key *key, struct flow *f,
+				   __u32 real_id, __u64 now)
 {
-	struct bpf_fib_lookup fib = {};
-	struct flow_key key = {};
-	struct flow *f;
+	struct nexthop hop;
 	struct real *rl;
-	__u64 now = bpf_ktime_get_ns();
+	__u32 mtu = 0;
 	long rc;
-	__u32 real_id;
-	int new_conn = 0;
 	int verdict;
-
-	flow_key_of(p, &key);
-	f = bpf_map_lookup_elem(&flows, &key);
-	if (f && ct_reusable(p, f)) {
-		ct_end(&key, f);
-		f = NULL;
-	}
-	if (f) {
-		real_id = f->real_id;
-		f->atime_ns = now;
-	} else {
-		if (schedule(svc, &key, now, &real_id) < 0)
-			return count_reason(XLB_DROP_NO_REAL, p->len, XDP_DROP);
-		real_id = ct_insert_forward(&key, svc, real_id, now, first_state(p));
-		new_conn = 1;
-	}
 
 	rl = bpf_map_lookup_elem(&reals, &real_id);
 	if (!rl || rl->family != p->family)
 		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
 	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
-	if (f && p->tcp_flags && (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
+	if (f && p->tcp_flags &&
+	    (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
 		ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT, p->tcp_flags);
 
-	rc = fib_to(p, rl->addr, &fib);
+	rc = route(p, rl->addr, bpf_map_lookup_elem(&real_nexthops, &real_id), now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
-		return icmp_too_big(p, fib.mtu_result);
+		return icmp_too_big(p, mtu);
 	if (rl->method == XLB_METHOD_NAT) {
 		/* A real of an all-ports service keeps the client's port. */
 		__be16 rport = rl->port ? rl->port : *p->dport;
 
-		if (new_conn)
-			ct_insert_reply(&key, rl, rport, real_id, now);
+		if (!f)
+			ct_insert_reply(key, rl, rport, real_id, now);
 		nat_rewrite_dst(p, rl->addr, rport);
 	}
-	verdict = fwd_finish(p, rc, &fib, rl->method == XLB_METHOD_NAT);
+	verdict = fwd_finish(p, rc, &hop, rl->method == XLB_METHOD_NAT);
 	if (XLB_FORWARDED(verdict))
-		count_real_in(real_id, p->len, new_conn);
+		count_real_in(real_id, p->len, !f);
 	return verdict;
 }
 
-/* from_nat_real gives a NAT real's reply its VIP:port back and sends it to the client. */
-static __always_inline int from_nat_real(struct packet *p)
+/*
+ * new_flow schedules a client's first packet of a flow to a real of svc (a
+ * copy: a service element may be replaced under a packet that still reads
+ * it) and records the flow.
+ */
+static __always_inline int new_flow(struct packet *p, struct flow_key *key, struct service *svc)
 {
-	struct bpf_fib_lookup fib = {};
-	struct flow_key key = {};
-	__be32 client[4];
-	struct flow *f;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 real_id;
+
+	if (schedule(svc, key, now, &real_id) < 0)
+		return count_reason(XLB_DROP_NO_REAL, p->len, XDP_DROP);
+	real_id = ct_insert_forward(key, svc, real_id, now, first_state(p));
+	return forward(p, key, NULL, real_id, now);
+}
+
+/* touch records that the flow f saw a packet now (a write only when the clock moved). */
+static __always_inline __u64 touch(struct flow *f)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+
+	if (f->atime_ns != now)
+		f->atime_ns = now;
+	return now;
+}
+
+/* from_nat_real gives a NAT real's reply (of reply entry f) its VIP:port back and sends it to the
+ * client. */
+static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f)
+{
+	struct nexthop hop;
+	__u64 now = touch(f);
+	__u32 mtu = 0;
 	int verdict;
 	long rc;
 
-	flow_key_of(p, &key);
-	f = bpf_map_lookup_elem(&flows, &key);
-	if (!f || f->dir != XLB_FLOW_REPLY)
-		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
-	f->atime_ns = bpf_ktime_get_ns();
 	ct_reply_advance(p, f);
-
-	addr_copy(client, key.dst);
-	rc = fib_to(p, client, &fib);
+	rc = route(p, key->dst, &f->reply_hop, now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
-		return icmp_too_big(p, fib.mtu_result);
+		return icmp_too_big(p, mtu);
 	nat_rewrite_src(p, f->vaddr, f->vport);
-	verdict = fwd_finish(p, rc, &fib, 1);
+	verdict = fwd_finish(p, rc, &hop, 1);
 	if (XLB_FORWARDED(verdict))
 		count_real_out(f->real_id, p->len);
 	return verdict;
+}
+
+/*
+ * to_service handles a TCP or UDP packet. The connection table comes
+ * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
+ * after the service changed or left; only a packet of no flow (or a SYN
+ * reopening an ended one) looks up a service.
+ */
+static __always_inline int to_service(struct packet *p, __u32 flags)
+{
+	struct endpoint ep = {};
+	struct flow_key key = {};
+	struct service *svc;
+	struct flow *f;
+
+	flow_key_of(p, &key);
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (f && f->dir == XLB_FLOW_REPLY)
+		return from_nat_real(p, &key, f);
+	if (f && !ct_reusable(p, f))
+		return forward(p, &key, f, f->real_id, touch(f));
+
+	addr_copy(ep.addr, key.dst);
+	ep.port = key.dport;
+	ep.proto = key.proto;
+	ep.family = key.family;
+	svc = bpf_map_lookup_elem(&services, &ep);
+	if (!svc && (flags & XLB_DP_F_ANY_PORT)) {
+		ep.port = 0;
+		svc = bpf_map_lookup_elem(&services, &ep);
+	}
+	if (!svc)
+		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
+	if (f)
+		ct_end(&key, f);
+	{
+		struct service copy = *svc;
+
+		return new_flow(p, &key, &copy);
+	}
 }
 
 SEC("xdp")
@@ -133,13 +174,12 @@ int xlb_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct cursor c = { .pos = data };
-	struct packet p = { .ctx = ctx, .len = data_end - data, .ingress = ctx->ingress_ifindex };
-	struct endpoint ep = {};
-	struct service *svc;
+	struct cursor c = {.pos = data};
+	struct packet p = {.ctx = ctx, .len = data_end - data, .ingress = ctx->ingress_ifindex};
 	struct tcphdr *tcp;
 	struct udphdr *udp;
 	struct icmphdr *icmp;
+	__u32 flags;
 	int proto;
 
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
@@ -196,30 +236,16 @@ int xlb_xdp(struct xdp_md *ctx)
 	}
 	p.proto = proto;
 
-	pkt_daddr(&p, ep.addr);
-	ep.port = *p.dport;
-	ep.proto = p.proto;
-	ep.family = p.family;
-	svc = bpf_map_lookup_elem(&services, &ep);
-	if (!svc && any_port()) {
-		ep.port = 0;
-		svc = bpf_map_lookup_elem(&services, &ep);
-	}
-	if (svc) {
-		struct service copy = *svc;
+	flags = dp_flags_now();
+	if (flags & XLB_DP_F_ADDR_FILTER) {
+		__be32 a[4];
 
-		return to_real(&p, &copy);
+		pkt_daddr(&p, a);
+		if (!addr_maybe(a, 0)) {
+			pkt_saddr(&p, a);
+			if (!addr_maybe(a, 1))
+				return count_reason(XLB_PASS_NO_SERVICE, p.len, XDP_PASS);
+		}
 	}
-
-	pkt_saddr(&p, ep.addr);
-	ep.port = *p.sport;
-	if (bpf_map_lookup_elem(&nat_reals, &ep))
-		return from_nat_real(&p);
-	if (any_port()) {
-		ep.port = 0;
-		if (bpf_map_lookup_elem(&nat_reals, &ep))
-			return from_nat_real(&p);
-	}
-
-	return count_reason(XLB_PASS_NO_SERVICE, p.len, XDP_PASS);
+	return to_service(&p, flags);
 }

@@ -122,6 +122,11 @@ func (r *Reconciler) Apply(st *State) error {
 			wantNAT[loader.Endpoint{Addr: k.real.Addr(), Port: k.real.Port(), Proto: k.svc.Proto}] = true
 		}
 	}
+	// The address filter gains the new addresses before anything uses
+	// them, and loses the old ones after the last use is gone.
+	if err := r.setAddrFilter(want, wantNAT, true); err != nil {
+		return err
+	}
 	var errs []error
 	// NAT reals first, so that replies are recognised before the first
 	// request reaches a new real.
@@ -192,7 +197,32 @@ func (r *Reconciler) Apply(st *State) error {
 			delete(r.natReals, ep)
 		}
 	}
+	if err := r.setAddrFilter(nil, nil, false); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// setAddrFilter writes the program's address filter: the VIPs of the
+// services and the NAT reals the maps hold, and (widen) those of want and
+// wantNAT too.
+func (r *Reconciler) setAddrFilter(want, wantNAT map[loader.Endpoint]bool, widen bool) error {
+	var vips, nat []netip.Addr
+	for ep := range r.services {
+		vips = append(vips, ep.Addr)
+	}
+	for ep := range r.natReals {
+		nat = append(nat, ep.Addr)
+	}
+	if widen {
+		for ep := range want {
+			vips = append(vips, ep.Addr)
+		}
+		for ep := range wantNAT {
+			nat = append(nat, ep.Addr)
+		}
+	}
+	return r.dp.SetAddrFilter(vips, nat)
 }
 
 // resolveReals keeps every real's next hop resolved; a failure is logged,

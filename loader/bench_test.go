@@ -402,6 +402,10 @@ func newBenchHarness(b *testing.B, st *control.State) *xdpHarness {
 	if h.rec, err = control.NewReconciler(dp, nil); err != nil {
 		b.Fatalf("new reconciler: %v", err)
 	}
+	// As xlbd does when it starts watching the FIB: next hops are cached.
+	if err := dp.InvalidateNextHops(); err != nil {
+		b.Fatal(err)
+	}
 	if err := h.apply(st); err != nil {
 		b.Fatalf("apply state: %v", err)
 	}

@@ -33,11 +33,12 @@ func (f *Flow) ForwardKey() (src, dst netip.AddrPort) {
 	return f.Dst, f.VIP
 }
 
-// monotonicNow is bpf_ktime_get_ns()'s clock.
+// monotonicNow is bpf_ktime_get_coarse_ns()'s clock, the program's
+// time stamps: the monotonic clock as of the last tick.
 func monotonicNow() uint64 {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		panic(fmt.Sprintf("clock_gettime(CLOCK_MONOTONIC): %v", err))
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
+		panic(fmt.Sprintf("clock_gettime(CLOCK_MONOTONIC_COARSE): %v", err))
 	}
 	return uint64(ts.Nano())
 }

@@ -40,6 +40,9 @@ type Dataplane struct {
 	maxReals    uint32
 	// ringSpec makes the scheduling rings; nil when opened read-only.
 	ringSpec *ebpf.MapSpec
+	// filter is what the address filter holds, as SetAddrFilter last wrote
+	// or read it; nil until then.
+	filter []uint64
 }
 
 // Open loads the XDP program. Maps already pinned under opts.PinDir are

@@ -292,17 +292,3 @@ func (d *Dataplane) SetRealConns(id uint32, c ConnCounts) error {
 	}
 	return nil
 }
-
-// SetAnyPort tells the program whether some service has port 0 (all the
-// ports of its VIP): only then does a packet that matches no (VIP, port)
-// look for (VIP, 0), which costs a second lookup.
-func (d *Dataplane) SetAnyPort(on bool) error {
-	var v uint32
-	if on {
-		v = uint32(xlbDpFlagsXLB_DP_F_ANY_PORT)
-	}
-	if err := d.objs.DpFlags.Put(uint32(0), v); err != nil {
-		return fmt.Errorf("set data plane flags: %w", err)
-	}
-	return nil
-}

@@ -204,6 +204,10 @@ func newXDPHarness(tb testing.TB, st *control.State) *xdpHarness {
 	if h.rec, err = control.NewReconciler(dp, nil); err != nil {
 		tb.Fatalf("new reconciler: %v", err)
 	}
+	// Next hops are cached, as under xlbd, which watches the FIB.
+	if err := dp.InvalidateNextHops(); err != nil {
+		tb.Fatal(err)
+	}
 	if err := h.apply(st); err != nil {
 		tb.Fatalf("apply golden state: %v", err)
 	}

@@ -40,7 +40,8 @@ const (
 type xlbDpFlags uint32
 
 const (
-	xlbDpFlagsXLB_DP_F_ANY_PORT xlbDpFlags = 1
+	xlbDpFlagsXLB_DP_F_ANY_PORT    xlbDpFlags = 1
+	xlbDpFlagsXLB_DP_F_ADDR_FILTER xlbDpFlags = 2
 )
 
 type xlbEndpoint struct {
@@ -52,16 +53,17 @@ type xlbEndpoint struct {
 }
 
 type xlbFlow struct {
-	_       structs.HostLayout
-	AtimeNs uint64
-	Vaddr   [4]uint32
-	Vport   uint16
-	Pad     uint16
-	Dir     xlbFlowDir
-	State   uint32
-	RealId  uint32
-	SvcId   uint32
-	Pad2    uint32
+	_        structs.HostLayout
+	AtimeNs  uint64
+	Vaddr    [4]uint32
+	Vport    uint16
+	Pad      uint16
+	Dir      xlbFlowDir
+	State    uint32
+	RealId   uint32
+	SvcId    uint32
+	Pad2     uint32
+	ReplyHop xlbNexthop
 }
 
 type xlbFlowDir uint32
@@ -85,11 +87,13 @@ type xlbFlowKey struct {
 type xlbLimits uint32
 
 const (
-	xlbLimitsXLB_MAX_SVC_REALS  xlbLimits = 1024
-	xlbLimitsXLB_MAX_RING       xlbLimits = 1048576
-	xlbLimitsXLB_TIMEOUT_TCP    xlbLimits = 900
-	xlbLimitsXLB_TIMEOUT_TCPFIN xlbLimits = 120
-	xlbLimitsXLB_TIMEOUT_UDP    xlbLimits = 300
+	xlbLimitsXLB_MAX_SVC_REALS         xlbLimits = 1024
+	xlbLimitsXLB_MAX_RING              xlbLimits = 1048576
+	xlbLimitsXLB_TIMEOUT_TCP           xlbLimits = 900
+	xlbLimitsXLB_TIMEOUT_TCPFIN        xlbLimits = 120
+	xlbLimitsXLB_TIMEOUT_UDP           xlbLimits = 300
+	xlbLimitsXLB_ADDR_FILTER_WORDS     xlbLimits = 4096
+	xlbLimitsXLB_ADDR_FILTER_HASH_BITS xlbLimits = 18
 )
 
 type xlbMethod uint32
@@ -98,6 +102,18 @@ const (
 	xlbMethodXLB_METHOD_NAT xlbMethod = 0
 	xlbMethodXLB_METHOD_DR  xlbMethod = 1
 )
+
+type xlbNexthop struct {
+	_       structs.HostLayout
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Mtu     uint16
+	Pad     uint16
+	Ifindex uint32
+	Ingress uint32
+	Gen     uint32
+	Stamp   uint32
+}
 
 type xlbPersist struct {
 	_       structs.HostLayout
@@ -207,11 +223,14 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xlbMapAddrFilter            = "addr_filter"
 	xlbMapDpFlags               = "dp_flags"
+	xlbMapFibGen                = "fib_gen"
 	xlbMapFlows                 = "flows"
 	xlbMapNatReals              = "nat_reals"
 	xlbMapPersistTmpl           = "persist_tmpl"
 	xlbMapRealConns             = "real_conns"
+	xlbMapRealNexthops          = "real_nexthops"
 	xlbMapRealStats             = "real_stats"
 	xlbMapReals                 = "reals"
 	xlbMapReasonStats           = "reason_stats"
@@ -275,17 +294,20 @@ type xlbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbMapSpecs struct {
-	DpFlags     *ebpf.MapSpec `ebpf:"dp_flags"`
-	Flows       *ebpf.MapSpec `ebpf:"flows"`
-	NatReals    *ebpf.MapSpec `ebpf:"nat_reals"`
-	PersistTmpl *ebpf.MapSpec `ebpf:"persist_tmpl"`
-	RealConns   *ebpf.MapSpec `ebpf:"real_conns"`
-	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals       *ebpf.MapSpec `ebpf:"reals"`
-	ReasonStats *ebpf.MapSpec `ebpf:"reason_stats"`
-	SchedStates *ebpf.MapSpec `ebpf:"sched_states"`
-	Services    *ebpf.MapSpec `ebpf:"services"`
-	SvcRings    *ebpf.MapSpec `ebpf:"svc_rings"`
+	AddrFilter   *ebpf.MapSpec `ebpf:"addr_filter"`
+	DpFlags      *ebpf.MapSpec `ebpf:"dp_flags"`
+	FibGen       *ebpf.MapSpec `ebpf:"fib_gen"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	NatReals     *ebpf.MapSpec `ebpf:"nat_reals"`
+	PersistTmpl  *ebpf.MapSpec `ebpf:"persist_tmpl"`
+	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
+	RealNexthops *ebpf.MapSpec `ebpf:"real_nexthops"`
+	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals        *ebpf.MapSpec `ebpf:"reals"`
+	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
+	SchedStates  *ebpf.MapSpec `ebpf:"sched_states"`
+	Services     *ebpf.MapSpec `ebpf:"services"`
+	SvcRings     *ebpf.MapSpec `ebpf:"svc_rings"`
 }
 
 // xlbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -319,26 +341,32 @@ func (o *xlbObjects) Close() error {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbMaps struct {
-	DpFlags     *ebpf.Map `ebpf:"dp_flags"`
-	Flows       *ebpf.Map `ebpf:"flows"`
-	NatReals    *ebpf.Map `ebpf:"nat_reals"`
-	PersistTmpl *ebpf.Map `ebpf:"persist_tmpl"`
-	RealConns   *ebpf.Map `ebpf:"real_conns"`
-	RealStats   *ebpf.Map `ebpf:"real_stats"`
-	Reals       *ebpf.Map `ebpf:"reals"`
-	ReasonStats *ebpf.Map `ebpf:"reason_stats"`
-	SchedStates *ebpf.Map `ebpf:"sched_states"`
-	Services    *ebpf.Map `ebpf:"services"`
-	SvcRings    *ebpf.Map `ebpf:"svc_rings"`
+	AddrFilter   *ebpf.Map `ebpf:"addr_filter"`
+	DpFlags      *ebpf.Map `ebpf:"dp_flags"`
+	FibGen       *ebpf.Map `ebpf:"fib_gen"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	NatReals     *ebpf.Map `ebpf:"nat_reals"`
+	PersistTmpl  *ebpf.Map `ebpf:"persist_tmpl"`
+	RealConns    *ebpf.Map `ebpf:"real_conns"`
+	RealNexthops *ebpf.Map `ebpf:"real_nexthops"`
+	RealStats    *ebpf.Map `ebpf:"real_stats"`
+	Reals        *ebpf.Map `ebpf:"reals"`
+	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
+	SchedStates  *ebpf.Map `ebpf:"sched_states"`
+	Services     *ebpf.Map `ebpf:"services"`
+	SvcRings     *ebpf.Map `ebpf:"svc_rings"`
 }
 
 func (m *xlbMaps) Close() error {
 	return _XlbClose(
+		m.AddrFilter,
 		m.DpFlags,
+		m.FibGen,
 		m.Flows,
 		m.NatReals,
 		m.PersistTmpl,
 		m.RealConns,
+		m.RealNexthops,
 		m.RealStats,
 		m.Reals,
 		m.ReasonStats,

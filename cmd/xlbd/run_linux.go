@@ -58,7 +58,7 @@ func run(opts options, log *slog.Logger) error {
 	if err := syncInterfaces(dp, ifaces, mode, log); err != nil {
 		return err
 	}
-	subs, err := startSubsystems(cfg, director, log, startSweeper(dp), startHealth /* VRRP starts last and stops first */, startVRRP)
+	subs, err := startSubsystems(cfg, director, log, startFIBWatch(dp), startSweeper(dp), startHealth /* VRRP starts last and stops first */, startVRRP)
 	if err != nil {
 		return err
 	}
