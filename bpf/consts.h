@@ -50,6 +50,10 @@ enum limits {
 	/* addr_filter: words (of 64 bits) per half, and bits of an address hash. */
 	XLB_ADDR_FILTER_WORDS = 4096,
 	XLB_ADDR_FILTER_HASH_BITS = 18,
+	/* Devices with reason counters of their own (slot 0: every other one). */
+	XLB_MAX_IF_SLOTS = 64,
+	/* Devices with an ifindex at or above this share slot 0. */
+	XLB_MAX_IFINDEX = 65536,
 };
 
 /*

@@ -164,14 +164,14 @@ static __always_inline int fwd_finish(struct packet *p, long rc, struct nexthop 
 		break;
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
 		if (pass_unresolved)
-			return count_reason(XLB_PASS_NO_NEIGH, p->len, XDP_PASS);
-		return count_reason(XLB_DROP_NO_NEIGH, p->len, XDP_DROP);
+			return count_reason(p, XLB_PASS_NO_NEIGH, XDP_PASS);
+		return count_reason(p, XLB_DROP_NO_NEIGH, XDP_DROP);
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		return count_reason(XLB_PASS_FRAG_NEEDED, p->len, XDP_PASS);
+		return count_reason(p, XLB_PASS_FRAG_NEEDED, XDP_PASS);
 	case BPF_FIB_LKUP_RET_FWD_DISABLED:
-		return count_reason(XLB_DROP_FWD_DISABLED, p->len, XDP_DROP);
+		return count_reason(p, XLB_DROP_FWD_DISABLED, XDP_DROP);
 	default:
-		return count_reason(XLB_DROP_NO_ROUTE, p->len, XDP_DROP);
+		return count_reason(p, XLB_DROP_NO_ROUTE, XDP_DROP);
 	}
 
 	__builtin_memcpy(p->eth->h_dest, hop->dmac, ETH_ALEN);

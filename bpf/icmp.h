@@ -100,9 +100,9 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 	else if (family == AF_INET6 && p->l4_off == l2 + sizeof(struct ipv6hdr))
 		quote = ICMP_QUOTE6;
 	else
-		return count_reason(XLB_PASS_FRAG_NEEDED, len, XDP_PASS);
+		return count_reason(p, XLB_PASS_FRAG_NEEDED, XDP_PASS);
 	if ((void *)p->eth + sizeof(l2hdr) > (void *)(long)ctx->data_end)
-		return count_reason(XLB_PASS_FRAG_NEEDED, len, XDP_PASS);
+		return count_reason(p, XLB_PASS_FRAG_NEEDED, XDP_PASS);
 	__builtin_memcpy(l2hdr, p->eth, sizeof(l2hdr));
 	pkt_saddr(p, src);
 	pkt_daddr(p, dst);
@@ -111,14 +111,14 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 
 	/* Room in front for the new IP and ICMP headers, then cut the tail. */
 	if (bpf_xdp_adjust_head(ctx, -(int)hdrs))
-		return count_reason(XLB_PASS_FRAG_NEEDED, len, XDP_PASS);
+		return count_reason(p, XLB_PASS_FRAG_NEEDED, XDP_PASS);
 	/* The frame is now len + hdrs long; keep l2 + hdrs + quote of it. */
 	if (bpf_xdp_adjust_tail(ctx, (int)(l2 + quote) - (int)len))
-		return count_reason(XLB_DROP_NO_ROUTE, len, XDP_DROP);
+		return count_reason(p, XLB_DROP_NO_ROUTE, XDP_DROP);
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	if (reply_l2(data, data_end, l2hdr, p->vlans, 0) < 0)
-		return count_reason(XLB_DROP_NO_ROUTE, len, XDP_DROP);
+		return count_reason(p, XLB_DROP_NO_ROUTE, XDP_DROP);
 	l3 = data + l2;
 
 	if (family == AF_INET) {
@@ -126,7 +126,7 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 
 		icmp = (void *)(ip + 1);
 		if ((void *)(icmp + 1) + ICMP_QUOTE4 > data_end)
-			return count_reason(XLB_DROP_NO_ROUTE, len, XDP_DROP);
+			return count_reason(p, XLB_DROP_NO_ROUTE, XDP_DROP);
 		ip->version = 4;
 		ip->ihl = 5;
 		ip->tos = 0xc0;
@@ -149,7 +149,7 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 
 		icmp = (void *)(ip6 + 1);
 		if ((void *)(icmp + 1) + ICMP_QUOTE6 > data_end)
-			return count_reason(XLB_DROP_NO_ROUTE, len, XDP_DROP);
+			return count_reason(p, XLB_DROP_NO_ROUTE, XDP_DROP);
 		*(__be32 *)ip6 = bpf_htonl(0x60000000);
 		ip6->payload_len = bpf_htons(sizeof(*icmp) + quote);
 		ip6->nexthdr = IPPROTO_ICMPV6;
@@ -172,7 +172,7 @@ static __always_inline int icmp_too_big(struct packet *p, __u32 mtu)
 	 * Back out the ingress device by redirect: on veth, an XDP_TX of a
 	 * frame whose head was moved did not reach the peer; a redirect does.
 	 */
-	return count_reason(XLB_TX_TOO_BIG, len, bpf_redirect(p->ingress, 0));
+	return count_reason(p, XLB_TX_TOO_BIG, bpf_redirect(p->ingress, 0));
 }
 
 static __always_inline int fwd_icmp_to_real(struct packet *p, struct real *rl, __u32 real_id)
@@ -204,15 +204,15 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 		struct iphdr *q = (void *)(icmp + 1);
 
 		if (icmp->type != ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		if ((void *)(q + 1) > data_end || q->version != 4 || q->ihl != 5)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		qsport = (void *)(q + 1);
 		qdport = qsport + 1;
 		if ((void *)(qdport + 1) > data_end)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		if (q->protocol != IPPROTO_TCP && q->protocol != IPPROTO_UDP)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		ep.addr[0] = q->saddr;
 		key.src[0] = q->daddr;
 		key.dst[0] = q->saddr;
@@ -222,15 +222,15 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 
 		if (icmp->type != ICMPV6_DEST_UNREACH && icmp->type != ICMPV6_PKT_TOOBIG &&
 		    icmp->type != ICMPV6_TIME_EXCEED)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		if ((void *)(q + 1) > data_end || q->version != 6)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		qsport = (void *)(q + 1);
 		qdport = qsport + 1;
 		if ((void *)(qdport + 1) > data_end)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		if (q->nexthdr != IPPROTO_TCP && q->nexthdr != IPPROTO_UDP)
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		addr_copy(ep.addr, q->saddr);
 		addr_copy(key.src, q->daddr);
 		addr_copy(key.dst, q->saddr);
@@ -242,17 +242,17 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 	if (!bpf_map_lookup_elem(&services, &ep)) {
 		ep.port = 0;
 		if (!any_port() || !bpf_map_lookup_elem(&services, &ep))
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p->len, XDP_PASS);
+			return count_reason(p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 	}
 	key.sport = *qdport;
 	key.dport = *qsport;
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (!f || f->dir != XLB_FLOW_FORWARD)
-		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
+		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	real_id = f->real_id;
 	rl = bpf_map_lookup_elem(&reals, &real_id);
 	if (!rl || rl->family != p->family)
-		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
+		return count_reason(p, XLB_DROP_BAD_REAL, XDP_DROP);
 
 	if (rl->method == XLB_METHOD_NAT) {
 		__be16 old_port = *qsport;
@@ -263,7 +263,7 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 			__sum16 old_qcheck = q->check;
 
 			if ((void *)(q + 1) > data_end)
-				return count_reason(XLB_PASS_MALFORMED, p->len, XDP_PASS);
+				return count_reason(p, XLB_PASS_MALFORMED, XDP_PASS);
 			/* Outer: to the real. ICMPv4's checksum has no pseudo-header. */
 			csum_replace4(&p->ip->check, p->ip->daddr, rl->addr[0]);
 			p->ip->daddr = rl->addr[0];
@@ -276,7 +276,7 @@ static __always_inline int icmp_error_to_real(struct packet *p, struct icmphdr *
 			struct ipv6hdr *q = (void *)(icmp + 1);
 
 			if ((void *)(q + 1) > data_end)
-				return count_reason(XLB_PASS_MALFORMED, p->len, XDP_PASS);
+				return count_reason(p, XLB_PASS_MALFORMED, XDP_PASS);
 #pragma unroll
 			for (i = 0; i < 4; i++) {
 				/* ICMPv6's checksum covers the outer addresses too. */

@@ -157,13 +157,31 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_stats SEC(".maps");
 
-/* enum reason -> per-CPU counters. */
+/* if slot * XLB_REASON_MAX + enum reason -> per-CPU counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct reason_counters);
-	__uint(max_entries, XLB_REASON_MAX);
+	__uint(max_entries, XLB_MAX_IF_SLOTS *XLB_REASON_MAX);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reason_stats SEC(".maps");
+
+/* ifindex -> its slot of reason_stats (0: not given one). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, XLB_MAX_IFINDEX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} if_slots SEC(".maps");
+
+/* slot -> the device that has it, for readers of reason_stats; the program does not read it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct if_slot);
+	__uint(max_entries, XLB_MAX_IF_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} if_slot_names SEC(".maps");
 
 #endif /* XLB_MAPS_H */

@@ -59,6 +59,12 @@ struct real_counters {
 	__u64 bytes_out;
 };
 
+/* A device with its own reason counters (if_slot_names). */
+struct if_slot {
+	__u32 ifindex;
+	char name[16]; /* IFNAMSIZ */
+};
+
 /* Per-CPU counter of one pass or drop reason. */
 struct reason_counters {
 	__u64 packets;

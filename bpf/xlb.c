@@ -59,7 +59,7 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, struc
 
 	rl = bpf_map_lookup_elem(&reals, &real_id);
 	if (!rl || rl->family != p->family)
-		return count_reason(XLB_DROP_BAD_REAL, p->len, XDP_DROP);
+		return count_reason(p, XLB_DROP_BAD_REAL, XDP_DROP);
 	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
 	if (f && p->tcp_flags &&
 	    (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
@@ -93,7 +93,7 @@ static __always_inline int new_flow(struct packet *p, struct flow_key *key, stru
 	__u32 real_id;
 
 	if (schedule(svc, key, now, &real_id) < 0)
-		return count_reason(XLB_DROP_NO_REAL, p->len, XDP_DROP);
+		return count_reason(p, XLB_DROP_NO_REAL, XDP_DROP);
 	real_id = ct_insert_forward(key, svc, real_id, now, first_state(p));
 	return forward(p, key, NULL, real_id, now);
 }
@@ -159,7 +159,7 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 		svc = bpf_map_lookup_elem(&services, &ep);
 	}
 	if (!svc)
-		return count_reason(XLB_PASS_NO_SERVICE, p->len, XDP_PASS);
+		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (f)
 		ct_end(&key, f);
 	{
@@ -184,25 +184,25 @@ int xlb_xdp(struct xdp_md *ctx)
 
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
 	if (proto < 0)
-		return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+		return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		proto = parse_iphdr(&c, data_end, &p.ip);
 		if (proto < 0)
-			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 		if (p.ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-			return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_FRAGMENT, XDP_PASS);
 		p.family = AF_INET;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		proto = parse_ipv6hdr(&c, data_end, &p.ip6);
 		if (proto == PARSE_IPV6_FRAGMENT)
-			return count_reason(XLB_PASS_FRAGMENT, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_FRAGMENT, XDP_PASS);
 		if (proto == PARSE_IPV6_EXT)
-			return count_reason(XLB_PASS_IPV6_EXT, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_IPV6_EXT, XDP_PASS);
 		if (proto < 0)
-			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 		p.family = AF_INET6;
 	} else {
-		return count_reason(XLB_PASS_NOT_IP, p.len, XDP_PASS);
+		return count_reason(&p, XLB_PASS_NOT_IP, XDP_PASS);
 	}
 
 	p.l4_off = c.pos - data;
@@ -210,15 +210,15 @@ int xlb_xdp(struct xdp_md *ctx)
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		if ((proto == IPPROTO_ICMP) != (p.family == AF_INET))
-			return count_reason(XLB_PASS_NOT_TCP_UDP, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 		icmp = c.pos;
 		if ((void *)(icmp + 1) > data_end)
-			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 		p.proto = proto;
 		return icmp_error_to_real(&p, icmp, data_end);
 	case IPPROTO_TCP:
 		if (parse_tcphdr(&c, data_end, &tcp) < 0)
-			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 		p.sport = &tcp->source;
 		p.dport = &tcp->dest;
 		p.l4_csum = &tcp->check;
@@ -226,13 +226,13 @@ int xlb_xdp(struct xdp_md *ctx)
 		break;
 	case IPPROTO_UDP:
 		if (parse_udphdr(&c, data_end, &udp) < 0)
-			return count_reason(XLB_PASS_MALFORMED, p.len, XDP_PASS);
+			return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
 		p.sport = &udp->source;
 		p.dport = &udp->dest;
 		p.l4_csum = &udp->check;
 		break;
 	default:
-		return count_reason(XLB_PASS_NOT_TCP_UDP, p.len, XDP_PASS);
+		return count_reason(&p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 	}
 	p.proto = proto;
 
@@ -244,7 +244,7 @@ int xlb_xdp(struct xdp_md *ctx)
 		if (!addr_maybe(a, 0)) {
 			pkt_saddr(&p, a);
 			if (!addr_maybe(a, 1))
-				return count_reason(XLB_PASS_NO_SERVICE, p.len, XDP_PASS);
+				return count_reason(&p, XLB_PASS_NO_SERVICE, XDP_PASS);
 		}
 	}
 	return to_service(&p, flags);

@@ -42,6 +42,10 @@ func (d *Dataplane) Attach(ifname string, mode Mode) (Mode, error) {
 		return mode, fmt.Errorf("attach XDP to %s: no such interface: %w", ifname, err)
 	}
 	pin := filepath.Join(linkDir(d.pinDir), ifname)
+	// The device's own pass/drop counters are in place before its first packet.
+	if err := d.assignIfSlot(ifname, iface.Index); err != nil {
+		return mode, fmt.Errorf("attach XDP to %s: %w", ifname, err)
+	}
 
 	if old, err := link.LoadPinnedLink(pin, nil); err == nil {
 		defer old.Close()

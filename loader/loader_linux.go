@@ -135,14 +135,19 @@ func resetIncompatible(spec *ebpf.CollectionSpec, pinDir string, log *slog.Logge
 
 // resetLoses says, for an operator, what resetting a map costs.
 var resetLoses = map[string]string{
-	xlbMapFlows:       "the connection table: established flows are scheduled anew, possibly to another real",
-	xlbMapServices:    "nothing lasting: services are written again from the config",
-	xlbMapSvcRings:    "nothing lasting: rings are written again from the config",
-	xlbMapSchedStates: "the round-robin positions",
-	xlbMapReals:       "real ids: flows still in the connection table may point at no real and are dropped until they end",
-	xlbMapNatReals:    "nothing lasting: NAT reals are written again from the config",
-	xlbMapRealStats:   "the per-real counters",
-	xlbMapReasonStats: "the pass/drop counters",
+	xlbMapFlows:        "the connection table: established flows are scheduled anew, possibly to another real",
+	xlbMapServices:     "nothing lasting: services are written again from the config",
+	xlbMapSvcRings:     "nothing lasting: rings are written again from the config",
+	xlbMapSchedStates:  "the round-robin positions",
+	xlbMapReals:        "real ids: flows still in the connection table may point at no real and are dropped until they end",
+	xlbMapNatReals:     "nothing lasting: NAT reals are written again from the config",
+	xlbMapRealStats:    "the per-real counters",
+	xlbMapReasonStats:  "the pass/drop counters",
+	xlbMapIfSlots:      "nothing lasting: interfaces get their counter slots again as xlbd attaches",
+	xlbMapIfSlotNames:  "the names of the pass/drop counters' interfaces until xlbd attaches again",
+	xlbMapAddrFilter:   "nothing lasting: the address filter is written again from the config",
+	xlbMapFibGen:       "nothing lasting: cached next hops are looked up again",
+	xlbMapRealNexthops: "nothing lasting: cached next hops are looked up again",
 }
 
 // pinnedFlowTableSize is the size of a pinned connection table, so that a
@@ -254,6 +259,7 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		xlbMapFlows:       &d.objs.Flows,
 		xlbMapRealStats:   &d.objs.RealStats,
 		xlbMapReasonStats: &d.objs.ReasonStats,
+		xlbMapIfSlotNames: &d.objs.IfSlotNames,
 		xlbMapRealConns:   &d.objs.RealConns,
 		xlbMapPersistTmpl: &d.objs.PersistTmpl,
 		xlbMapDpFlags:     &d.objs.DpFlags,

@@ -256,24 +256,6 @@ func (d *Dataplane) RealStats(id uint32) (RealCounters, error) {
 	return sum, nil
 }
 
-// ReasonStats sums the pass and drop counters over all CPUs.
-func (d *Dataplane) ReasonStats() (map[Reason]Counters, error) {
-	out := make(map[Reason]Counters, reasonCount)
-	for _, r := range Reasons() {
-		var per []xlbReasonCounters
-		if err := d.objs.ReasonStats.Lookup(uint32(r), &per); err != nil {
-			return nil, fmt.Errorf("read counters of %q: %w", r, err)
-		}
-		var sum Counters
-		for _, c := range per {
-			sum.Packets += c.Packets
-			sum.Bytes += c.Bytes
-		}
-		out[r] = sum
-	}
-	return out, nil
-}
-
 // RealConns reads real id's connection counts.
 func (d *Dataplane) RealConns(id uint32) (ConnCounts, error) {
 	var v xlbConnCounts

@@ -84,6 +84,12 @@ type xlbFlowKey struct {
 	Pad    uint16
 }
 
+type xlbIfSlot struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Name    [16]int8
+}
+
 type xlbLimits uint32
 
 const (
@@ -94,6 +100,8 @@ const (
 	xlbLimitsXLB_TIMEOUT_UDP           xlbLimits = 300
 	xlbLimitsXLB_ADDR_FILTER_WORDS     xlbLimits = 4096
 	xlbLimitsXLB_ADDR_FILTER_HASH_BITS xlbLimits = 18
+	xlbLimitsXLB_MAX_IF_SLOTS          xlbLimits = 64
+	xlbLimitsXLB_MAX_IFINDEX           xlbLimits = 65536
 )
 
 type xlbMethod uint32
@@ -227,6 +235,8 @@ const (
 	xlbMapDpFlags               = "dp_flags"
 	xlbMapFibGen                = "fib_gen"
 	xlbMapFlows                 = "flows"
+	xlbMapIfSlotNames           = "if_slot_names"
+	xlbMapIfSlots               = "if_slots"
 	xlbMapNatReals              = "nat_reals"
 	xlbMapPersistTmpl           = "persist_tmpl"
 	xlbMapRealConns             = "real_conns"
@@ -298,6 +308,8 @@ type xlbMapSpecs struct {
 	DpFlags      *ebpf.MapSpec `ebpf:"dp_flags"`
 	FibGen       *ebpf.MapSpec `ebpf:"fib_gen"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	IfSlotNames  *ebpf.MapSpec `ebpf:"if_slot_names"`
+	IfSlots      *ebpf.MapSpec `ebpf:"if_slots"`
 	NatReals     *ebpf.MapSpec `ebpf:"nat_reals"`
 	PersistTmpl  *ebpf.MapSpec `ebpf:"persist_tmpl"`
 	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
@@ -345,6 +357,8 @@ type xlbMaps struct {
 	DpFlags      *ebpf.Map `ebpf:"dp_flags"`
 	FibGen       *ebpf.Map `ebpf:"fib_gen"`
 	Flows        *ebpf.Map `ebpf:"flows"`
+	IfSlotNames  *ebpf.Map `ebpf:"if_slot_names"`
+	IfSlots      *ebpf.Map `ebpf:"if_slots"`
 	NatReals     *ebpf.Map `ebpf:"nat_reals"`
 	PersistTmpl  *ebpf.Map `ebpf:"persist_tmpl"`
 	RealConns    *ebpf.Map `ebpf:"real_conns"`
@@ -363,6 +377,8 @@ func (m *xlbMaps) Close() error {
 		m.DpFlags,
 		m.FibGen,
 		m.Flows,
+		m.IfSlotNames,
+		m.IfSlots,
 		m.NatReals,
 		m.PersistTmpl,
 		m.RealConns,
