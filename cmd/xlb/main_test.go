@@ -23,10 +23,12 @@ type fakeDP struct {
 	reals    map[uint32]loader.Real
 	stats    map[uint32]loader.RealCounters
 	conns    map[uint32]loader.ConnCounts
-	reasons  map[loader.Reason]loader.Counters
-	flows    []loader.Flow
-	// tick is added to every counter on each RealStats/ReasonStats read
-	// after the first snapshot, so rates are not zero.
+	// reasons are the pass and drop counters by interface: eth2 was
+	// attached but counted nothing.
+	reasons map[string]map[loader.Reason]loader.Counters
+	flows   []loader.Flow
+	// reads counts the snapshots (Services, ReasonStatsByInterface): from
+	// the second on every counter doubles, so rates are not zero.
 	reads int
 }
 
@@ -60,9 +62,14 @@ func newFakeDP() *fakeDP {
 			4: {},
 		},
 		conns: map[uint32]loader.ConnCounts{0: {Active: 2, Inactive: 1}, 1: {Active: 6}, 2: {Inactive: 5}, 4: {Active: -1}},
-		reasons: map[loader.Reason]loader.Counters{
-			loader.PassNoService: {Packets: 1000, Bytes: 64000},
-			loader.DropNoReal:    {Packets: 3, Bytes: 180},
+		reasons: map[string]map[loader.Reason]loader.Counters{
+			"eth1": {loader.PassNoService: {Packets: 100, Bytes: 6400}},
+			"eth0": {
+				loader.PassNoService: {Packets: 900, Bytes: 57600},
+				loader.DropNoReal:    {Packets: 3, Bytes: 180},
+			},
+			"eth2":                 {},
+			loader.OtherInterfaces: {loader.PassNotIP: {Packets: 4, Bytes: 240}},
 		},
 		flows: []loader.Flow{
 			{Src: ap("198.18.2.10:40000"), Dst: ap("198.18.0.100:80"), Proto: loader.ProtoTCP, State: loader.StateEstablished, RealID: 1, Idle: 10 * time.Second},
@@ -90,15 +97,18 @@ func (f *fakeDP) RealStats(id uint32) (loader.RealCounters, error) {
 	return c, nil
 }
 func (f *fakeDP) RealConns(id uint32) (loader.ConnCounts, error) { return f.conns[id], nil }
-func (f *fakeDP) ReasonStats() (map[loader.Reason]loader.Counters, error) {
+func (f *fakeDP) ReasonStatsByInterface() (map[string]map[loader.Reason]loader.Counters, error) {
 	f.reads++
-	out := make(map[loader.Reason]loader.Counters)
-	for _, r := range loader.Reasons() {
-		c := f.reasons[r]
-		if f.reads > 1 {
-			c.Packets, c.Bytes = 2*c.Packets, 2*c.Bytes
+	out := make(map[string]map[loader.Reason]loader.Counters)
+	for name, counts := range f.reasons {
+		out[name] = make(map[loader.Reason]loader.Counters)
+		for _, r := range loader.Reasons() {
+			c := counts[r]
+			if f.reads > 1 {
+				c.Packets, c.Bytes = 2*c.Packets, 2*c.Bytes
+			}
+			out[name][r] = c
 		}
-		out[r] = c
 	}
 	return out, nil
 }
@@ -211,45 +221,6 @@ func TestListRate(t *testing.T) {
 	}
 }
 
-// xlb stats prints every reason the data plane knows, with its counters,
-// and --rate their per-second rates.
-func TestStats(t *testing.T) {
-	for _, tc := range []struct {
-		desc         string
-		args         []string
-		header       string
-		noSvc, noRea string
-	}{
-		{"totals", []string{"stats"}, "Reason", "1000 64000", "3 180"},
-		{"rate over 4s", []string{"stats", "--rate", "--interval", "4s"}, "Reason (per second over 4s)", "250 16000", "1 45"},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			out, errOut, code := runXlb(t, newFakeDP(), tc.args...)
-			if code != 0 {
-				t.Fatalf("status %d: %s", code, errOut)
-			}
-			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != len(loader.Reasons())+1 || !strings.HasPrefix(lines[0], tc.header) {
-				t.Fatalf("want a %q header and one line per reason (%d), got:\n%s", tc.header, len(loader.Reasons()), out)
-			}
-			for i, r := range loader.Reasons() {
-				fields := strings.Fields(strings.TrimPrefix(lines[i+1], r.String()))
-				got := strings.Join(fields, " ")
-				want := "0 0"
-				switch r {
-				case loader.PassNoService:
-					want = tc.noSvc
-				case loader.DropNoReal:
-					want = tc.noRea
-				}
-				if !strings.HasPrefix(lines[i+1], r.String()) || got != want {
-					t.Errorf("line %q: want %q then %q", lines[i+1], r, want)
-				}
-			}
-		})
-	}
-}
-
 func TestBadInput(t *testing.T) {
 	tests := []struct {
 		desc     string
@@ -267,6 +238,10 @@ func TestBadInput(t *testing.T) {
 		{"bad output", []string{"list", "-o", "yaml"}, 2, "want table or json", false},
 		{"bad conns filter", []string{"conns", "--vip", "nowhere"}, 2, "want ADDR, ADDR:PORT or PREFIX", false},
 		{"stray argument", []string{"stats", "now"}, 2, `unexpected argument "now"`, false},
+		{"stats of an unknown interface", []string{"stats", "--interface", "eth0,eth9"}, 1,
+			`no reason counters for interface "eth9" (xlbd was never attached to it); known: eth0, eth1, eth2, (other)`, false},
+		{"stats of an empty interface name", []string{"stats", "--interface", "eth0,"}, 2, `empty interface name in "eth0,"`, false},
+		{"stats in yaml", []string{"stats", "-o", "yaml"}, 2, "want table or json", false},
 		{"no pinned state", []string{"--bpffs", "/nonexistent/xlb", "list"}, 1, "no xlb data plane pinned at /nonexistent/xlb: start xlbd, or name the running one's directory with --bpffs DIR", true},
 		{"weight out of range", []string{"weight", "198.18.0.100:80", "198.18.1.2:80", "70000"}, 2, "want a whole number from 0 to 65535", false},
 		{"negative weight", []string{"weight", "198.18.0.100:80", "198.18.1.2:80", "-1"}, 2, "want a whole number from 0 to 65535", false},
