@@ -320,12 +320,14 @@ func TestIntegrationLongLivedFlowKeepsReal(t *testing.T) {
 }
 
 // A service whose reals all have weight 0 takes no connection: its packets
-// are dropped and counted.
+// are dropped and counted, in total and on the interface they came in on,
+// the director's client-facing one, as xlb stats and the metrics say.
 func TestIntegrationNoUsableReal(t *testing.T) {
 	topo := testenv.Start(t, testenv.Options{Reals: 1})
 	serveHTTP(t, topo)
 	conf := strings.Replace(vsConf("NAT", "TCP", 80, topo.Reals, 80), "weight 1", "weight 0", 1)
-	x := startXlbd(t, topo, conf)
+	const metricsAddr = "127.0.0.1:9410" // inside the director's namespace
+	x := startXlbdArgs(t, topo, conf, "--metrics-addr", metricsAddr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
@@ -333,17 +335,63 @@ func TestIntegrationNoUsableReal(t *testing.T) {
 		c.Close()
 		t.Fatal("connection to a service with no usable real succeeded")
 	}
+	reason := loader.DropNoReal.String()
 	out := x.xlb(t, "stats")
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, loader.DropNoReal.String()) {
-			f := strings.Fields(strings.TrimPrefix(line, loader.DropNoReal.String()))
-			if len(f) < 1 || f[0] == "0" {
-				t.Errorf("no packet counted as %q:\n%s", loader.DropNoReal, out)
-			}
-			return
+	t.Logf("xlb stats:\n%s", out)
+	total := statsValue(out, "", reason)
+	front := statsValue(out, testenv.DirectorFrontIf, reason)
+	if total < 1 {
+		t.Errorf("no packet counted as %q in the totals:\n%s", reason, out)
+	}
+	if front != total {
+		t.Errorf("%s counted %d packets as %q, the totals %d: the client's SYNs came in on it\n%s",
+			testenv.DirectorFrontIf, front, reason, total, out)
+	}
+	if lan := statsValue(out, testenv.DirectorLANIf, reason); lan > 0 {
+		t.Errorf("%s, the reals' side, counted %d packets as %q:\n%s", testenv.DirectorLANIf, lan, reason, out)
+	}
+	only := x.xlb(t, "stats", "--interface", testenv.DirectorFrontIf)
+	if got := statsValue(only, testenv.DirectorFrontIf, reason); got != front || strings.Contains(only, "\n"+testenv.DirectorLANIf+" ") {
+		t.Errorf("xlb stats --interface %s shows %d packets as %q (want %d) or other interfaces:\n%s",
+			testenv.DirectorFrontIf, got, reason, front, only)
+	}
+
+	// The metrics agree, per interface.
+	resp, err := topo.Director.HTTPClient(3 * time.Second).Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	series := fmt.Sprintf(`xlb_datapath_packets_total{interface=%q,reason=%q}`, testenv.DirectorFrontIf, reason)
+	if got := metricValue(string(b), series); got != float64(front) {
+		t.Errorf("%s = %v, xlb stats says %d", series, got, front)
+	}
+}
+
+// statsValue is the packets (or, with --rate, packets per second) xlb
+// stats' output shows for reason, in the totals when iface is "" or else
+// on that interface; -1 when it has no such line.
+func statsValue(out, iface, reason string) int {
+	totals, perIf, _ := strings.Cut(out, "\n\n")
+	table, prefix := totals, reason
+	if iface != "" {
+		table, prefix = perIf, iface
+	}
+	for _, line := range strings.Split(table, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if iface != "" && ok {
+			rest, ok = strings.CutPrefix(strings.TrimLeft(rest, " "), reason)
+		}
+		if !ok {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(rest, &n); err == nil {
+			return n
 		}
 	}
-	t.Errorf("xlb stats has no %q line:\n%s", loader.DropNoReal, out)
+	return -1
 }
 
 // One director runs a NAT and a DR virtual server side by side, as an

@@ -22,7 +22,9 @@ import (
 type metricsSource interface {
 	connReader
 	RealStats(id uint32) (loader.RealCounters, error)
-	ReasonStats() (map[loader.Reason]loader.Counters, error)
+	// ReasonStatsByInterface is the pass and drop counters by interface
+	// (loader.OtherInterfaces for devices without counters of their own).
+	ReasonStatsByInterface() (map[string]map[loader.Reason]loader.Counters, error)
 }
 
 // healthSource is what the Director knows of the reals' health.
@@ -127,10 +129,11 @@ var (
 		"Packets forwarded by the virtual service.", append(serviceLabels, "direction"), nil)
 	descSvcBytes = prometheus.NewDesc("xlb_service_bytes_total",
 		"Bytes forwarded by the virtual service.", append(serviceLabels, "direction"), nil)
+	reasonLabels      = []string{"interface", "reason"}
 	descReasonPackets = prometheus.NewDesc("xlb_datapath_packets_total",
-		"Packets the data plane passed to the kernel or dropped, by reason (xlb stats).", []string{"reason"}, nil)
+		"Packets the data plane passed to the kernel or dropped, by the interface they came in on ((other): a device without counters of its own) and reason (xlb stats).", reasonLabels, nil)
 	descReasonBytes = prometheus.NewDesc("xlb_datapath_bytes_total",
-		"Bytes the data plane passed to the kernel or dropped, by reason (xlb stats).", []string{"reason"}, nil)
+		"Bytes the data plane passed to the kernel or dropped, by the interface they came in on ((other): a device without counters of its own) and reason (xlb stats).", reasonLabels, nil)
 )
 
 // dataplaneCollector reads the maps at each scrape. Reals that left the
@@ -233,13 +236,17 @@ func (c *dataplaneCollector) collect(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(s.BytesIn), append(l, "in")...)
 		ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(s.BytesOut), append(l, "out")...)
 	}
-	reasons, err := c.dp.ReasonStats()
+	byIf, err := c.dp.ReasonStatsByInterface()
 	if err != nil {
 		return err
 	}
-	for _, r := range loader.Reasons() {
-		ch <- prometheus.MustNewConstMetric(descReasonPackets, prometheus.CounterValue, float64(reasons[r].Packets), r.String())
-		ch <- prometheus.MustNewConstMetric(descReasonBytes, prometheus.CounterValue, float64(reasons[r].Bytes), r.String())
+	// Every reason of every interface, zeros included, so that a rate()
+	// starts from the first scrape.
+	for name, reasons := range byIf {
+		for _, r := range loader.Reasons() {
+			ch <- prometheus.MustNewConstMetric(descReasonPackets, prometheus.CounterValue, float64(reasons[r].Packets), name, r.String())
+			ch <- prometheus.MustNewConstMetric(descReasonBytes, prometheus.CounterValue, float64(reasons[r].Bytes), name, r.String())
+		}
 	}
 	return nil
 }

@@ -10,7 +10,32 @@ import (
 	"time"
 
 	"github.com/xlbproject/xlb/control"
+	"github.com/xlbproject/xlb/loader"
 )
+
+// metricsFake is the fake data plane with pass and drop counters per
+// interface, as a scrape reads them.
+type metricsFake struct {
+	*fakeDataplane
+	byIf map[string]map[loader.Reason]loader.Counters
+}
+
+func (f *metricsFake) ReasonStatsByInterface() (map[string]map[loader.Reason]loader.Counters, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byIf, nil
+}
+
+// newMetricsFake: eth0 dropped 7 packets for want of a real, eth1 passed
+// 5 that were for no service, 2 non-IP packets came from a device without
+// counters of its own.
+func newMetricsFake() *metricsFake {
+	return &metricsFake{fakeDataplane: newFakeDataplane(), byIf: map[string]map[loader.Reason]loader.Counters{
+		"eth0":                 {loader.DropNoReal: {Packets: 7, Bytes: 420}},
+		"eth1":                 {loader.PassNoService: {Packets: 5, Bytes: 300}},
+		loader.OtherInterfaces: {loader.PassNotIP: {Packets: 2, Bytes: 120}},
+	}}
+}
 
 // scrape reads /metrics of a server started on a free loopback port.
 func scrape(t *testing.T, m *metricsServer) string {
@@ -32,7 +57,7 @@ func scrape(t *testing.T, m *metricsServer) string {
 }
 
 func TestMetrics(t *testing.T) {
-	dp := newFakeDataplane()
+	dp := newMetricsFake()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sd, _, _ := newSteerDirector(t)
 	if err := sd.SetRealHealth(control.RealRef{Service: epWeb, Real: netip.MustParseAddrPort("198.18.1.3:80")}, control.RealHealth{Up: false}); err != nil {
@@ -61,9 +86,14 @@ func TestMetrics(t *testing.T) {
 		`xlb_service_connections_total{port="80",proto="TCP",vip="198.18.0.100"} 33`,
 		`xlb_service_packets_total{direction="in",port="80",proto="TCP",vip="198.18.0.100"} 330`,
 		`xlb_service_bytes_total{direction="out",port="80",proto="TCP",vip="198.18.0.100"} 50000`,
-		`xlb_datapath_packets_total{reason="drop: no real available"} 7`,
-		`xlb_datapath_bytes_total{reason="drop: no real available"} 420`,
-		`xlb_datapath_packets_total{reason="pass: no virtual service"} 0`,
+		`xlb_datapath_packets_total{interface="eth0",reason="drop: no real available"} 7`,
+		`xlb_datapath_bytes_total{interface="eth0",reason="drop: no real available"} 420`,
+		`xlb_datapath_packets_total{interface="eth0",reason="pass: no virtual service"} 0`,
+		`xlb_datapath_packets_total{interface="eth1",reason="drop: no real available"} 0`,
+		`xlb_datapath_packets_total{interface="eth1",reason="pass: no virtual service"} 5`,
+		`xlb_datapath_bytes_total{interface="eth1",reason="pass: no virtual service"} 300`,
+		`xlb_datapath_packets_total{interface="(other)",reason="pass: not IPv4 or IPv6"} 2`,
+		`xlb_datapath_bytes_total{interface="(other)",reason="pass: not IPv4 or IPv6"} 120`,
 		`xlb_config_reloads_total{result="success"} 2`,
 		`xlb_config_reloads_total{result="failure"} 1`,
 		`xlb_real_up{port="80",proto="TCP",real="198.18.1.2:80",vip="198.18.0.100"} 1`,
@@ -79,26 +109,45 @@ func TestMetrics(t *testing.T) {
 		t.Logf("scrape:\n%s", out)
 	}
 
-	// Counters are read at each scrape.
+	// One series per interface and reason, every reason, no other.
+	for _, name := range []string{"xlb_datapath_packets_total", "xlb_datapath_bytes_total"} {
+		if got, want := strings.Count(out, "\n"+name+"{"), 3*len(loader.Reasons()); got != want {
+			t.Errorf("%d %s series, want %d (3 interfaces, %d reasons)", got, name, want, len(loader.Reasons()))
+		}
+		if strings.Contains(out, "\n"+name+`{reason=`) {
+			t.Errorf("a %s series without an interface label", name)
+		}
+	}
+
+	// Counters are read at each scrape; an interface attached since
+	// gets its series.
 	dp.mu.Lock()
 	c := dp.stats[1]
 	c.Conns += 5
 	dp.stats[1] = c
+	dp.byIf["eth2"] = map[loader.Reason]loader.Counters{loader.DropNoRoute: {Packets: 1, Bytes: 60}}
 	dp.mu.Unlock()
-	if w := `xlb_real_connections_total{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 25`; !strings.Contains(scrape(t, m), w) {
-		t.Errorf("second scrape lacks %s", w)
+	out = scrape(t, m)
+	for _, w := range []string{
+		`xlb_real_connections_total{port="80",proto="TCP",real="198.18.1.3:80",vip="198.18.0.100"} 25`,
+		`xlb_datapath_packets_total{interface="eth2",reason="drop: no route"} 1`,
+		`xlb_datapath_packets_total{interface="eth0",reason="drop: no real available"} 7`,
+	} {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("second scrape lacks %s", w)
+		}
 	}
 }
 
 func TestMetricsAddrInUse(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sd, _, _ := newSteerDirector(t)
-	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, nil, log)
+	m, err := startMetrics("127.0.0.1:0", newMetricsFake(), sd.Director, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := startMetrics(m.addr, newFakeDataplane(), sd.Director, nil, log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
+	if _, err := startMetrics(m.addr, newMetricsFake(), sd.Director, nil, log); err == nil || !strings.Contains(err.Error(), "listen for metrics on "+m.addr) {
 		t.Errorf("a second server on %s: %v, want a listen error naming the address", m.addr, err)
 	}
 	var none *metricsServer
@@ -116,7 +165,7 @@ func TestMetricsVRRP(t *testing.T) {
 	sd, _, _ := newSteerDirector(t)
 	vrrp := fakeVRRP{{Instance: "VI_1", Interface: "eth0", State: "MASTER", Priority: 150, AdvertsReceived: 3, AdvertsSent: 40,
 		Drops: map[string]uint64{"bad checksum": 2}}}
-	m, err := startMetrics("127.0.0.1:0", newFakeDataplane(), sd.Director, vrrp, log)
+	m, err := startMetrics("127.0.0.1:0", newMetricsFake(), sd.Director, vrrp, log)
 	if err != nil {
 		t.Fatal(err)
 	}
