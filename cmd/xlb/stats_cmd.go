@@ -51,7 +51,7 @@ var statsCmd = &command{
 	},
 	flags: func(fs *flag.FlagSet) {
 		statsOpts.ifaces = nil
-		fs.BoolVar(&statsOpts.rate, "rate", false, "show per-second rates sampled over --interval instead of totals")
+		fs.BoolVar(&statsOpts.rate, "rate", false, "show per-second rates sampled over --interval instead of counters, in both tables")
 		fs.DurationVar(&statsOpts.interval, "interval", time.Second, "sampling `interval` of --rate")
 		fs.Var(&statsOpts.ifaces, "interface", "per-interface counters of `IF` only (repeatable, or a comma-separated list; (other) names devices without counters of their own)")
 		fs.StringVar(&statsOpts.output, "o", "table", "output `format`: table or json (schema in docs/cli.md)")
