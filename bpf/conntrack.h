@@ -16,6 +16,7 @@
 #define XLB_CONNTRACK_H
 
 #include "maps.h"
+#include "clock.h"
 #include "packet.h"
 
 #define TCP_FIN 0x01
@@ -173,7 +174,7 @@ static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct servic
 					       __u32 real_id, __u64 now, __u32 state)
 {
 	struct flow f = {
-	    .atime_ns = now,
+	    .atime = now,
 	    .dir = XLB_FLOW_FORWARD,
 	    .state = state,
 	    .real_id = real_id,
@@ -200,7 +201,7 @@ static __always_inline void ct_insert_reply(struct flow_key *fwd, struct real *r
 	    .family = fwd->family,
 	};
 	struct flow f = {
-	    .atime_ns = now,
+	    .atime = now,
 	    .vport = fwd->dport,
 	    .dir = XLB_FLOW_REPLY,
 	    .real_id = real_id,
@@ -268,21 +269,20 @@ static __always_inline int persist_pick(struct service *svc, struct persist_key 
 	__u32 id;
 
 	/* The sweeper's refresh may stamp it a tick ahead of this CPU's now. */
-	if (!t ||
-	    (now > t->atime_ns && now - t->atime_ns > (__u64)svc->persist_timeout * 1000000000ULL))
+	if (!t || (now > t->atime && now - t->atime > (__u64)svc->persist_timeout * clock_hz()))
 		return -1;
 	id = t->real_id;
 	rl = bpf_map_lookup_elem(&reals, &id);
 	if (!rl || rl->weight == 0 || (rl->flags & XLB_REAL_F_REMOVED) || rl->svc_id != svc->id)
 		return -1;
-	t->atime_ns = now;
+	t->atime = now;
 	*real_id = id;
 	return 0;
 }
 
 static __always_inline void persist_record(struct persist_key *pk, __u32 real_id, __u64 now)
 {
-	struct persist t = {.atime_ns = now, .real_id = real_id};
+	struct persist t = {.atime = now, .real_id = real_id};
 
 	bpf_map_update_elem(&persist_tmpl, pk, &t, BPF_ANY);
 }

@@ -9,8 +9,8 @@
  * destination's route) and per NAT reply entry (toward the client). A
  * cached next hop is used while the FIB generation (fib_gen, bumped by
  * xlbd on every route, neighbour, link and address change) is the one it
- * was filled under, for the device it was filled for, and for at most
- * NEXTHOP_MAX_AGE, which bounds what a change xlbd does not see (or makes
+ * was filled under, for the device it was filled for, and for at most a
+ * second, which bounds what a change xlbd does not see (or that happens
  * while it is not running) can cost.
  */
 #ifndef XLB_FWD_H
@@ -21,6 +21,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.h"
+#include "clock.h"
 #include "packet.h"
 #include "stats.h"
 
@@ -28,16 +29,6 @@
 
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
-
-/* A cached next hop's lifetime, in nexthop stamp units (2^20 ns): about 1 s. */
-#define NEXTHOP_STAMP_SHIFT 20
-#define NEXTHOP_MAX_AGE 954
-
-/* nh_stamp is now in the units of nexthop.stamp. */
-static __always_inline __u32 nh_stamp(__u64 now)
-{
-	return now >> NEXTHOP_STAMP_SHIFT;
-}
 
 /* fib_generation is fib_gen[0]: 0 while no xlbd watches the FIB (no caching). */
 static __always_inline __u32 fib_generation(void)
@@ -118,12 +109,12 @@ static __always_inline long route(struct packet *p, const __be32 *next_hop_dst,
 {
 	struct bpf_fib_lookup fib = {};
 	__u32 gen = fib_generation();
-	__u32 stamp = nh_stamp(now);
+	__u32 stamp = now;
 	__u32 len = pkt_ip_len(p);
 	long rc;
 
 	if (cache && gen && READ_ONCE(cache->gen) == gen && cache->ingress == p->ingress &&
-	    stamp - cache->stamp < NEXTHOP_MAX_AGE) {
+	    stamp - cache->stamp < clock_hz()) {
 		*hop = *cache;
 		if (len > hop->mtu) {
 			*mtu = hop->mtu;

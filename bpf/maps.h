@@ -84,6 +84,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_conns SEC(".maps");
 
+/* [0]: the kernel's HZ, jiffies per second (clock.h); written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} clock_hz_map SEC(".maps");
+
 /* real id -> the next hop toward it, filled by the program (fwd.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -109,12 +109,12 @@ struct nexthop {
 	__u32 ifindex; /* egress device */
 	__u32 ingress; /* the device the lookup was made for */
 	__u32 gen;     /* fib_gen[0] when filled; 0: empty */
-	__u32 stamp;   /* when filled, coarse monotonic clock >> 20 (about 1 ms) */
+	__u32 stamp;   /* when filled, in jiffies (the low 32 bits) */
 };
 
 /* Connection table value. */
 struct flow {
-	__u64 atime_ns;	 /* last packet seen, bpf_ktime_get_coarse_ns() */
+	__u64 atime;	 /* last packet seen, in jiffies (clock.h) */
 	__be32 vaddr[4]; /* the VIP, restored on NAT replies */
 	__be16 vport;
 	__u16 pad;
@@ -136,7 +136,7 @@ struct persist_key {
 
 /* Persistence template: the real a client prefix sticks to. */
 struct persist {
-	__u64 atime_ns; /* last new connection of the prefix */
+	__u64 atime; /* last new connection of the prefix, in jiffies */
 	__u32 real_id;
 	__u32 pad;
 };

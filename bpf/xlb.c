@@ -15,6 +15,7 @@
 #include "packet.h"
 #include "stats.h"
 #include "sched.h"
+#include "clock.h"
 #include "conntrack.h"
 #include "nat.h"
 #include "filter.h"
@@ -89,7 +90,7 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, struc
  */
 static __always_inline int new_flow(struct packet *p, struct flow_key *key, struct service *svc)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = clock_now();
 	__u32 real_id;
 
 	if (schedule(svc, key, now, &real_id) < 0)
@@ -101,10 +102,10 @@ static __always_inline int new_flow(struct packet *p, struct flow_key *key, stru
 /* touch records that the flow f saw a packet now (a write only when the clock moved). */
 static __always_inline __u64 touch(struct flow *f)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = clock_now();
 
-	if (f->atime_ns != now)
-		f->atime_ns = now;
+	if (f->atime != now)
+		f->atime = now;
 	return now;
 }
 
@@ -248,4 +249,22 @@ int xlb_xdp(struct xdp_md *ctx)
 		}
 	}
 	return to_service(&p, flags);
+}
+
+/*
+ * xlb_clock writes the program's clock (clock_now) into the first 8 bytes
+ * of a test frame: the loader runs it with BPF_PROG_TEST_RUN to read the
+ * clock the connection table's time stamps are in.
+ */
+SEC("xdp")
+int xlb_clock(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 now = clock_now();
+
+	if (data + sizeof(now) > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, &now, sizeof(now));
+	return XDP_PASS;
 }

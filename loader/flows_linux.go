@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // Flow is one entry of the connection table.
@@ -33,23 +32,6 @@ func (f *Flow) ForwardKey() (src, dst netip.AddrPort) {
 	return f.Dst, f.VIP
 }
 
-// monotonicNow is bpf_ktime_get_coarse_ns()'s clock, the program's
-// time stamps: the monotonic clock as of the last tick.
-func monotonicNow() uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
-		panic(fmt.Sprintf("clock_gettime(CLOCK_MONOTONIC_COARSE): %v", err))
-	}
-	return uint64(ts.Nano())
-}
-
-func idleSince(atime, now uint64) time.Duration {
-	if atime >= now {
-		return 0
-	}
-	return time.Duration(now - atime)
-}
-
 const scanBatch = 4096
 
 // ScanFlows calls visit for every connection table entry, in batches; the
@@ -62,7 +44,10 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 	var del []xlbFlowKey
 	for {
 		n, lerr := d.objs.Flows.BatchLookup(&cursor, keys, vals, nil)
-		now := monotonicNow()
+		now, err := d.now()
+		if err != nil {
+			return seen, deleted, err
+		}
 		for i := 0; i < n; i++ {
 			k, v := keys[i], vals[i]
 			f := Flow{
@@ -73,7 +58,7 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 				State:     ConnState(v.State),
 				RealID:    v.RealId,
 				ServiceID: v.SvcId,
-				Idle:      idleSince(v.AtimeNs, now),
+				Idle:      now.since(v.Atime),
 			}
 			if f.Reply {
 				f.VIP = netip.AddrPortFrom(addrFromBPF(k.Family, v.Vaddr), portFromBPF(v.Vport))
@@ -128,15 +113,18 @@ func (d *Dataplane) ScanPersistence(visit func(*Persistence) PersistAction) (del
 	var refreshVals []xlbPersist
 	for {
 		n, lerr := d.objs.PersistTmpl.BatchLookup(&cursor, keys, vals, nil)
-		now := monotonicNow()
+		now, err := d.now()
+		if err != nil {
+			return deleted, err
+		}
 		for i := 0; i < n; i++ {
-			t := Persistence{ServiceID: keys[i].SvcId, Client: addrFromBPF(keys[i].Family, keys[i].Addr), RealID: vals[i].RealId, Idle: idleSince(vals[i].AtimeNs, now)}
+			t := Persistence{ServiceID: keys[i].SvcId, Client: addrFromBPF(keys[i].Family, keys[i].Addr), RealID: vals[i].RealId, Idle: now.since(vals[i].Atime)}
 			switch visit(&t) {
 			case PersistDelete:
 				del = append(del, keys[i])
 			case PersistRefresh:
 				v := vals[i]
-				v.AtimeNs = now
+				v.Atime = now.jiffies
 				refresh = append(refresh, keys[i])
 				refreshVals = append(refreshVals, v)
 			}

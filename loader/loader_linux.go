@@ -40,6 +40,9 @@ type Dataplane struct {
 	maxReals    uint32
 	// ringSpec makes the scheduling rings; nil when opened read-only.
 	ringSpec *ebpf.MapSpec
+	// clock runs xlb_clock (clock_linux.go); hz is the kernel's HZ.
+	clock *ebpf.Program
+	hz    uint32
 	// filter is what the address filter holds, as SetAddrFilter last wrote
 	// or read it; nil until then.
 	filter []uint64
@@ -92,6 +95,11 @@ func Open(opts Options) (*Dataplane, error) {
 			return nil, fmt.Errorf("load xlb BPF objects: %+v", verr)
 		}
 		return nil, fmt.Errorf("load xlb BPF objects: %w", err)
+	}
+	d.clock = d.objs.XlbClock
+	if err := d.initClock(); err != nil {
+		_ = d.objs.Close()
+		return nil, err
 	}
 
 	d.setLimits()
@@ -260,6 +268,7 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		xlbMapRealStats:   &d.objs.RealStats,
 		xlbMapReasonStats: &d.objs.ReasonStats,
 		xlbMapIfSlotNames: &d.objs.IfSlotNames,
+		xlbMapClockHzMap:  &d.objs.ClockHzMap,
 		xlbMapRealConns:   &d.objs.RealConns,
 		xlbMapPersistTmpl: &d.objs.PersistTmpl,
 		xlbMapDpFlags:     &d.objs.DpFlags,
@@ -272,6 +281,29 @@ func OpenPinned(pinDir string) (*Dataplane, error) {
 		}
 		*m = pinned
 	}
+	if err := d.openClock(); err != nil {
+		_ = d.objs.Close()
+		return nil, err
+	}
 	d.setLimits()
 	return d, nil
+}
+
+// openClock loads xlb_clock on its own (it uses no map) and reads the HZ
+// xlbd wrote, so that a reader of pinned maps can tell how old a time
+// stamp is.
+func (d *Dataplane) openClock() error {
+	spec, err := loadXlb()
+	if err != nil {
+		return fmt.Errorf("load xlb BPF spec: %w", err)
+	}
+	prog, err := ebpf.NewProgram(spec.Programs[xlbProgXlbClock])
+	if err != nil {
+		return fmt.Errorf("load the data plane's clock program: %w", err)
+	}
+	d.objs.XlbClock, d.clock = prog, prog
+	if err := d.objs.ClockHzMap.Lookup(uint32(0), &d.hz); err != nil {
+		return fmt.Errorf("read HZ: %w", err)
+	}
+	return nil
 }

@@ -54,7 +54,7 @@ type xlbEndpoint struct {
 
 type xlbFlow struct {
 	_        structs.HostLayout
-	AtimeNs  uint64
+	Atime    uint64
 	Vaddr    [4]uint32
 	Vport    uint16
 	Pad      uint16
@@ -124,10 +124,10 @@ type xlbNexthop struct {
 }
 
 type xlbPersist struct {
-	_       structs.HostLayout
-	AtimeNs uint64
-	RealId  uint32
-	Pad     uint32
+	_      structs.HostLayout
+	Atime  uint64
+	RealId uint32
+	Pad    uint32
 }
 
 type xlbPersistKey struct {
@@ -232,6 +232,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xlbMapAddrFilter            = "addr_filter"
+	xlbMapClockHzMap            = "clock_hz_map"
 	xlbMapDpFlags               = "dp_flags"
 	xlbMapFibGen                = "fib_gen"
 	xlbMapFlows                 = "flows"
@@ -247,6 +248,7 @@ const (
 	xlbMapSchedStates           = "sched_states"
 	xlbMapServices              = "services"
 	xlbMapSvcRings              = "svc_rings"
+	xlbProgXlbClock             = "xlb_clock"
 	xlbProgXlbXdp               = "xlb_xdp"
 	xlbVarConnStateBtfAnchor    = "conn_state_btf_anchor"
 	xlbVarDpFlagsBtfAnchor      = "dp_flags_btf_anchor"
@@ -297,7 +299,8 @@ type xlbSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbProgramSpecs struct {
-	XlbXdp *ebpf.ProgramSpec `ebpf:"xlb_xdp"`
+	XlbClock *ebpf.ProgramSpec `ebpf:"xlb_clock"`
+	XlbXdp   *ebpf.ProgramSpec `ebpf:"xlb_xdp"`
 }
 
 // xlbMapSpecs contains maps before they are loaded into the kernel.
@@ -305,6 +308,7 @@ type xlbProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbMapSpecs struct {
 	AddrFilter   *ebpf.MapSpec `ebpf:"addr_filter"`
+	ClockHzMap   *ebpf.MapSpec `ebpf:"clock_hz_map"`
 	DpFlags      *ebpf.MapSpec `ebpf:"dp_flags"`
 	FibGen       *ebpf.MapSpec `ebpf:"fib_gen"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
@@ -354,6 +358,7 @@ func (o *xlbObjects) Close() error {
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbMaps struct {
 	AddrFilter   *ebpf.Map `ebpf:"addr_filter"`
+	ClockHzMap   *ebpf.Map `ebpf:"clock_hz_map"`
 	DpFlags      *ebpf.Map `ebpf:"dp_flags"`
 	FibGen       *ebpf.Map `ebpf:"fib_gen"`
 	Flows        *ebpf.Map `ebpf:"flows"`
@@ -374,6 +379,7 @@ type xlbMaps struct {
 func (m *xlbMaps) Close() error {
 	return _XlbClose(
 		m.AddrFilter,
+		m.ClockHzMap,
 		m.DpFlags,
 		m.FibGen,
 		m.Flows,
@@ -407,11 +413,13 @@ type xlbVariables struct {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbPrograms struct {
-	XlbXdp *ebpf.Program `ebpf:"xlb_xdp"`
+	XlbClock *ebpf.Program `ebpf:"xlb_clock"`
+	XlbXdp   *ebpf.Program `ebpf:"xlb_xdp"`
 }
 
 func (p *xlbPrograms) Close() error {
 	return _XlbClose(
+		p.XlbClock,
 		p.XlbXdp,
 	)
 }
