@@ -147,8 +147,20 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	}
 	liveClients := make(map[clientOf]bool)
 
-	// Pass 2: delete, and count what stays.
+	// Pass 2: delete, and count what stays. A real whose counts the
+	// program did not move during the pass gets the recount. For one it
+	// did move, the recount is not a snapshot (writing it would undo the
+	// program's changes made meanwhile: a flow counted here that then
+	// changed state would count twice), so it only loses what the pass
+	// deleted, unless the recount says its counts are off by more than
+	// the program moved them (entries the LRU evicted): then the recount,
+	// shifted by that movement, is the better guess.
+	before, err := s.dp.AllRealConns()
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
 	counts := make(map[uint32]loader.ConnCounts)
+	deleted := make(map[uint32]loader.ConnCounts)
 	res.Flows, res.Expired, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
 		if f.Reply {
 			c, v := f.ForwardKey()
@@ -162,6 +174,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		id := flowID{f.Src, f.Dst, f.Proto}
 		// A packet since pass 1 keeps the flow, unless its real is gone.
 		if expired[id] && (f.Idle > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
+			deleted[f.RealID] = countFlow(deleted[f.RealID], f.State)
 			return true
 		}
 		if p, ok := persist[f.ServiceID]; ok && p.timeout > 0 {
@@ -169,23 +182,27 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 				liveClients[clientOf{f.ServiceID, pfx.Addr(), f.RealID}] = true
 			}
 		}
-		c := counts[f.RealID]
-		if f.State == loader.StateEstablished {
-			c.Active++
-		} else {
-			c.Inactive++
-		}
-		counts[f.RealID] = c
+		counts[f.RealID] = countFlow(counts[f.RealID], f.State)
 		return false
 	})
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
 
+	after, err := s.dp.AllRealConns()
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
 	for id := range reals {
-		c := counts[id]
+		c, was, now := counts[id], before[id], after[id]
+		if now != was {
+			c = busyRecount(c, was, now, deleted[id])
+		}
 		res.Active += c.Active
 		res.Inactive += c.Inactive
+		if c == now {
+			continue
+		}
 		if err := s.dp.SetRealConns(id, c); err != nil {
 			return res, fmt.Errorf("sweep connections: %w", err)
 		}
@@ -210,4 +227,35 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		return res, fmt.Errorf("sweep persistence templates: %w", err)
 	}
 	return res, nil
+}
+
+// countFlow adds a flow in state to c.
+func countFlow(c loader.ConnCounts, state loader.ConnState) loader.ConnCounts {
+	if state == loader.StateEstablished {
+		c.Active++
+	} else {
+		c.Inactive++
+	}
+	return c
+}
+
+// busyRecount is the counts to write for a real the program changed during
+// the recount: its counts now less what the sweep deleted, or, when the
+// recount (shifted by the program's changes) is further from that than
+// those changes can explain, the shifted recount.
+func busyRecount(recount, was, now, deleted loader.ConnCounts) loader.ConnCounts {
+	moved := abs64(now.Active-was.Active) + abs64(now.Inactive-was.Inactive)
+	kept := loader.ConnCounts{Active: now.Active - deleted.Active, Inactive: now.Inactive - deleted.Inactive}
+	shifted := loader.ConnCounts{Active: recount.Active + now.Active - was.Active, Inactive: recount.Inactive + now.Inactive - was.Inactive}
+	if abs64(shifted.Active-kept.Active)+abs64(shifted.Inactive-kept.Inactive) > moved {
+		return shifted
+	}
+	return kept
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -274,3 +274,19 @@ func (d *Dataplane) SetRealConns(id uint32, c ConnCounts) error {
 	}
 	return nil
 }
+
+// AllRealConns reads the connection counts of every real id in one pass
+// (the ids with a real in use are what callers look at).
+func (d *Dataplane) AllRealConns() ([]ConnCounts, error) {
+	out := make([]ConnCounts, d.objs.RealConns.MaxEntries())
+	var k uint32
+	var v xlbConnCounts
+	it := d.objs.RealConns.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = ConnCounts{Active: v.Active, Inactive: v.Inactive}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read connection counts: %w", err)
+	}
+	return out, nil
+}
