@@ -253,9 +253,15 @@ func TestIntegrationUDP(t *testing.T) {
 type udpAnswer struct{ payload, from string }
 
 // udpExchange sends msg from a new socket (a new flow) and waits for one answer.
+// udpSourcePort gives each udpExchange a port of its own: an ephemeral
+// port the kernel hands out again would be an established flow to the
+// data plane, not a new one.
+var udpSourcePort atomic.Uint32
+
 func udpExchange(t *testing.T, client *testenv.Host, addr, msg string) udpAnswer {
 	t.Helper()
-	pc, err := client.ListenPacket("udp4", "198.18.0.2:0")
+	udpSourcePort.CompareAndSwap(0, 42000)
+	pc, err := client.ListenPacket("udp4", fmt.Sprintf("198.18.0.2:%d", udpSourcePort.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
