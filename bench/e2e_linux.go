@@ -373,6 +373,20 @@ func (e *e2e) withXLB(fn func()) (err error) {
 	if err != nil {
 		return err
 	}
+	// Next hops are cached as under xlbd, which watches the FIB.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		_ = e.topo.Director.Do(func() error {
+			control.NewFIBWatcher(dp, slog.New(slog.NewTextHandler(io.Discard, nil))).Run(watchCtx)
+			return nil
+		})
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
 	err = e.topo.Director.Do(func() error {
 		if err := rec.Apply(e.xlbState()); err != nil {
 			return err
