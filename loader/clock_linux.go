@@ -3,6 +3,7 @@ package loader
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -50,18 +51,11 @@ func (d *Dataplane) measureHZ() (uint32, error) {
 	rate := float64(j1-j0) / (mono() - t0).Seconds()
 	best := hzChoices[0]
 	for _, hz := range hzChoices {
-		if abs(float64(hz)-rate) < abs(float64(best)-rate) {
+		if math.Abs(float64(hz)-rate) < math.Abs(float64(best)-rate) {
 			best = hz
 		}
 	}
 	return best, nil
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // initClock learns HZ: from the pinned clock_hz_map when an earlier xlbd

@@ -1,9 +1,12 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/cilium/ebpf"
 )
 
 // SetAnyPort tells the program whether some service has port 0 (all the
@@ -43,13 +46,18 @@ func (d *Dataplane) setFlag(flag uint32, on bool) error {
 func (d *Dataplane) SetAddrFilter(vips, natReals []netip.Addr) error {
 	want := addrFilterWords(vips, natReals)
 	if d.filter == nil {
-		d.filter = make([]uint64, len(want))
-		for i := range d.filter {
-			if err := d.objs.AddrFilter.Lookup(uint32(i), &d.filter[i]); err != nil {
-				d.filter = nil
-				return fmt.Errorf("read address filter word %d: %w", i, err)
-			}
+		keys := make([]uint32, len(want))
+		words := make([]uint64, len(want))
+		var cursor ebpf.MapBatchCursor
+		n, err := d.objs.AddrFilter.BatchLookup(&cursor, keys, words, nil)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) || n != len(words) {
+			return fmt.Errorf("read address filter (%d of %d words): %w", n, len(words), err)
 		}
+		held := make([]uint64, len(want))
+		for i, k := range keys {
+			held[k] = words[i]
+		}
+		d.filter = held
 	}
 	var keys []uint32
 	var values []uint64

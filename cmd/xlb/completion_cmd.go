@@ -89,12 +89,6 @@ type compTable struct {
 	commands []compCommand
 }
 
-// globalFlags declares the flags every command takes, as run does.
-func globalFlags(fs *flag.FlagSet) {
-	fs.String("bpffs", defaultBPFFS, "bpffs `directory` of the xlbd to inspect")
-	fs.String("socket", defaultSocket, "control socket `path` of xlbd")
-}
-
 func flagsOf(fs *flag.FlagSet, skip map[string]bool) []compFlag {
 	var fl []compFlag
 	fs.VisitAll(func(f *flag.Flag) {
@@ -112,7 +106,8 @@ func flagsOf(fs *flag.FlagSet, skip map[string]bool) []compFlag {
 
 func completionTable() compTable {
 	gfs := flag.NewFlagSet("xlb", flag.ContinueOnError)
-	globalFlags(gfs)
+	bpffs, socket := defaultBPFFS, defaultSocket
+	globalFlags(gfs, &bpffs, &socket)
 	t := compTable{globals: flagsOf(gfs, nil)}
 	isGlobal := make(map[string]bool)
 	for _, g := range t.globals {

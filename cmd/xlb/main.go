@@ -83,13 +83,20 @@ func mainUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'xlb COMMAND --help' for a command's flags and examples.")
 }
 
+// globalFlags declares the flags every command takes, before or after
+// its name, into bpffs and socket (whose values are the defaults).
+func globalFlags(fs *flag.FlagSet, bpffs, socket *string) {
+	fs.StringVar(bpffs, "bpffs", *bpffs, "bpffs `directory` of the xlbd to inspect")
+	fs.StringVar(socket, "socket", *socket, "control socket `path` of xlbd")
+}
+
 // run runs the command line args (without the program name) and returns
 // the exit status.
 func run(e *env, args []string) int {
 	global := flag.NewFlagSet("xlb", flag.ContinueOnError)
 	global.SetOutput(e.stderr)
-	global.StringVar(&e.bpffs, "bpffs", defaultBPFFS, "")
-	global.StringVar(&e.socket, "socket", defaultSocket, "")
+	e.bpffs, e.socket = defaultBPFFS, defaultSocket
+	globalFlags(global, &e.bpffs, &e.socket)
 	global.Usage = func() { mainUsage(e.stderr) }
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,8 +125,7 @@ func run(e *env, args []string) int {
 	}
 	fs := flag.NewFlagSet("xlb "+c.name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.StringVar(&e.bpffs, "bpffs", e.bpffs, "bpffs `directory` of the xlbd to inspect")
-	fs.StringVar(&e.socket, "socket", e.socket, "control socket `path` of xlbd")
+	globalFlags(fs, &e.bpffs, &e.socket)
 	if c.flags != nil {
 		c.flags(fs)
 	}

@@ -56,7 +56,6 @@ type fakeDataplane struct {
 	reals    map[uint32]loader.Real
 	conns    map[uint32]loader.ConnCounts
 	stats    map[uint32]loader.RealCounters
-	reasons  map[loader.Reason]loader.Counters
 }
 
 func (f *fakeDataplane) Services() (map[loader.Endpoint]loader.Service, error) {
@@ -79,9 +78,6 @@ func (f *fakeDataplane) RealStats(id uint32) (loader.RealCounters, error) {
 	defer f.mu.Unlock()
 	return f.stats[id], nil
 }
-func (f *fakeDataplane) ReasonStats() (map[loader.Reason]loader.Counters, error) {
-	return f.reasons, nil
-}
 
 var (
 	epWeb = loader.Endpoint{Addr: netip.MustParseAddr("198.18.0.100"), Port: 80, Proto: loader.ProtoTCP}
@@ -103,7 +99,6 @@ func newFakeDataplane() *fakeDataplane {
 			1: {Conns: 20, PacketsIn: 200, BytesIn: 12000},
 			2: {Conns: 3, PacketsIn: 30, BytesIn: 1800},
 		},
-		reasons: map[loader.Reason]loader.Counters{loader.DropNoReal: {Packets: 7, Bytes: 420}},
 	}
 }
 
