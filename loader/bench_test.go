@@ -216,11 +216,17 @@ func newFlowSource(base uint32) func(buf []byte, i int) {
 // fillFlows inserts n flows to svc into the connection table by running the
 // program on n distinct SYNs, as a burst of new connections would.
 func (h *xdpHarness) fillFlows(b *testing.B, dst netip.Addr, port uint16, n int, base uint32) {
+	h.fillFlowsWith(b, dst, port, n, base, func(*frame) {})
+}
+
+// fillFlowsWith is fillFlows with the packets changed by shape (an ACK for
+// each flow after its SYN, say).
+func (h *xdpHarness) fillFlowsWith(b *testing.B, dst netip.Addr, port uint16, n int, base uint32, shape func(*frame)) {
 	b.Helper()
 	var err error
 	var forwardedN int
 	h.do(func() {
-		r := newRunner(h.prog, fromClient(dst, port, 1024, layers.IPProtocolTCP).bytes(), h.ifA)
+		r := newRunner(h.prog, fromClient(dst, port, 1024, layers.IPProtocolTCP).with(shape).bytes(), h.ifA)
 		vary := newFlowSource(base)
 		for i := range n {
 			vary(r.buf, i)
@@ -375,7 +381,8 @@ const fillSize = 1000000
 // kernel measures each call (ktime around one run of the program, without
 // the syscall around it). Run with -benchtime 1000000x for a million calls
 // per case. The connection table has xlbd's default size; the "1M flows"
-// case fills it with a million flows first, through the program itself.
+// case fills it with a million flows first, through the program itself,
+// and the "N flows" established cases send packets of N flows in turn.
 func BenchmarkXDP(b *testing.B) {
 	h := newBenchHarness(b, goldenState(nil, nil))
 	cb := &costBench{h: h, floor: macSwapFloor(b)}
@@ -390,6 +397,8 @@ func BenchmarkXDP(b *testing.B) {
 			setup: func(b *testing.B) { h.establish(b, fromClient(vipNAT, 80, 40000, layers.IPProtocolTCP)) }},
 		{name: "NAT reply", frame: fromReal(netip.AddrPortFrom(addrReal2, 8080), 40000, macReal2, layers.IPProtocolTCP).bytes(), ifindex: h.ifB, want: xdpRedirect,
 			setup: func(b *testing.B) { h.establish(b, fromClient(vipNAT, 80, 40000, layers.IPProtocolTCP)) }},
+		establishedOf(h, 4096, 128),
+		establishedOf(h, 65536, 256),
 		{name: "new flow DR rr, empty table", frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpRedirect,
 			vary: newFlowSource(0)},
 		{name: "new flow DR rr, 1M flows", frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpRedirect,
@@ -515,6 +524,28 @@ func benchSchedState(counts []int) (*control.State, map[string]uint16) {
 		}
 	}
 	return st, ports
+}
+
+// randomFlowOf makes the i-th packet one of the n flows newFlowSource(base)
+// made, in a scrambled order (an odd multiplier permutes the residues of a
+// power of two), as packets of many flows arrive.
+func randomFlowOf(base uint32, n int) func(buf []byte, i int) {
+	src := newFlowSource(base)
+	return func(buf []byte, i int) { src(buf, int(uint32(i)*2654435761%uint32(n))) }
+}
+
+// establishedOf is the case of packets of n established flows in a
+// scrambled order: each packet's flow entry, its bucket and their pages
+// are then as cold as the working set makes them, unlike the one-flow
+// cases where they stay in the CPU's caches and TLB.
+func establishedOf(h *xdpHarness, n int, base uint32) benchCase {
+	return benchCase{name: fmt.Sprintf("DR established, %d flows", n), frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).with(ack).bytes(), ifindex: h.ifA, want: xdpRedirect,
+		vary: randomFlowOf(base, n),
+		setup: func(b *testing.B) {
+			h.fillFlows(b, vipRR, 80, n, base)
+			// Every flow ESTABLISHED, so that no timed packet changes a state.
+			h.fillFlowsWith(b, vipRR, 80, n, base, ack)
+		}}
 }
 
 // BenchmarkXDPScheduler times a new flow (TCP SYN, scheduled and inserted)
