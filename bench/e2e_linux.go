@@ -255,7 +255,7 @@ func benchE2E(ctx context.Context) (*E2EResults, error) {
 // ppsRounds is how many times every forwarding setup is measured, in
 // turn (each round runs them all), so that a burst of other work on a
 // shared machine does not fall on one setup only; the median is reported.
-const ppsRounds = 3
+const ppsRounds = 5
 
 func (e *e2e) ppsSetups(ctx context.Context) {
 	var rounds [][]PPSCase

@@ -63,9 +63,9 @@ func report(r *Results) string {
 		p("\"generator\" counts at the director's eth0 instead: the rate the generator reaches the director at, the ceiling of every other line. ")
 		p("All of it runs on the same %d CPUs, so the generator, the director, the bridge and the reals share them: ", r.Machine.CPUs)
 		p("CPU ns/packet is the machine's busy CPU time per delivered packet.\n\n")
-		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate.\n\n", e.Rounds)
+		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate. ", e.Rounds)
+		p("A ratio is the median of the ratios within each round (the two setups measured minutes apart at most), not the ratio of the medians.\n\n")
 		p("| setup | delivered pps | x xdp-floor | x nftables | CPU ns/packet | sent | delivered | rounds pps |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
-		floor, nft := e.pps("xdp-floor"), e.pps("nftables-dnat")
 		for _, c := range e.PPS {
 			if c.Error != "" {
 				p("| %s | failed: %s | | | | | | |\n", c.Setup, oneLine(c.Error))
@@ -75,7 +75,7 @@ func report(r *Results) string {
 			for _, v := range c.RoundsPPS {
 				rounds = append(rounds, fmt.Sprintf("%.0f", v))
 			}
-			p("| %s | %.0f | %s | %s | %.0f | %d | %d | %s |\n", c.Setup, c.PPS, ratio(c.PPS, floor), ratio(c.PPS, nft), c.CPUNsPerPacket, c.Sent, c.Delivered, strings.Join(rounds, " / "))
+			p("| %s | %.0f | %s | %s | %.0f | %d | %d | %s |\n", c.Setup, c.PPS, ratioText(e.ppsRatio(c.Setup, "xdp-floor")), ratioText(e.ppsRatio(c.Setup, "nftables-dnat")), c.CPUNsPerPacket, c.Sent, c.Delivered, strings.Join(rounds, " / "))
 		}
 		p("\nSetups: `xdp-floor` rewrites both MACs and redirects to the director's eth1 (toward one real); `kernel-forward` sends to a real's address, routed by the director's kernel; ")
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
@@ -123,6 +123,14 @@ func report(r *Results) string {
 	p("| kernel | %s |\n| CPU | %s |\n| CPUs | %d |\n| memory | %d MB |\n| Go | %s |\n", r.Machine.Kernel, r.Machine.CPU, r.Machine.CPUs, r.Machine.MemMB, r.Machine.Go)
 	p("\nRegenerate: `make bench` (root). Everything runs in network namespaces the run creates and removes; every load is bounded in packets and time.\n")
 	return b.String()
+}
+
+// ratioText prints a ratio, or nothing when it was not measured (0).
+func ratioText(r float64) string {
+	if r <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", r)
 }
 
 func ratio(v, of float64) string {

@@ -15,9 +15,9 @@ func sampleResults() *Results {
 		},
 		E2E: &E2EResults{Rounds: 1,
 			PPS: []PPSCase{
-				{Setup: "xdp-floor", PPS: 1000},
-				{Setup: "xlb-dr", PPS: 960},
-				{Setup: "xlb-nat", PPS: 800},
+				{Setup: "xdp-floor", PPS: 1000, RoundsPPS: []float64{1000, 500, 1100}},
+				{Setup: "xlb-dr", PPS: 960, RoundsPPS: []float64{960, 480, 1056}},
+				{Setup: "xlb-nat", PPS: 800, RoundsPPS: []float64{800, 400, 880}},
 				{Setup: "nftables-dnat", Error: "nothing delivered"},
 			},
 			Conns: []ConnCase{{Setup: "xlb-nat", PerSec: 300, Requests: 900}, {Setup: "haproxy", PerSec: 100, Requests: 300}},

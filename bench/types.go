@@ -95,6 +95,39 @@ func (e *E2EResults) pps(setup string) float64 {
 	return 0
 }
 
+// ppsRatio is setup's rate as a multiple of of's: the median, over the
+// rounds, of the two setups' ratio within a round, so that a slow or fast
+// stretch of the shared machine moves both sides of each ratio alike. 0 when
+// either was not measured.
+func (e *E2EResults) ppsRatio(setup, of string) float64 {
+	var a, b []float64
+	for _, c := range e.PPS {
+		if c.Error != "" {
+			continue
+		}
+		if c.Setup == setup {
+			a = c.RoundsPPS
+		}
+		if c.Setup == of {
+			b = c.RoundsPPS
+		}
+	}
+	if len(a) == 0 || len(a) != len(b) {
+		return 0
+	}
+	var ratios []float64
+	for i := range a {
+		if b[i] > 0 {
+			ratios = append(ratios, a[i]/b[i])
+		}
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	slices.Sort(ratios)
+	return ratios[len(ratios)/2]
+}
+
 func (e *E2EResults) cps(setup string) float64 {
 	for _, c := range e.Conns {
 		if c.Setup == setup && c.Errors == "" {

@@ -39,3 +39,27 @@ func TestMedianCases(t *testing.T) {
 		})
 	}
 }
+
+func TestPPSRatio(t *testing.T) {
+	e := &E2EResults{PPS: []PPSCase{
+		// The machine was slow in round 2: both setups dropped.
+		{Setup: "floor", PPS: 200, RoundsPPS: []float64{200, 100, 210}},
+		{Setup: "xlb", PPS: 190, RoundsPPS: []float64{190, 95, 210}},
+		{Setup: "short", PPS: 5, RoundsPPS: []float64{5}},
+		{Setup: "failed", Error: "nothing delivered"},
+	}}
+	for _, tc := range []struct {
+		setup, of string
+		want      float64
+	}{
+		{"xlb", "floor", 0.95},
+		{"floor", "floor", 1},
+		{"short", "floor", 0},
+		{"failed", "floor", 0},
+		{"xlb", "absent", 0},
+	} {
+		if got := e.ppsRatio(tc.setup, tc.of); got != tc.want {
+			t.Errorf("ppsRatio(%s, %s) = %v, want %v", tc.setup, tc.of, got, tc.want)
+		}
+	}
+}
