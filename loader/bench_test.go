@@ -275,9 +275,8 @@ type benchCase struct {
 
 // costBench times each case, one packet per BPF_PROG_TEST_RUN call, b.N
 // calls, in blocks alternating with as many calls of the MAC-swap floor,
-// and reports the
-// kernel-measured median, p99 and mean in ns, and how far the case is
-// above the floor measured in those same calls.
+// and reports the kernel-measured median, p99 and mean in ns, and how far
+// the case is above the floor measured in those same calls.
 type costBench struct {
 	h     *xdpHarness
 	floor *ebpf.Program
