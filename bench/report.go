@@ -184,7 +184,7 @@ func notes(b *strings.Builder, r *Results) {
 		many, ok2 := get("BenchmarkXDP/DR_established,_65536_flows", "above-floor-ns")
 		if ok1 && ok2 {
 			p("- An established packet costs %.0f ns above the floor when every call is the same flow, %.0f ns when the calls take 4,096 flows in turn "+
-				"(as many as the end-to-end generator's) and %.0f ns with 65,536: each packet's bucket and flow entry (two or three cache lines, on pages of their own) "+
+				"(as many as the end-to-end generator's) and %.0f ns with 65,536: each packet's bucket and flow entry (three or four cache lines, on pages of their own) "+
 				"are then no longer in the CPU's caches and TLB. With many flows the established path is bound by those memory reads, not by its instructions.\n", one, some, many)
 		}
 	}

@@ -285,11 +285,6 @@ type costBench struct {
 	calls map[string]int
 }
 
-// floorFrame is what the floor program runs on beside every case.
-func (cb *costBench) floorFrame() []byte {
-	return fromClient(vipDR, 80, 40000, layers.IPProtocolTCP).bytes()
-}
-
 // time runs case c n times, interleaved with the floor unless c is the
 // floor, and returns both summaries.
 func (cb *costBench) time(b *testing.B, prog *ebpf.Program, c benchCase, n int) (st, floorSt costStats, err error) {
@@ -307,7 +302,7 @@ func (cb *costBench) time(b *testing.B, prog *ebpf.Program, c benchCase, n int) 
 	cb.h.do(func() {
 		var floor *runner
 		if !c.floor {
-			floor = newRunner(cb.floor, cb.floorFrame(), cb.h.ifA)
+			floor = newRunner(cb.floor, fromClient(vipDR, 80, 40000, layers.IPProtocolTCP).bytes(), cb.h.ifA)
 		}
 		ns, floorNs, verdicts, err = measure(newRunner(prog, c.frame, c.ifindex), floor, n, vary)
 	})
