@@ -134,13 +134,19 @@ static int lc_step(__u32 i, void *data)
 
 /*
  * sched_pick stores the chosen real's id in *real_id; -1: no real takes new
- * flows.
+ * flows. A global function, so the verifier checks it once for any
+ * arguments: inlined, the lc family's bpf_loop walk was checked again for
+ * every state the packet paths reach it in, more than half of all the
+ * instructions the verifier processed for the program.
  */
-static __always_inline int sched_pick(struct service *svc, struct flow_key *k, __u32 *real_id)
+__noinline int sched_pick(struct service *svc, struct flow_key *k, __u32 *real_id)
 {
 	struct lc_walk w = {};
 	__u32 idx;
 
+	/* A global function's pointers may be NULL for the verifier. */
+	if (!svc || !k || !real_id)
+		return -1;
 	if (svc->ring_len == 0 || svc->ring_len > XLB_MAX_RING)
 		return -1;
 
