@@ -54,6 +54,9 @@ enum limits {
 	XLB_MAX_IF_SLOTS = 64,
 	/* Devices with an ifindex at or above this share slot 0. */
 	XLB_MAX_IFINDEX = 65536,
+	/* flow_cache: slots per CPU (a power of two), and their index bits. */
+	XLB_FLOW_CACHE_SLOTS = 16384,
+	XLB_FLOW_CACHE_BITS = 14,
 };
 
 /*

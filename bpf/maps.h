@@ -148,6 +148,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
+/*
+ * The flow cache (flowcache.h): XLB_FLOW_CACHE_SLOTS slots for each CPU,
+ * CPU n's from n * XLB_FLOW_CACHE_SLOTS on; the loader sizes it for the
+ * machine's CPUs. One array rather than a per-CPU one: a slot is then one
+ * address computation away, where a per-CPU array reads a pointer first.
+ * Not pinned: a program starts with an empty cache.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct flow_cache_entry);
+	__uint(max_entries, XLB_FLOW_CACHE_SLOTS);
+} flow_cache SEC(".maps");
+
+/*
+ * The flow cache's generation: [0] bumped by the program, [1] by xlbd
+ * (each the only writer of its element, so xlbd needs no atomic update),
+ * whenever a flow leaves the connection table: a SYN reopening an ended
+ * flow, xlbd's sweeper. A slot is good while its gen is their sum, so a
+ * bump empties every CPU's cache at once. Pinned, so that every program
+ * running over the same connection table sees the bumps.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 2);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_cache_gen SEC(".maps");
+
 /* Persistence templates (persistence_timeout); sized by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -112,6 +112,18 @@ struct nexthop {
 	__u32 stamp;   /* when filled, in jiffies (the low 32 bits) */
 };
 
+/*
+ * A slot of the flow cache (flowcache.h): an established flow's real, as
+ * the connection table said when the slot was filled.
+ */
+struct flow_cache_entry {
+	struct flow_key key;
+	__u32 real_id;
+	__u32 gen;   /* fcache_gen() when filled */
+	__u32 stamp; /* when filled, in jiffies (the low 32 bits) */
+	__u32 pad;
+};
+
 /* Connection table value. */
 struct flow {
 	__u64 atime;	 /* last packet seen, in jiffies (clock.h) */

@@ -21,6 +21,7 @@
 #include "filter.h"
 #include "fwd.h"
 #include "icmp.h"
+#include "flowcache.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -46,11 +47,11 @@ static __always_inline int schedule(struct service *svc, struct flow_key *key, _
 }
 
 /*
- * forward sends a client's packet of the flow f (NULL: the flow is new) to
- * its real, rewritten for NAT.
+ * forward sends a client's packet of a flow (is_new: its first) to its
+ * real, rewritten for NAT.
  */
-static __always_inline int forward(struct packet *p, struct flow_key *key, struct flow *f,
-				   __u32 real_id, __u64 now)
+static __always_inline int forward(struct packet *p, struct flow_key *key, __u32 real_id, __u64 now,
+				   int is_new)
 {
 	struct nexthop hop;
 	struct real *rl;
@@ -61,11 +62,6 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, struc
 	rl = bpf_map_lookup_elem(&reals, &real_id);
 	if (!rl || rl->family != p->family)
 		return count_reason(p, XLB_DROP_BAD_REAL, XDP_DROP);
-	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
-	if (f && p->tcp_flags &&
-	    (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST))))
-		ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT, p->tcp_flags);
-
 	rc = route(p, rl->addr, bpf_map_lookup_elem(&real_nexthops, &real_id), now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
 		return icmp_too_big(p, mtu);
@@ -73,13 +69,13 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, struc
 		/* A real of an all-ports service keeps the client's port. */
 		__be16 rport = rl->port ? rl->port : *p->dport;
 
-		if (!f)
+		if (is_new)
 			ct_insert_reply(key, rl, rport, real_id, now);
 		nat_rewrite_dst(p, rl->addr, rport);
 	}
 	verdict = fwd_finish(p, rc, &hop, rl->method == XLB_METHOD_NAT);
 	if (XLB_FORWARDED(verdict))
-		count_real_in(real_id, p->len, !f);
+		count_real_in(real_id, p->len, is_new);
 	return verdict;
 }
 
@@ -96,29 +92,50 @@ static __always_inline int new_flow(struct packet *p, struct flow_key *key, stru
 	if (schedule(svc, key, now, &real_id) < 0)
 		return count_reason(p, XLB_DROP_NO_REAL, XDP_DROP);
 	real_id = ct_insert_forward(key, svc, real_id, now, first_state(p));
-	return forward(p, key, NULL, real_id, now);
+	return forward(p, key, real_id, now, 1);
 }
 
 /* touch records that the flow f saw a packet now (a write only when the clock moved). */
-static __always_inline __u64 touch(struct flow *f)
+static __always_inline void touch(struct flow *f, __u64 now)
 {
-	__u64 now = clock_now();
-
 	if (f->atime != now)
 		f->atime = now;
-	return now;
+}
+
+/*
+ * known_flow takes a client's packet of the flow f from the connection
+ * table: it moves the flow's state and keeps the flow in this CPU's flow
+ * cache (or forgets it there).
+ */
+static __always_inline void known_flow(struct packet *p, struct flow_key *key, struct flow *f,
+				       __u64 now)
+{
+	__u32 real_id = f->real_id;
+	struct real *rl;
+
+	/* A segment with flags may move the state (an ACK in ESTABLISHED does not). */
+	if (p->tcp_flags &&
+	    (f->state != XLB_CS_ESTABLISHED || (p->tcp_flags & (TCP_FIN | TCP_RST)))) {
+		rl = bpf_map_lookup_elem(&reals, &real_id);
+		if (rl)
+			ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT,
+				   p->tcp_flags);
+	}
+	touch(f, now);
+	fcache_note(p, key, f->state, real_id, now);
 }
 
 /* from_nat_real gives a NAT real's reply (of reply entry f) its VIP:port back and sends it to the
  * client. */
-static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f)
+static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f,
+					 __u64 now)
 {
 	struct nexthop hop;
-	__u64 now = touch(f);
 	__u32 mtu = 0;
 	int verdict;
 	long rc;
 
+	touch(f, now);
 	ct_reply_advance(p, f);
 	rc = route(p, key->dst, &f->reply_hop, now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
@@ -131,29 +148,19 @@ static __always_inline int from_nat_real(struct packet *p, struct flow_key *key,
 }
 
 /*
- * to_service handles a TCP or UDP packet. The connection table comes
- * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
- * after the service changed or left; only a packet of no flow (or a SYN
- * reopening an ended one) looks up a service.
+ * to_new_flow handles a client's packet of no flow, or a SYN reopening
+ * the ended flow f: it goes to the service of its destination, if any.
  */
-static __always_inline int to_service(struct packet *p, __u32 flags)
+static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, struct flow *f,
+				       __u32 flags)
 {
 	struct endpoint ep = {};
-	struct flow_key key = {};
 	struct service *svc;
-	struct flow *f;
 
-	flow_key_of(p, &key);
-	f = bpf_map_lookup_elem(&flows, &key);
-	if (f && f->dir == XLB_FLOW_REPLY)
-		return from_nat_real(p, &key, f);
-	if (f && !ct_reusable(p, f))
-		return forward(p, &key, f, f->real_id, touch(f));
-
-	addr_copy(ep.addr, key.dst);
-	ep.port = key.dport;
-	ep.proto = key.proto;
-	ep.family = key.family;
+	addr_copy(ep.addr, key->dst);
+	ep.port = key->dport;
+	ep.proto = key->proto;
+	ep.family = key->family;
 	svc = bpf_map_lookup_elem(&services, &ep);
 	if (!svc && (flags & XLB_DP_F_ANY_PORT)) {
 		ep.port = 0;
@@ -161,13 +168,43 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 	}
 	if (!svc)
 		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
-	if (f)
-		ct_end(&key, f);
+	if (f) {
+		ct_end(key, f);
+		fcache_flush();
+	}
 	{
 		struct service copy = *svc;
 
-		return new_flow(p, &key, &copy);
+		return new_flow(p, key, &copy);
 	}
+}
+
+/*
+ * to_service handles a TCP or UDP packet. The connection table comes
+ * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
+ * after the service changed or left; only a packet of no flow (or a SYN
+ * reopening an ended one) looks up a service. This CPU's flow cache comes
+ * before the table for the packets it may serve.
+ */
+static __always_inline int to_service(struct packet *p, __u32 flags)
+{
+	struct flow_key key = {};
+	struct flow *f;
+	__u32 real_id;
+	__u64 now;
+
+	flow_key_of(p, &key);
+	now = clock_now();
+	if (!fcache_may_serve(p) || fcache_real(&key, now, &real_id) < 0) {
+		f = bpf_map_lookup_elem(&flows, &key);
+		if (f && f->dir == XLB_FLOW_REPLY)
+			return from_nat_real(p, &key, f, now);
+		if (!f || ct_reusable(p, f))
+			return to_new_flow(p, &key, f, flags);
+		known_flow(p, &key, f, now);
+		real_id = f->real_id;
+	}
+	return forward(p, &key, real_id, now, 0);
 }
 
 SEC("xdp")

@@ -81,6 +81,11 @@ func Open(opts Options) (*Dataplane, error) {
 	// service, a quarter of the flows (an LRU table: the least recently
 	// used template goes first when it is full).
 	spec.Maps[xlbMapPersistTmpl].MaxEntries = max(size/4, 4096)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("size the flow cache: %w", err)
+	}
+	spec.Maps[xlbMapFlowCache].MaxEntries = uint32(cpus) * FlowCacheSlots
 
 	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
 		return nil, err
@@ -156,6 +161,7 @@ var resetLoses = map[string]string{
 	xlbMapAddrFilter:   "nothing lasting: the address filter is written again from the config",
 	xlbMapFibGen:       "nothing lasting: cached next hops are looked up again",
 	xlbMapRealNexthops: "nothing lasting: cached next hops are looked up again",
+	xlbMapFlowCacheGen: "nothing lasting: the flow cache is filled again from the connection table",
 }
 
 // pinnedFlowTableSize is the size of a pinned connection table, so that a

@@ -66,6 +66,15 @@ type xlbFlow struct {
 	ReplyHop xlbNexthop
 }
 
+type xlbFlowCacheEntry struct {
+	_      structs.HostLayout
+	Key    xlbFlowKey
+	RealId uint32
+	Gen    uint32
+	Stamp  uint32
+	Pad    uint32
+}
+
 type xlbFlowDir uint32
 
 const (
@@ -102,6 +111,8 @@ const (
 	xlbLimitsXLB_ADDR_FILTER_HASH_BITS xlbLimits = 18
 	xlbLimitsXLB_MAX_IF_SLOTS          xlbLimits = 64
 	xlbLimitsXLB_MAX_IFINDEX           xlbLimits = 65536
+	xlbLimitsXLB_FLOW_CACHE_SLOTS      xlbLimits = 16384
+	xlbLimitsXLB_FLOW_CACHE_BITS       xlbLimits = 14
 )
 
 type xlbMethod uint32
@@ -235,6 +246,8 @@ const (
 	xlbMapClockHzMap            = "clock_hz_map"
 	xlbMapDpFlags               = "dp_flags"
 	xlbMapFibGen                = "fib_gen"
+	xlbMapFlowCache             = "flow_cache"
+	xlbMapFlowCacheGen          = "flow_cache_gen"
 	xlbMapFlows                 = "flows"
 	xlbMapIfSlotNames           = "if_slot_names"
 	xlbMapIfSlots               = "if_slots"
@@ -311,6 +324,8 @@ type xlbMapSpecs struct {
 	ClockHzMap   *ebpf.MapSpec `ebpf:"clock_hz_map"`
 	DpFlags      *ebpf.MapSpec `ebpf:"dp_flags"`
 	FibGen       *ebpf.MapSpec `ebpf:"fib_gen"`
+	FlowCache    *ebpf.MapSpec `ebpf:"flow_cache"`
+	FlowCacheGen *ebpf.MapSpec `ebpf:"flow_cache_gen"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	IfSlotNames  *ebpf.MapSpec `ebpf:"if_slot_names"`
 	IfSlots      *ebpf.MapSpec `ebpf:"if_slots"`
@@ -361,6 +376,8 @@ type xlbMaps struct {
 	ClockHzMap   *ebpf.Map `ebpf:"clock_hz_map"`
 	DpFlags      *ebpf.Map `ebpf:"dp_flags"`
 	FibGen       *ebpf.Map `ebpf:"fib_gen"`
+	FlowCache    *ebpf.Map `ebpf:"flow_cache"`
+	FlowCacheGen *ebpf.Map `ebpf:"flow_cache_gen"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	IfSlotNames  *ebpf.Map `ebpf:"if_slot_names"`
 	IfSlots      *ebpf.Map `ebpf:"if_slots"`
@@ -382,6 +399,8 @@ func (m *xlbMaps) Close() error {
 		m.ClockHzMap,
 		m.DpFlags,
 		m.FibGen,
+		m.FlowCache,
+		m.FlowCacheGen,
 		m.Flows,
 		m.IfSlotNames,
 		m.IfSlots,

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The flow cache: each CPU keeps the real of the established flows it
+ * forwarded lately in a direct-mapped table of its own, indexed by a
+ * multiplicative hash of the 5-tuple. A hit costs an inlined array read
+ * and a 40-byte compare; the connection table costs a jhash of the key, a
+ * bucket walk and the LRU's bookkeeping, about half of what an established
+ * packet cost in all.
+ *
+ * Only what cannot change without the connection table is cached: a flow
+ * in ESTABLISHED (or UDP), for packets without SYN, FIN or RST, which go
+ * to the table so that the state machine sees them. A slot serves for at
+ * most FCACHE_TTL_DIV-th of a second after it was filled; the next packet
+ * then goes to the table, which refreshes the flow's idle time and LRU
+ * position, and refills the slot. A flow that leaves the table (xlbd's
+ * sweeper, a SYN reopening an ended flow) bumps flow_cache_gen, which
+ * empties every CPU's cache at once (maps.h). A flow the LRU evicts, when the
+ * table is full, may keep its real on a CPU that cached it for that
+ * fraction of a second.
+ */
+#ifndef XLB_FLOWCACHE_H
+#define XLB_FLOWCACHE_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+#include "clock.h"
+#include "packet.h"
+
+#define FCACHE_TTL_DIV 4
+
+#define FCACHE_TCP_FLAGS_SEEN (0x01 | 0x02 | 0x04) /* FIN, SYN, RST: the state machine's */
+
+/* fcache_gen is the generation a slot must have to be used. */
+static __always_inline __u32 fcache_gen(void)
+{
+	__u32 dataplane = 0, control = 1;
+	__u32 *a = bpf_map_lookup_elem(&flow_cache_gen, &dataplane);
+	__u32 *b = bpf_map_lookup_elem(&flow_cache_gen, &control);
+
+	return (a ? *a : 0) + (b ? *b : 0);
+}
+
+/* fcache_flush empties every CPU's cache: a flow left the connection table. */
+static __always_inline void fcache_flush(void)
+{
+	__u32 dataplane = 0;
+	__u32 *gen = bpf_map_lookup_elem(&flow_cache_gen, &dataplane);
+
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
+
+/* fcache_slot is this CPU's slot for k. */
+static __always_inline struct flow_cache_entry *fcache_slot(const struct flow_key *k)
+{
+	__u32 h = k->src[0] ^ k->src[1] ^ k->src[2] ^ k->src[3];
+	__u32 idx;
+
+	h = h * 0x9E3779B1U ^ k->dst[0] ^ k->dst[1] ^ k->dst[2] ^ k->dst[3];
+	h = (h ^ ((__u32)k->sport << 16 | k->dport) ^ k->proto) * 0x9E3779B1U;
+	idx = bpf_get_smp_processor_id() * XLB_FLOW_CACHE_SLOTS + (h >> (32 - XLB_FLOW_CACHE_BITS));
+	return bpf_map_lookup_elem(&flow_cache, &idx);
+}
+
+/* fcache_holds: does slot e hold k? Compared as five 64-bit words. */
+static __always_inline int fcache_holds(const struct flow_cache_entry *e, const struct flow_key *k)
+{
+	const __u64 *a = (const __u64 *)&e->key, *b = (const __u64 *)k;
+
+	_Static_assert(sizeof(*k) == 5 * sizeof(__u64), "flow_key is five 64-bit words");
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+/* fcache_may_serve: may p be forwarded from the cache (no flag the state machine needs)? */
+static __always_inline int fcache_may_serve(const struct packet *p)
+{
+	return !(p->tcp_flags & FCACHE_TCP_FLAGS_SEEN);
+}
+
+/* fcache_real finds the real of k's flow in this CPU's cache: 0 if found. */
+static __always_inline int fcache_real(const struct flow_key *k, __u64 now, __u32 *real_id)
+{
+	struct flow_cache_entry *e = fcache_slot(k);
+
+	if (!e || !fcache_holds(e, k) || e->gen != fcache_gen() ||
+	    (__u32)now - e->stamp >= clock_hz() / FCACHE_TTL_DIV)
+		return -1;
+	*real_id = e->real_id;
+	return 0;
+}
+
+/*
+ * fcache_note keeps the flow k, in state after p, in this CPU's cache when
+ * its next packets may be served from there, and forgets it otherwise.
+ */
+static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
+					__u32 state, __u32 real_id, __u64 now)
+{
+	struct flow_cache_entry *e = fcache_slot(k);
+
+	if (!e)
+		return;
+	if (fcache_may_serve(p) && (state == XLB_CS_ESTABLISHED || state == XLB_CS_UDP)) {
+		e->key = *k;
+		e->real_id = real_id;
+		e->gen = fcache_gen();
+		e->stamp = now;
+	} else if (fcache_holds(e, k)) {
+		e->key.family = 0; /* no packet's */
+	}
+}
+
+#endif /* XLB_FLOWCACHE_H */

@@ -1,0 +1,181 @@
+//go:build linux
+
+package loader_test
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/xlbproject/xlb/loader"
+)
+
+// onCPU keeps the harness's thread, which runs the program, on cpu: the
+// flow cache is per CPU.
+func (h *xdpHarness) onCPU(t *testing.T, cpu int) {
+	t.Helper()
+	var err error
+	h.do(func() {
+		var set unix.CPUSet
+		set.Set(cpu)
+		err = unix.SchedSetaffinity(0, &set)
+	})
+	if err != nil {
+		t.Fatalf("run on CPU %d: %v", cpu, err)
+	}
+}
+
+// cached reports whether CPU cpu's flow cache holds the TCP flow client -> vip.
+func (h *xdpHarness) cached(t *testing.T, cpu int, client, vip netip.AddrPort, proto loader.Protocol) bool {
+	t.Helper()
+	_, ok, err := h.dp.FlowCached(cpu, client, vip, proto)
+	if err != nil {
+		t.Fatalf("read the flow cache: %v", err)
+	}
+	return ok
+}
+
+// TestXDPFlowCache: an established flow's packets without SYN, FIN or RST
+// are served from the CPU's flow cache, which the connection table fills
+// once the flow is ESTABLISHED (TCP) or has a second packet (UDP); a FIN
+// makes the CPU forget it.
+func TestXDPFlowCache(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	h.onCPU(t, 0)
+	syn := fromClient(vipDR, 80, 42000, layers.IPProtocolTCP)
+	ackF := syn.with(ack)
+	fin := syn.with(func(f *frame) { f.fin = true })
+	client, vip := syn.src, syn.dst
+
+	for _, step := range []struct {
+		desc   string
+		in     frame
+		cached bool
+	}{
+		{"SYN: SYN_RECV is not cached", syn, false},
+		{"ACK: ESTABLISHED, cached", ackF, true},
+		{"ACK from the cache", ackF, true},
+		{"FIN: forgotten", fin, false},
+		{"ACK after the FIN: through the table, not cached again", ackF, false},
+	} {
+		v, mac := h.sentTo(t, step.in.bytes(), h.ifA)
+		if v != xdpRedirect || mac.String() != macReal2.String() {
+			t.Errorf("%s: verdict %s, to %s; want redirect to %s", step.desc, verdictName(v), mac, macReal2)
+		}
+		if got := h.cached(t, 0, client, vip, loader.ProtoTCP); got != step.cached {
+			t.Errorf("%s: cached %v, want %v", step.desc, got, step.cached)
+		}
+	}
+
+	udp := fromClient(vipNAT, 53, 42001, layers.IPProtocolUDP)
+	for i, want := range []bool{false, true} {
+		if v, _ := h.sentTo(t, udp.bytes(), h.ifA); !forwarded(v) {
+			t.Fatalf("UDP packet %d: verdict %s, want forwarded", i+1, verdictName(v))
+		}
+		if got := h.cached(t, 0, udp.src, udp.dst, loader.ProtoUDP); got != want {
+			t.Errorf("UDP packet %d: cached %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// TestXDPFlowCacheFlushedBySweep: a flow the sweeper deletes is served from
+// no CPU's cache; its next packet goes to the connection table, which
+// records it again.
+func TestXDPFlowCacheFlushedBySweep(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	h.onCPU(t, 0)
+	syn := fromClient(vipDR, 80, 42010, layers.IPProtocolTCP)
+	client, vip := syn.src, syn.dst
+	for _, in := range []frame{syn, syn.with(ack)} {
+		if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
+			t.Fatalf("handshake: verdict %s, want redirect", verdictName(v))
+		}
+	}
+	if !h.cached(t, 0, client, vip, loader.ProtoTCP) {
+		t.Fatal("established flow not cached")
+	}
+	if _, deleted, err := h.dp.ScanFlows(func(f *loader.Flow) bool { return f.Src == client && f.Dst == vip }); err != nil || deleted != 1 {
+		t.Fatalf("delete the flow: %d deleted, %v", deleted, err)
+	}
+	if h.cached(t, 0, client, vip, loader.ProtoTCP) {
+		t.Error("a deleted flow is still cached")
+	}
+	if v, mac := h.sentTo(t, syn.with(ack).bytes(), h.ifA); v != xdpRedirect || mac.String() != macReal2.String() {
+		t.Errorf("ACK after the delete: verdict %s, to %s; want redirect to %s", verdictName(v), mac, macReal2)
+	}
+	if st, ok := h.flowState(t, client, vip); !ok || st != loader.StateEstablished {
+		t.Errorf("after the delete the ACK left the table with %v (found %v), want the flow ESTABLISHED again", st, ok)
+	}
+}
+
+// TestXDPFlowCacheFlushedByReopen: a SYN reopening an ended flow on one CPU
+// is scheduled afresh; another CPU that cached the old flow must follow
+// the new real, not the old one.
+func TestXDPFlowCacheFlushedByReopen(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	h := newXDPHarness(t, goldenState(nil, nil))
+	syn := fromClient(vipRR, 80, 42020, layers.IPProtocolTCP)
+	send := func(desc string, in frame) net.HardwareAddr {
+		t.Helper()
+		v, mac := h.sentTo(t, in.bytes(), h.ifA)
+		if v != xdpRedirect {
+			t.Fatalf("%s: verdict %s, want redirect", desc, verdictName(v))
+		}
+		return mac
+	}
+
+	h.onCPU(t, 0)
+	old := send("CPU 0: SYN", syn)
+	send("CPU 0: ACK", syn.with(ack))
+	if !h.cached(t, 0, syn.src, syn.dst, loader.ProtoTCP) {
+		t.Fatal("established flow not cached on CPU 0")
+	}
+	h.onCPU(t, 1)
+	send("CPU 1: RST", syn.with(func(f *frame) { f.rst = true }))
+	reopened := send("CPU 1: SYN reopening the closed flow", syn)
+	if reopened.String() == old.String() {
+		t.Fatalf("round robin over two reals sent the reopened flow to the same real %s: nothing to tell apart", old)
+	}
+	h.onCPU(t, 0)
+	if got := send("CPU 0: ACK of the reopened flow", syn.with(ack)); got.String() != reopened.String() {
+		t.Errorf("CPU 0 sent the reopened flow's ACK to %s (the old real); want %s", got, reopened)
+	}
+}
+
+// TestXDPFlowCacheRefreshesIdle: a cached flow still goes to the connection
+// table once its slot is a quarter second old, which keeps its idle time
+// (what the sweeper expires it by) within that quarter second.
+func TestXDPFlowCacheRefreshesIdle(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	h.onCPU(t, 0)
+	syn := fromClient(vipDR, 80, 42030, layers.IPProtocolTCP)
+	for _, in := range []frame{syn, syn.with(ack)} {
+		if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
+			t.Fatalf("handshake: verdict %s, want redirect", verdictName(v))
+		}
+	}
+	time.Sleep(600 * time.Millisecond)
+	if v, _ := h.sentTo(t, syn.with(ack).bytes(), h.ifA); v != xdpRedirect {
+		t.Fatalf("ACK: verdict %s, want redirect", verdictName(v))
+	}
+	var idle time.Duration
+	found := false
+	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+		if f.Src == syn.src && f.Dst == syn.dst {
+			idle, found = f.Idle, true
+		}
+		return false
+	}); err != nil || !found {
+		t.Fatalf("find the flow: found %v, %v", found, err)
+	}
+	if idle >= 300*time.Millisecond {
+		t.Errorf("idle %v after an ACK 600 ms after the last table lookup; want it refreshed (under 300 ms)", idle)
+	}
+}
