@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The flow cache: each CPU keeps the real of the established flows it
- * forwarded lately in a direct-mapped table of its own, indexed by a
- * multiplicative hash of the 5-tuple. A hit costs an inlined array read
- * and a 40-byte compare; the connection table costs a jhash of the key, a
- * bucket walk and the LRU's bookkeeping, about half of what an established
- * packet cost in all.
+ * The flow cache: each CPU keeps copies of the connection table entries it
+ * used lately, established flows and NAT replies, in a direct-mapped table
+ * of its own indexed by a multiplicative hash of the 5-tuple. A hit costs
+ * an inlined array read and a 40-byte compare; the table costs a jhash of
+ * the key, a bucket walk and the LRU's bookkeeping, about half of what an
+ * established packet cost in all.
  *
- * Only what cannot change without the connection table is cached: a flow
- * in ESTABLISHED (or UDP), for packets without SYN, FIN or RST, which go
- * to the table so that the state machine sees them. A slot serves for at
- * most FCACHE_TTL_DIV-th of a second after it was filled; the next packet
- * then goes to the table, which refreshes the flow's idle time and LRU
- * position, and refills the slot. A flow that leaves the table (xlbd's
- * sweeper, a SYN reopening an ended flow) bumps flow_cache_gen, which
- * empties every CPU's cache at once (maps.h). A flow the LRU evicts, when the
- * table is full, may keep its real on a CPU that cached it for that
- * fraction of a second.
+ * Only what cannot change without the table is cached: a flow in
+ * ESTABLISHED (or UDP), or a reply entry, for packets without SYN, FIN or
+ * RST, which go to the table so that the state machine sees them. A slot
+ * serves for at most 1/FCACHE_TTL_DIV of a second after it was filled;
+ * the next packet then goes to the table, which refreshes the flow's idle
+ * time and LRU position, and refills the slot. A flow that leaves the
+ * table (xlbd's sweeper, a SYN reopening an ended flow) bumps
+ * flow_cache_gen, which empties every CPU's cache at once (maps.h). A
+ * flow the LRU evicts when the table is full may keep its real on a CPU
+ * that cached it for that fraction of a second.
  */
 #ifndef XLB_FLOWCACHE_H
 #define XLB_FLOWCACHE_H
@@ -79,32 +79,38 @@ static __always_inline int fcache_may_serve(const struct packet *p)
 	return !(p->tcp_flags & FCACHE_TCP_FLAGS_SEEN);
 }
 
-/* fcache_real finds the real of k's flow in this CPU's cache: 0 if found. */
-static __always_inline int fcache_real(const struct flow_key *k, __u64 now, __u32 *real_id)
+/*
+ * fcache_flow finds k's flow in this CPU's cache: a copy of its entry, whose
+ * atime and state are not kept, and whose reply_hop route() may refill.
+ */
+static __always_inline struct flow *fcache_flow(const struct flow_key *k, __u64 now)
 {
 	struct flow_cache_entry *e = fcache_slot(k);
 
 	if (!e || !fcache_holds(e, k) || e->gen != fcache_gen() ||
 	    (__u32)now - e->stamp >= clock_hz() / FCACHE_TTL_DIV)
-		return -1;
-	*real_id = e->real_id;
-	return 0;
+		return NULL;
+	return &e->flow;
 }
 
 /*
- * fcache_note keeps the flow k, in state after p, in this CPU's cache when
- * its next packets may be served from there, and forgets it otherwise.
+ * fcache_note keeps k's entry f, as p left it, in this CPU's cache when
+ * its next packets may be served from there, and forgets it otherwise: a
+ * forward entry in ESTABLISHED (or UDP), a NAT reply entry (its flow's
+ * state moves only on the real's SYN, FIN or RST), for packets without
+ * those flags.
  */
 static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
-					__u32 state, __u32 real_id, __u64 now)
+					const struct flow *f, __u64 now)
 {
 	struct flow_cache_entry *e = fcache_slot(k);
 
 	if (!e)
 		return;
-	if (fcache_may_serve(p) && (state == XLB_CS_ESTABLISHED || state == XLB_CS_UDP)) {
+	if (fcache_may_serve(p) && (f->dir == XLB_FLOW_REPLY || f->state == XLB_CS_ESTABLISHED ||
+				    f->state == XLB_CS_UDP)) {
 		e->key = *k;
-		e->real_id = real_id;
+		e->flow = *f;
 		e->gen = fcache_gen();
 		e->stamp = now;
 	} else if (fcache_holds(e, k)) {

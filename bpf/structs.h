@@ -112,18 +112,6 @@ struct nexthop {
 	__u32 stamp;   /* when filled, in jiffies (the low 32 bits) */
 };
 
-/*
- * A slot of the flow cache (flowcache.h): an established flow's real, as
- * the connection table said when the slot was filled.
- */
-struct flow_cache_entry {
-	struct flow_key key;
-	__u32 real_id;
-	__u32 gen;   /* fcache_gen() when filled */
-	__u32 stamp; /* when filled, in jiffies (the low 32 bits) */
-	__u32 pad;
-};
-
 /* Connection table value. */
 struct flow {
 	__u64 atime;	 /* last packet seen, in jiffies (clock.h) */
@@ -136,6 +124,17 @@ struct flow {
 	__u32 svc_id;
 	__u32 pad2;
 	struct nexthop reply_hop; /* reply entries: the way to the client */
+};
+
+/*
+ * A slot of the flow cache (flowcache.h): a copy of a flow's entry, as the
+ * connection table had it when the slot was filled. Two cache lines.
+ */
+struct flow_cache_entry {
+	struct flow_key key;
+	__u32 gen;   /* fcache_gen() when filled */
+	__u32 stamp; /* when filled, in jiffies (the low 32 bits) */
+	struct flow flow;
 };
 
 /* Persistence template key: a client prefix of one service. */

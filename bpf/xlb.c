@@ -104,11 +104,9 @@ static __always_inline void touch(struct flow *f, __u64 now)
 
 /*
  * known_flow takes a client's packet of the flow f from the connection
- * table: it moves the flow's state and keeps the flow in this CPU's flow
- * cache (or forgets it there).
+ * table: it moves the flow's state.
  */
-static __always_inline void known_flow(struct packet *p, struct flow_key *key, struct flow *f,
-				       __u64 now)
+static __always_inline void known_flow(struct packet *p, struct flow *f)
 {
 	__u32 real_id = f->real_id;
 	struct real *rl;
@@ -121,8 +119,6 @@ static __always_inline void known_flow(struct packet *p, struct flow_key *key, s
 			ct_advance(f, rl->method == XLB_METHOD_DR ? CT_INPUT_ONLY : CT_INPUT,
 				   p->tcp_flags);
 	}
-	touch(f, now);
-	fcache_note(p, key, f->state, real_id, now);
 }
 
 /* from_nat_real gives a NAT real's reply (of reply entry f) its VIP:port back and sends it to the
@@ -135,7 +131,6 @@ static __always_inline int from_nat_real(struct packet *p, struct flow_key *key,
 	int verdict;
 	long rc;
 
-	touch(f, now);
 	ct_reply_advance(p, f);
 	rc = route(p, key->dst, &f->reply_hop, now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
@@ -190,21 +185,28 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 {
 	struct flow_key key = {};
 	struct flow *f;
-	__u32 real_id;
+	int verdict;
 	__u64 now;
 
 	flow_key_of(p, &key);
 	now = clock_now();
-	if (!fcache_may_serve(p) || fcache_real(&key, now, &real_id) < 0) {
-		f = bpf_map_lookup_elem(&flows, &key);
-		if (f && f->dir == XLB_FLOW_REPLY)
-			return from_nat_real(p, &key, f, now);
-		if (!f || ct_reusable(p, f))
-			return to_new_flow(p, &key, f, flags);
-		known_flow(p, &key, f, now);
-		real_id = f->real_id;
+	f = fcache_may_serve(p) ? fcache_flow(&key, now) : NULL;
+	if (f)
+		return f->dir == XLB_FLOW_REPLY ? from_nat_real(p, &key, f, now)
+						: forward(p, &key, f->real_id, now, 0);
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (!f || (f->dir == XLB_FLOW_FORWARD && ct_reusable(p, f)))
+		return to_new_flow(p, &key, f, flags);
+	touch(f, now);
+	if (f->dir == XLB_FLOW_REPLY) {
+		verdict = from_nat_real(p, &key, f, now);
+	} else {
+		known_flow(p, f);
+		verdict = forward(p, &key, f->real_id, now, 0);
 	}
-	return forward(p, &key, real_id, now, 0);
+	/* After forwarding: the copy has the next hop the packet's route cached. */
+	fcache_note(p, &key, f, now);
+	return verdict;
 }
 
 SEC("xdp")

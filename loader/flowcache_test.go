@@ -30,7 +30,7 @@ func (h *xdpHarness) onCPU(t *testing.T, cpu int) {
 	}
 }
 
-// cached reports whether CPU cpu's flow cache holds the TCP flow client -> vip.
+// cached reports whether CPU cpu's flow cache holds the flow client -> vip.
 func (h *xdpHarness) cached(t *testing.T, cpu int, client, vip netip.AddrPort, proto loader.Protocol) bool {
 	t.Helper()
 	_, ok, err := h.dp.FlowCached(cpu, client, vip, proto)
@@ -42,8 +42,8 @@ func (h *xdpHarness) cached(t *testing.T, cpu int, client, vip netip.AddrPort, p
 
 // TestXDPFlowCache: an established flow's packets without SYN, FIN or RST
 // are served from the CPU's flow cache, which the connection table fills
-// once the flow is ESTABLISHED (TCP) or has a second packet (UDP); a FIN
-// makes the CPU forget it.
+// once the flow is ESTABLISHED (TCP) or has a second packet (UDP), and
+// with a NAT real's replies; a FIN makes the CPU forget the flow.
 func TestXDPFlowCache(t *testing.T) {
 	h := newXDPHarness(t, goldenState(nil, nil))
 	h.onCPU(t, 0)
@@ -69,6 +69,28 @@ func TestXDPFlowCache(t *testing.T) {
 		}
 		if got := h.cached(t, 0, client, vip, loader.ProtoTCP); got != step.cached {
 			t.Errorf("%s: cached %v, want %v", step.desc, got, step.cached)
+		}
+	}
+
+	// A NAT real's replies: cached as their reply entry, and served from
+	// there with the VIP restored.
+	natSyn := fromClient(vipNAT, 80, 42002, layers.IPProtocolTCP)
+	for _, in := range []frame{natSyn, natSyn.with(ack)} {
+		if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
+			t.Fatalf("NAT handshake: verdict %s, want redirect", verdictName(v))
+		}
+	}
+	reply := fromReal(netip.AddrPortFrom(addrReal2, 8080), 42002, macReal2, layers.IPProtocolTCP)
+	for i := range 2 {
+		v, out, err := h.run(reply.bytes(), h.ifB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src, _ := netip.AddrFromSlice(out[26:30]); v != xdpRedirect || net.HardwareAddr(out[:6]).String() != macClient.String() || src != vipNAT {
+			t.Errorf("NAT reply %d: verdict %s, to %s from %s; want redirect to %s from %s", i+1, verdictName(v), net.HardwareAddr(out[:6]), src, macClient, vipNAT)
+		}
+		if !h.cached(t, 0, reply.src, reply.dst, loader.ProtoTCP) {
+			t.Errorf("NAT reply %d: not cached", i+1)
 		}
 	}
 

@@ -67,12 +67,11 @@ type xlbFlow struct {
 }
 
 type xlbFlowCacheEntry struct {
-	_      structs.HostLayout
-	Key    xlbFlowKey
-	RealId uint32
-	Gen    uint32
-	Stamp  uint32
-	Pad    uint32
+	_     structs.HostLayout
+	Key   xlbFlowKey
+	Gen   uint32
+	Stamp uint32
+	Flow  xlbFlow
 }
 
 type xlbFlowDir uint32
