@@ -27,10 +27,12 @@
 #include "maps.h"
 #include "clock.h"
 #include "packet.h"
+#include "conntrack.h"
 
 #define FCACHE_TTL_DIV 4
 
-#define FCACHE_TCP_FLAGS_SEEN (0x01 | 0x02 | 0x04) /* FIN, SYN, RST: the state machine's */
+_Static_assert(XLB_FLOW_CACHE_SLOTS == 1 << XLB_FLOW_CACHE_BITS,
+	       "flow cache slots and index bits agree");
 
 /* fcache_gen is the generation a slot must have to be used. */
 static __always_inline __u32 fcache_gen(void)
@@ -76,7 +78,7 @@ static __always_inline int fcache_holds(const struct flow_cache_entry *e, const 
 /* fcache_may_serve: may p be forwarded from the cache (no flag the state machine needs)? */
 static __always_inline int fcache_may_serve(const struct packet *p)
 {
-	return !(p->tcp_flags & FCACHE_TCP_FLAGS_SEEN);
+	return !(p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST));
 }
 
 /*

@@ -121,8 +121,10 @@ static __always_inline void known_flow(struct packet *p, struct flow *f)
 	}
 }
 
-/* from_nat_real gives a NAT real's reply (of reply entry f) its VIP:port back and sends it to the
- * client. */
+/*
+ * from_nat_real gives a NAT real's reply (of reply entry f, or its copy in
+ * the flow cache) its VIP:port back and sends it to the client.
+ */
 static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f,
 					 __u64 now)
 {

@@ -29,7 +29,7 @@ func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol)
 		return 0, false, err
 	}
 	var e xlbFlowCacheEntry
-	for slot := uint32(cpu) * FlowCacheSlots; slot < uint32(cpu+1)*FlowCacheSlots; slot++ {
+	for slot := uint32(cpu) * flowCacheSlots; slot < uint32(cpu+1)*flowCacheSlots; slot++ {
 		if err := d.objs.FlowCache.Lookup(slot, &e); err != nil {
 			return 0, false, err
 		}

@@ -75,38 +75,39 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 			return seen, deleted, fmt.Errorf("scan connection table: %w", lerr)
 		}
 	}
+	var derr error
 	for _, k := range del {
 		if err := d.objs.Flows.Delete(&k); err == nil {
 			deleted++
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return seen, deleted, d.flushFlowCache(deleted, fmt.Errorf("expire connection: %w", err))
+			derr = fmt.Errorf("expire connection: %w", err)
+			break
 		}
 	}
-	return seen, deleted, d.flushFlowCache(deleted, nil)
+	if deleted > 0 {
+		derr = errors.Join(derr, d.flushFlowCache())
+	}
+	return seen, deleted, derr
 }
 
-// FlowCacheSlots is how many flows each CPU's flow cache holds: the
+// flowCacheSlots is how many flows each CPU's flow cache holds: the
 // established flows whose packets skip the connection table's lookup
 // (bpf/flowcache.h).
-const FlowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
+const flowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
 
-// flushFlowCache empties every CPU's flow cache after deleted flows left
-// the connection table, so that none of them is served from a cache; err
-// is what the deletions returned. xlbd is the only writer of its half of
-// the generation (bpf/maps.h).
-func (d *Dataplane) flushFlowCache(deleted int, err error) error {
-	if deleted == 0 {
-		return err
-	}
+// flushFlowCache empties every CPU's flow cache after flows left the
+// connection table, so that none of them is served from a cache. xlbd is
+// the only writer of its half of the generation (bpf/maps.h).
+func (d *Dataplane) flushFlowCache() error {
 	const control = uint32(1)
 	var gen uint32
-	if lerr := d.objs.FlowCacheGen.Lookup(control, &gen); lerr != nil {
-		return errors.Join(err, fmt.Errorf("flush the flow cache: %w", lerr))
+	if err := d.objs.FlowCacheGen.Lookup(control, &gen); err != nil {
+		return fmt.Errorf("flush the flow cache: %w", err)
 	}
-	if perr := d.objs.FlowCacheGen.Put(control, gen+1); perr != nil {
-		return errors.Join(err, fmt.Errorf("flush the flow cache: %w", perr))
+	if err := d.objs.FlowCacheGen.Put(control, gen+1); err != nil {
+		return fmt.Errorf("flush the flow cache: %w", err)
 	}
-	return err
+	return nil
 }
 
 // PersistAction is what ScanPersistence does with a template.

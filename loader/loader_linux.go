@@ -85,7 +85,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("size the flow cache: %w", err)
 	}
-	spec.Maps[xlbMapFlowCache].MaxEntries = uint32(cpus) * FlowCacheSlots
+	spec.Maps[xlbMapFlowCache].MaxEntries = uint32(cpus) * flowCacheSlots
 
 	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
 		return nil, err
