@@ -58,6 +58,72 @@ func macSwapFloor(b *testing.B) *ebpf.Program {
 	return prog
 }
 
+// tableOnly is the reference for a new flow's cost: a program that does
+// only the connection-table work xlb does for a TCP SYN (a lookup that
+// misses, then an insert that must not replace), in an LRU hash table of
+// the same size, key and value as xlb's own, keyed by the packet's
+// addresses and ports. The difference between xlb's new flow and this is
+// xlb's own work; this is what the kernel's table charges.
+func tableOnly(b *testing.B, like *ebpf.Map) *ebpf.Program {
+	b.Helper()
+	table, err := ebpf.NewMap(&ebpf.MapSpec{
+		Type:       ebpf.LRUHash,
+		KeySize:    like.KeySize(),
+		ValueSize:  like.ValueSize(),
+		MaxEntries: like.MaxEntries(),
+	})
+	if err != nil {
+		b.Fatalf("create reference table: %v", err)
+	}
+	b.Cleanup(func() { table.Close() })
+	keyOff, valueOff := -int16(like.KeySize()), -int16(like.KeySize()+like.ValueSize())
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, offSrcPort+4),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.Mov.Imm(asm.R0, 0),
+	}
+	// Key and value zeroed on the stack (both sizes are multiples of 8).
+	for off := valueOff; off < 0; off += 8 {
+		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R0, asm.DWord))
+	}
+	insns = append(insns,
+		// The key as xlb's flow_key starts: source, destination, ports.
+		asm.LoadMem(asm.R5, asm.R2, offSrcIP, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff, asm.R5, asm.Word),
+		asm.LoadMem(asm.R5, asm.R2, offSrcIP+4, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff+16, asm.R5, asm.Word),
+		asm.LoadMem(asm.R5, asm.R2, offSrcPort, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff+32, asm.R5, asm.Word),
+		asm.LoadMapPtr(asm.R1, table.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "known"),
+		asm.LoadMapPtr(asm.R1, table.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(valueOff)),
+		asm.Mov.Imm(asm.R4, int32(ebpf.UpdateNoExist)),
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, int32(xdpTX)),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, int32(xdpDrop)).WithSymbol("known"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, int32(xdpPass)).WithSymbol("pass"),
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "MIT", Instructions: insns})
+	if err != nil {
+		b.Fatalf("load reference program: %v", err)
+	}
+	b.Cleanup(func() { prog.Close() })
+	return prog
+}
+
 // progRunAttr is the BPF_PROG_TEST_RUN part of union bpf_attr. The
 // benchmark fills it itself, rather than through ebpf.Program.Run, because
 // it needs both an ingress device (the context) and the kernel's duration
@@ -223,10 +289,18 @@ func (h *xdpHarness) fillFlows(b *testing.B, dst netip.Addr, port uint16, n int,
 // each flow after its SYN, say).
 func (h *xdpHarness) fillFlowsWith(b *testing.B, dst netip.Addr, port uint16, n int, base uint32, shape func(*frame)) {
 	b.Helper()
+	h.runFlows(b, h.prog, fromClient(dst, port, 1024, layers.IPProtocolTCP).with(shape).bytes(), n, base, forwarded)
+}
+
+// runFlows runs prog once on each of n flows' packets (frame with the
+// sources of newFlowSource(base)), each of which must get a verdict ok
+// accepts.
+func (h *xdpHarness) runFlows(b *testing.B, prog *ebpf.Program, frame []byte, n int, base uint32, ok func(verdict uint32) bool) {
+	b.Helper()
 	var err error
-	var forwardedN int
+	var okN int
 	h.do(func() {
-		r := newRunner(h.prog, fromClient(dst, port, 1024, layers.IPProtocolTCP).with(shape).bytes(), h.ifA)
+		r := newRunner(prog, frame, h.ifA)
 		vary := newFlowSource(base)
 		for i := range n {
 			vary(r.buf, i)
@@ -234,16 +308,16 @@ func (h *xdpHarness) fillFlowsWith(b *testing.B, dst netip.Addr, port uint16, n 
 			if v, _, err = r.run(); err != nil {
 				return
 			}
-			if forwarded(v) {
-				forwardedN++
+			if ok(v) {
+				okN++
 			}
 		}
 	})
 	if err != nil {
 		b.Fatalf("fill flow table: %v", err)
 	}
-	if forwardedN != n {
-		b.Fatalf("fill flow table: %d of %d SYNs forwarded", forwardedN, n)
+	if okN != n {
+		b.Fatalf("fill flow table: %d of %d packets got the verdict wanted", okN, n)
 	}
 }
 
@@ -259,8 +333,10 @@ func (h *xdpHarness) tableFlows(b *testing.B) int {
 
 // benchCase is one packet path timed by BenchmarkXDP.
 type benchCase struct {
-	name    string
-	floor   bool // the MAC-swap floor program instead of xlb's
+	name  string
+	floor bool // the MAC-swap floor program instead of xlb's
+	// prog is another program to time instead of xlb's (a reference).
+	prog    *ebpf.Program
 	frame   []byte
 	ifindex int
 	// vary makes the i-th packet different (a new flow).
@@ -343,6 +419,8 @@ func (cb *costBench) run(b *testing.B, cases []benchCase) {
 			prog := cb.h.prog
 			if c.floor {
 				prog = cb.floor
+			} else if c.prog != nil {
+				prog = c.prog
 			}
 			b.ResetTimer()
 			st, floor, err := cb.time(b, prog, c, b.N)
@@ -382,6 +460,8 @@ func BenchmarkXDP(b *testing.B) {
 	cb := &costBench{h: h, floor: macSwapFloor(b)}
 	filled := false
 	var flowsBefore int
+	refEmpty, refFull := tableOnly(b, h.dp.FlowTable()), tableOnly(b, h.dp.FlowTable())
+	refFilled := false
 	cb.run(b, []benchCase{
 		{name: "floor MAC swap", floor: true, frame: fromClient(vipDR, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX},
 		{name: "non-VIP pass", frame: fromClient(addrReal2, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpPass},
@@ -405,6 +485,17 @@ func BenchmarkXDP(b *testing.B) {
 				flowsBefore = h.tableFlows(b)
 			},
 			report: func(b *testing.B) { b.ReportMetric(float64(flowsBefore), "flows-in-table") }},
+		{name: "table only, empty table", prog: refEmpty, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
+			vary: newFlowSource(0)},
+		{name: "table only, 1M flows", prog: refFull, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
+			vary: newFlowSource(1024),
+			setup: func(b *testing.B) {
+				if !refFilled {
+					h.runFlows(b, refFull, fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), fillSize, 512,
+						func(v uint32) bool { return v == xdpTX })
+					refFilled = true
+				}
+			}},
 	})
 }
 

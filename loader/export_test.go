@@ -13,6 +13,10 @@ import (
 // package's API: only this package's tests see it.
 func (d *Dataplane) XDPProgram() *ebpf.Program { return d.objs.XlbXdp }
 
+// FlowTable exposes the connection table, whose key and value sizes the
+// benchmarks' table-only reference program copies.
+func (d *Dataplane) FlowTable() *ebpf.Map { return d.objs.Flows }
+
 // HZ is the tick rate the loader learned for the program's clock.
 func (d *Dataplane) HZ() uint32 { return d.hz }
 
