@@ -98,30 +98,14 @@ static __always_inline void nh_fill(struct packet *p, const __be32 *next_hop_dst
 	WRITE_ONCE(nh->gen, gen);
 }
 
-/*
- * route finds the way to next_hop_dst for p: from cache while it is
- * current, else from the FIB (refilling cache; cache may be NULL). It
- * returns a BPF_FIB_LKUP_RET_* code; on success hop holds the egress
- * device and MACs, on BPF_FIB_LKUP_RET_FRAG_NEEDED *mtu the route's MTU.
- */
-static __always_inline long route(struct packet *p, const __be32 *next_hop_dst,
-				  struct nexthop *cache, __u64 now, struct nexthop *hop, __u32 *mtu)
+/* route_lookup is route's way when the cache cannot answer: the FIB, and the cache refilled. */
+static __always_inline long route_lookup(struct packet *p, const __be32 *next_hop_dst,
+					 struct nexthop *cache, __u32 gen, __u32 stamp, __u32 len,
+					 struct nexthop *hop, __u32 *mtu)
 {
 	struct bpf_fib_lookup fib = {};
-	__u32 gen = fib_generation();
-	__u32 stamp = now;
-	__u32 len = pkt_ip_len(p);
 	long rc;
 
-	if (cache && gen && READ_ONCE(cache->gen) == gen && cache->ingress == p->ingress &&
-	    stamp - cache->stamp < clock_hz()) {
-		*hop = *cache;
-		if (len > hop->mtu) {
-			*mtu = hop->mtu;
-			return BPF_FIB_LKUP_RET_FRAG_NEEDED;
-		}
-		return BPF_FIB_LKUP_RET_SUCCESS;
-	}
 	rc = fib_to(p, next_hop_dst, len, &fib);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		*mtu = fib.mtu_result;
@@ -133,6 +117,31 @@ static __always_inline long route(struct packet *p, const __be32 *next_hop_dst,
 	if (cache && gen)
 		nh_fill(p, next_hop_dst, &fib, cache, gen, stamp);
 	return rc;
+}
+
+/*
+ * route finds the way to next_hop_dst for p: from cache while it is
+ * current, else from the FIB (refilling cache; cache may be NULL). It
+ * returns a BPF_FIB_LKUP_RET_* code; on success hop holds the egress
+ * device and MACs, on BPF_FIB_LKUP_RET_FRAG_NEEDED *mtu the route's MTU.
+ */
+static __always_inline long route(struct packet *p, const __be32 *next_hop_dst,
+				  struct nexthop *cache, __u64 now, struct nexthop *hop, __u32 *mtu)
+{
+	__u32 gen = fib_generation();
+	__u32 stamp = now;
+	__u32 len = pkt_ip_len(p);
+
+	if (cache && gen && READ_ONCE(cache->gen) == gen && cache->ingress == p->ingress &&
+	    stamp - cache->stamp < clock_hz()) {
+		*hop = *cache;
+		if (len > hop->mtu) {
+			*mtu = hop->mtu;
+			return BPF_FIB_LKUP_RET_FRAG_NEEDED;
+		}
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
+	return route_lookup(p, next_hop_dst, cache, gen, stamp, len, hop, mtu);
 }
 
 /* must_not_fragment: IPv4 with DF, or IPv6 (routers never fragment it). */
