@@ -165,6 +165,21 @@ func hasVIP(t *testing.T, h *testenv.Host) bool {
 	return strings.Contains(string(out), " "+pairVIP+"/")
 }
 
+// vipSettles reports whether h comes to hold the VIP (want true) or not (false)
+// within a second: keepalived logs a state change before it adds or
+// removes the state's addresses.
+func vipSettles(t *testing.T, h *testenv.Host, want bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for hasVIP(t, h) != want {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // waitClientARP waits until the client resolves the VIP to h's MAC, which
 // the new master's gratuitous ARPs (a burst at once, another after
 // garp_master_delay) make it do.
@@ -469,7 +484,7 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 			x := startPairXlbd(t, p, 0, vrrpBlock(150, tt.advert, extra(xd, kd)...)+drService(p))
 			waitAfter(t, "xlbd", x, 0, "VI_1 BACKUP -> MASTER (priority 150, preempting 198.18.0.3 (priority 100))", 10*time.Second)
 			waitAfter(t, "keepalived", k, mk, "(VI_1) Entering BACKUP STATE", 5*time.Second)
-			if hasVIP(t, kd) {
+			if !vipSettles(t, kd, false) {
 				t.Error("keepalived in BACKUP still holds the VIP")
 			}
 			checkAnsweredByReals(t, p, getVIP(t, p, 3), 3)
@@ -484,7 +499,7 @@ func TestIntegrationVRRPKeepalivedInterop(t *testing.T) {
 				t.Fatalf("xlbd stop: %v", err)
 			}
 			waitAfter(t, "keepalived", k, mk, "(VI_1) Entering MASTER STATE", 10*time.Second)
-			if !hasVIP(t, kd) {
+			if !vipSettles(t, kd, true) {
 				t.Error("keepalived became MASTER without the VIP")
 			}
 
