@@ -335,8 +335,9 @@ func (h *xdpHarness) tableFlows(b *testing.B) int {
 type benchCase struct {
 	name  string
 	floor bool // the MAC-swap floor program instead of xlb's
-	// prog is another program to time instead of xlb's (a reference).
-	prog    *ebpf.Program
+	// prog, if set, gives another program to time instead of xlb's (a
+	// reference); it is called after setup.
+	prog    func() *ebpf.Program
 	frame   []byte
 	ifindex int
 	// vary makes the i-th packet different (a new flow).
@@ -420,7 +421,7 @@ func (cb *costBench) run(b *testing.B, cases []benchCase) {
 			if c.floor {
 				prog = cb.floor
 			} else if c.prog != nil {
-				prog = c.prog
+				prog = c.prog()
 			}
 			b.ResetTimer()
 			st, floor, err := cb.time(b, prog, c, b.N)
@@ -460,8 +461,10 @@ func BenchmarkXDP(b *testing.B) {
 	cb := &costBench{h: h, floor: macSwapFloor(b)}
 	filled := false
 	var flowsBefore int
-	refEmpty, refFull := tableOnly(b, h.dp.FlowTable()), tableOnly(b, h.dp.FlowTable())
-	refFilled := false
+	// The reference tables (xlb's size each) are made only for their
+	// cases, and live as long as the benchmark (b.N may grow, -count).
+	var refEmpty, refFull *ebpf.Program
+	top := b
 	cb.run(b, []benchCase{
 		{name: "floor MAC swap", floor: true, frame: fromClient(vipDR, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX},
 		{name: "non-VIP pass", frame: fromClient(addrReal2, 80, 40000, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpPass},
@@ -485,15 +488,20 @@ func BenchmarkXDP(b *testing.B) {
 				flowsBefore = h.tableFlows(b)
 			},
 			report: func(b *testing.B) { b.ReportMetric(float64(flowsBefore), "flows-in-table") }},
-		{name: "table only, empty table", prog: refEmpty, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
-			vary: newFlowSource(0)},
-		{name: "table only, 1M flows", prog: refFull, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
+		{name: "table only, empty table", prog: func() *ebpf.Program { return refEmpty }, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
+			vary: newFlowSource(0),
+			setup: func(b *testing.B) {
+				if refEmpty == nil {
+					refEmpty = tableOnly(top, h.dp.FlowTable())
+				}
+			}},
+		{name: "table only, 1M flows", prog: func() *ebpf.Program { return refFull }, frame: fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), ifindex: h.ifA, want: xdpTX,
 			vary: newFlowSource(1024),
 			setup: func(b *testing.B) {
-				if !refFilled {
+				if refFull == nil {
+					refFull = tableOnly(top, h.dp.FlowTable())
 					h.runFlows(b, refFull, fromClient(vipRR, 80, 1024, layers.IPProtocolTCP).bytes(), fillSize, 512,
 						func(v uint32) bool { return v == xdpTX })
-					refFilled = true
 				}
 			}},
 	})
