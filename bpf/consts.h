@@ -43,6 +43,9 @@ enum limits {
 	XLB_MAX_SVC_REALS = 1024,
 	/* Entries of one scheduling ring (a Maglev table is the largest). */
 	XLB_MAX_RING = 1048576,
+	/* Ring entries per ring map value (struct ring_chunk): a cache line. */
+	XLB_RING_CHUNK = 16,
+	XLB_RING_CHUNK_BITS = 4,
 	/* Default connection timeouts, in seconds (IPVS's). */
 	XLB_TIMEOUT_TCP = 900,
 	XLB_TIMEOUT_TCPFIN = 120,

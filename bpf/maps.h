@@ -27,14 +27,18 @@ struct {
 } services SEC(".maps");
 
 /*
- * A scheduling ring: index -> real id. Every ring is an array map of its own
- * size (BPF_F_INNER_MAP), created by the control plane; this one is only
- * the template.
+ * A scheduling ring: chunk index -> XLB_RING_CHUNK real ids. Every ring is
+ * an array map of its own size (BPF_F_INNER_MAP), created by the control
+ * plane; this one is only the template.
  */
 struct ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u32);
+	/*
+	 * By size: no map or global function has a struct ring_chunk, so BTF
+	 * would name it here only as a forward declaration.
+	 */
+	__uint(value_size, sizeof(struct ring_chunk));
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_INNER_MAP);
 };

@@ -43,18 +43,24 @@ static __always_inline __u32 ring_key(struct service *svc)
 	return svc->id * 2 + (svc->slot & 1);
 }
 
+/* ring_chunk_at is chunk c of the service's live ring; NULL if it has none. */
+static __always_inline struct ring_chunk *ring_chunk_at(__u32 key, __u32 c)
+{
+	void *ring = bpf_map_lookup_elem(&svc_rings, &key);
+
+	if (!ring)
+		return NULL;
+	return bpf_map_lookup_elem(ring, &c);
+}
+
 /* ring_at reads entry idx of the service's live ring; -1 if it has none. */
 static __always_inline int ring_at(__u32 key, __u32 idx, __u32 *real_id)
 {
-	void *ring = bpf_map_lookup_elem(&svc_rings, &key);
-	__u32 *id;
+	struct ring_chunk *chunk = ring_chunk_at(key, idx >> XLB_RING_CHUNK_BITS);
 
-	if (!ring)
+	if (!chunk)
 		return -1;
-	id = bpf_map_lookup_elem(ring, &idx);
-	if (!id)
-		return -1;
-	*real_id = *id;
+	*real_id = chunk->ids[idx & (XLB_RING_CHUNK - 1)];
 	return 0;
 }
 
@@ -67,9 +73,10 @@ static __always_inline __u32 sched_rr(struct service *svc)
 	return __sync_fetch_and_add(&st->rr_next, 1) % svc->ring_len;
 }
 
-/* The least-connection family's walk over the ring, for bpf_loop. */
+/* The least-connection family's walk over the ring. */
 struct lc_walk {
 	__u32 key; /* the ring */
+	__u32 len; /* its live entries */
 	__u32 sched;
 	__u32 best_id;
 	__u32 best_w;
@@ -77,16 +84,13 @@ struct lc_walk {
 	int found;
 };
 
-static int lc_step(__u32 i, void *data)
+/* lc_consider compares real id with the best so far; 1: it takes the flow. */
+static __always_inline int lc_consider(struct lc_walk *w, __u32 id)
 {
-	struct lc_walk *w = data;
 	struct conn_counts *cc;
 	struct real *rl;
 	__u64 act, inact, oh, wt;
-	__u32 id;
 
-	if (ring_at(w->key, i, &id) < 0)
-		return 1;
 	rl = bpf_map_lookup_elem(&reals, &id);
 	cc = bpf_map_lookup_elem(&real_conns, &id);
 	if (!rl || !cc)
@@ -133,6 +137,27 @@ static int lc_step(__u32 i, void *data)
 }
 
 /*
+ * lc_chunk is bpf_loop's step c: the ring's chunk c, one ring lookup (a
+ * helper call) for XLB_RING_CHUNK reals.
+ */
+static int lc_chunk(__u32 c, void *data)
+{
+	struct lc_walk *w = data;
+	struct ring_chunk *chunk = ring_chunk_at(w->key, c);
+	__u32 first = c << XLB_RING_CHUNK_BITS;
+
+	if (!chunk)
+		return 1;
+	for (__u32 j = 0; j < XLB_RING_CHUNK; j++) {
+		if (first + j >= w->len)
+			return 1;
+		if (lc_consider(w, chunk->ids[j]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * sched_pick stores the chosen real's id in *real_id; -1: no real takes new
  * flows. A global function, so the verifier checks it once for any
  * arguments: inlined, the lc family's bpf_loop walk was checked again for
@@ -156,9 +181,9 @@ __noinline int sched_pick(struct service *svc, struct flow_key *k, __u32 *real_i
 	case XLB_SCHED_SED:
 	case XLB_SCHED_NQ:
 		w.key = ring_key(svc);
+		w.len = svc->ring_len < XLB_MAX_SVC_REALS ? svc->ring_len : XLB_MAX_SVC_REALS;
 		w.sched = svc->sched;
-		bpf_loop(svc->ring_len < XLB_MAX_SVC_REALS ? svc->ring_len : XLB_MAX_SVC_REALS,
-			 lc_step, &w, 0);
+		bpf_loop((w.len + XLB_RING_CHUNK - 1) >> XLB_RING_CHUNK_BITS, lc_chunk, &w, 0);
 		if (!w.found)
 			return -1;
 		*real_id = w.best_id;

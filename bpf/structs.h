@@ -36,6 +36,17 @@ struct service {
 };
 
 /*
+ * XLB_RING_CHUNK consecutive entries of a scheduling ring: entry i is
+ * ids[i % XLB_RING_CHUNK] of value i / XLB_RING_CHUNK. The lc family reads
+ * every entry per new flow, and a ring is an inner map (BPF_F_INNER_MAP),
+ * whose lookups are helper calls the verifier cannot inline: one per chunk
+ * instead of one per real.
+ */
+struct ring_chunk {
+	__u32 ids[XLB_RING_CHUNK];
+};
+
+/*
  * A real server of one service (IPVS: a destination). Weight and flags are
  * for the operator's view (xlb list); the program reads only where to send.
  */

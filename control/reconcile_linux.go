@@ -31,6 +31,9 @@ type Reconciler struct {
 	realIDs  map[realKey]uint32
 	usedReal map[uint32]bool
 	natReals map[loader.Endpoint]bool
+	// ringless are adopted services whose live ring is gone (the loader
+	// made svc_rings anew): planned again even when unchanged.
+	ringless map[loader.Endpoint]bool
 }
 
 // NewReconciler reads what the data plane holds (left by an earlier xlbd)
@@ -46,6 +49,7 @@ func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) 
 		realIDs:  make(map[realKey]uint32),
 		usedReal: make(map[uint32]bool),
 		natReals: make(map[loader.Endpoint]bool),
+		ringless: make(map[loader.Endpoint]bool),
 	}
 	var err error
 	if r.services, err = dp.Services(); err != nil {
@@ -90,8 +94,20 @@ func NewReconciler(dp *loader.Dataplane, log *slog.Logger) (*Reconciler, error) 
 	for _, ep := range nat {
 		r.natReals[ep] = true
 	}
+	for ep, s := range r.services {
+		if s.RingLen == 0 {
+			continue
+		}
+		ok, err := dp.HasRing(s.ID, s.Slot)
+		if err != nil {
+			return nil, fmt.Errorf("adopt data plane state: %w", err)
+		}
+		if !ok {
+			r.ringless[ep] = true
+		}
+	}
 	if len(r.services) > 0 {
-		log.Info("adopted data plane state", "services", len(r.services), "reals", len(reals))
+		log.Info("adopted data plane state", "services", len(r.services), "reals", len(reals), "rings_to_rewrite", len(r.ringless))
 	}
 	return r, nil
 }
@@ -180,6 +196,7 @@ func (r *Reconciler) Apply(st *State) error {
 		}
 		delete(r.services, ep)
 		delete(r.applied, ep)
+		delete(r.ringless, ep)
 		r.log.Info("virtual server removed", "vs", ep.String())
 	}
 	if !anyPort {
@@ -310,7 +327,7 @@ type servicePlan struct {
 func (r *Reconciler) planService(svc *Service) (*servicePlan, error) {
 	cur := r.services[svc.Endpoint]
 	prev, existed := r.applied[svc.Endpoint]
-	if existed && sameService(prev, svc) {
+	if existed && sameService(prev, svc) && !r.ringless[svc.Endpoint] {
 		return nil, nil
 	}
 
@@ -354,6 +371,7 @@ func (r *Reconciler) commitService(p *servicePlan) error {
 	}
 	r.services[p.svc.Endpoint] = p.next
 	r.applied[p.svc.Endpoint] = p.svc
+	delete(r.ringless, p.svc.Endpoint)
 	// Only now that the ring without them is live: reals that left are
 	// marked removed (and logged as such).
 	if p.existed {

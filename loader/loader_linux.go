@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 )
@@ -130,12 +131,19 @@ func resetIncompatible(spec *ebpf.CollectionSpec, pinDir string, log *slog.Logge
 			return fmt.Errorf("open pinned map %s: %w", path, err)
 		}
 		diff := ms.Compatible(m)
+		if diff == nil && ms.InnerMap != nil {
+			diff = innerCompatible(ms.InnerMap, m)
+		}
 		m.Close()
 		if diff == nil {
 			continue
 		}
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("reset pinned map %s: %w", path, err)
+		}
+		if errors.Is(diff, errNoInnerMap) {
+			log.Debug("pinned map made anew", "map", name, "reason", diff.Error())
+			continue
 		}
 		lost, ok := resetLoses[name]
 		if !ok {
@@ -144,6 +152,58 @@ func resetIncompatible(spec *ebpf.CollectionSpec, pinDir string, log *slog.Logge
 		log.Warn("pinned map reset: its layout differs from this xlb's", "map", name, "change", diff.Error(), "lost", lost)
 	}
 	return nil
+}
+
+// innerCompatible checks the inner maps of a pinned map of maps against
+// this program's template: the verifier checks the program against the
+// template the pinned map was made with, which MapSpec.Compatible does not
+// compare. A map of maps holding no inner map cannot show its template and
+// is reset too (it loses nothing).
+func innerCompatible(want *ebpf.MapSpec, outer *ebpf.Map) error {
+	inner, err := firstInnerMap(outer)
+	if err != nil {
+		return err
+	}
+	if inner == nil {
+		return errNoInnerMap
+	}
+	defer inner.Close()
+	var diffs []string
+	if inner.Type() != want.Type {
+		diffs = append(diffs, fmt.Sprintf("inner Type: %s changed to %s", inner.Type(), want.Type))
+	}
+	if inner.KeySize() != want.KeySize {
+		diffs = append(diffs, fmt.Sprintf("inner KeySize: %d changed to %d", inner.KeySize(), want.KeySize))
+	}
+	if inner.ValueSize() != want.ValueSize {
+		diffs = append(diffs, fmt.Sprintf("inner ValueSize: %d changed to %d", inner.ValueSize(), want.ValueSize))
+	}
+	if inner.Flags() != want.Flags {
+		diffs = append(diffs, fmt.Sprintf("inner Flags: %d changed to %d", inner.Flags(), want.Flags))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(diffs, ", "))
+}
+
+var errNoInnerMap = errors.New("it holds no inner map to compare with this xlb's template")
+
+// firstInnerMap opens the inner map in the lowest slot of an array of maps;
+// nil if every slot is empty.
+func firstInnerMap(outer *ebpf.Map) (*ebpf.Map, error) {
+	var id uint32
+	for key := range outer.MaxEntries() {
+		err := outer.Lookup(key, &id)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pinned map of maps: %w", err)
+		}
+		return ebpf.NewMapFromID(ebpf.MapID(id))
+	}
+	return nil, nil
 }
 
 // resetLoses says, for an operator, what resetting a map costs.

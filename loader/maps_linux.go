@@ -123,32 +123,64 @@ func (d *Dataplane) newRing(w RingWrite) (*ebpf.Map, error) {
 	if w.ServiceID >= d.maxServices || w.Slot > 1 {
 		return nil, fmt.Errorf("write ring of service %d slot %d: out of range", w.ServiceID, w.Slot)
 	}
+	chunks := ringChunks(w.RealIDs)
 	spec := d.ringSpec.Copy()
-	spec.MaxEntries = uint32(max(1, len(w.RealIDs)))
+	spec.MaxEntries = uint32(max(1, len(chunks)))
 	ring, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, fmt.Errorf("write ring of service %d: create ring: %w", w.ServiceID, err)
 	}
-	if len(w.RealIDs) == 0 {
+	if len(chunks) == 0 {
 		return ring, nil
 	}
-	keys := make([]uint32, len(w.RealIDs))
+	keys := make([]uint32, len(chunks))
 	for i := range keys {
 		keys[i] = uint32(i)
 	}
-	if _, err := ring.BatchUpdate(keys, w.RealIDs, nil); err != nil {
+	if _, err := ring.BatchUpdate(keys, chunks, nil); err != nil {
 		if !errors.Is(err, ebpf.ErrNotSupported) {
 			ring.Close()
 			return nil, fmt.Errorf("write ring of service %d: %w", w.ServiceID, err)
 		}
 		for i := range keys {
-			if err := ring.Put(keys[i], w.RealIDs[i]); err != nil {
+			if err := ring.Put(keys[i], chunks[i]); err != nil {
 				ring.Close()
 				return nil, fmt.Errorf("write ring of service %d: %w", w.ServiceID, err)
 			}
 		}
 	}
 	return ring, nil
+}
+
+// ringChunk is one value of a ring map (struct ring_chunk): ringChunkLen
+// consecutive entries.
+type ringChunk [ringChunkLen]uint32
+
+const ringChunkLen = int(xlbLimitsXLB_RING_CHUNK)
+
+// ringChunks packs a ring's entries into its map's values; the last one's
+// unused entries stay zero (the program reads only the ring's length).
+func ringChunks(ids []uint32) []ringChunk {
+	chunks := make([]ringChunk, (len(ids)+ringChunkLen-1)/ringChunkLen)
+	for i, id := range ids {
+		chunks[i/ringChunkLen][i%ringChunkLen] = id
+	}
+	return chunks
+}
+
+// HasRing reports whether slot of service svcID holds a ring. An adopted
+// service's live ring is gone when svc_rings was made anew (a new ring
+// layout): its ring must be written again.
+func (d *Dataplane) HasRing(svcID, slot uint32) (bool, error) {
+	var id uint32
+	err := d.objs.SvcRings.Lookup(svcID*2+slot, &id)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read ring of service %d: %w", svcID, err)
+	}
+	return true, nil
 }
 
 // Ring reads n entries of slot of service svcID's ring.
@@ -162,14 +194,16 @@ func (d *Dataplane) Ring(svcID, slot, n uint32) ([]uint32, error) {
 		return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
 	}
 	defer ring.Close()
-	if n > ring.MaxEntries() {
-		return nil, fmt.Errorf("read ring of service %d: %d entries asked, the ring has %d", svcID, n, ring.MaxEntries())
+	if n > ring.MaxEntries()*uint32(ringChunkLen) {
+		return nil, fmt.Errorf("read ring of service %d: %d entries asked, the ring holds at most %d", svcID, n, ring.MaxEntries()*uint32(ringChunkLen))
 	}
-	out := make([]uint32, n)
-	for i := range out {
-		if err := ring.Lookup(uint32(i), &out[i]); err != nil {
+	out := make([]uint32, 0, n)
+	var chunk ringChunk
+	for c := uint32(0); len(out) < int(n); c++ {
+		if err := ring.Lookup(c, &chunk); err != nil {
 			return nil, fmt.Errorf("read ring of service %d: %w", svcID, err)
 		}
+		out = append(out, chunk[:min(ringChunkLen, int(n)-len(out))]...)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -198,6 +199,55 @@ func TestIntegrationXDPLeastConnection(t *testing.T) {
 				t.Errorf("new flow went to real %c, want %c", 'A'+got, 'A'+tc.want)
 			}
 		})
+	}
+}
+
+// TestIntegrationXDPLeastConnectionChunks checks lc and nq over a ring of
+// several chunks (the program reads XLB_RING_CHUNK entries per lookup):
+// the least loaded real wins wherever it sits, and the unused entries of
+// the last chunk (zero: real id 0's, made idle here, which would win) are
+// never read.
+func TestIntegrationXDPLeastConnectionChunks(t *testing.T) {
+	const n = 37 // two whole chunks of 16 and five entries of a third
+	h := newXDPHarness(t, schedState(80, "rr", []int{1}, nil))
+	h.addSchedNeighbours(t, n)
+	weights := make([]int, n)
+	for i := range weights {
+		weights[i] = 1
+	}
+	for ci, sched := range []string{"lc", "nq"} {
+		port := uint16(9100 + ci)
+		if err := h.apply(schedState(port, sched, weights, nil)); err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		ep := loader.Endpoint{Addr: schedVIP, Port: port, Proto: loader.ProtoTCP}
+		ids := make([]uint32, n)
+		for i := range ids {
+			id, err := h.realID(&realRef{ep, schedReal(i), 80})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = id
+		}
+		if !slices.Contains(ids, 0) {
+			if err := h.dp.SetRealConns(0, loader.ConnCounts{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, least := range []int{0, 15, 16, 31, 32, n - 1} {
+			for i, id := range ids {
+				active := int64(10)
+				if i == least {
+					active = 1
+				}
+				if err := h.dp.SetRealConns(id, loader.ConnCounts{Active: active}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := h.sendTo(t, schedClient(least), port, n, nil); got != least {
+				t.Errorf("%s: the new flow went to real %d, want the least loaded real %d", sched, got, least)
+			}
+		}
 	}
 }
 

@@ -103,6 +103,8 @@ type xlbLimits uint32
 const (
 	xlbLimitsXLB_MAX_SVC_REALS         xlbLimits = 1024
 	xlbLimitsXLB_MAX_RING              xlbLimits = 1048576
+	xlbLimitsXLB_RING_CHUNK            xlbLimits = 16
+	xlbLimitsXLB_RING_CHUNK_BITS       xlbLimits = 4
 	xlbLimitsXLB_TIMEOUT_TCP           xlbLimits = 900
 	xlbLimitsXLB_TIMEOUT_TCPFIN        xlbLimits = 120
 	xlbLimitsXLB_TIMEOUT_UDP           xlbLimits = 300

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
 	"github.com/xlbproject/xlb/loader"
 	"github.com/xlbproject/xlb/testenv"
 )
@@ -659,8 +662,10 @@ func TestIntegrationRemovedRealKeepsFlows(t *testing.T) {
 }
 
 // A pinned map whose layout no longer fits (here: another connection table
-// size) is reset, and xlbd says which and what that costs; the others are
-// adopted.
+// size, and scheduling rings of an older layout) is reset, and xlbd says
+// which and what that costs; the others are adopted. The services are
+// adopted unchanged, yet their rings are written again: new connections
+// are scheduled as before.
 func TestIntegrationIncompatibleMapReset(t *testing.T) {
 	topo := testenv.Start(t, testenv.Options{Reals: 2})
 	serveHTTP(t, topo)
@@ -671,6 +676,7 @@ func TestIntegrationIncompatibleMapReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.Wait(5 * time.Second)
+	pinOldLayoutRings(t, x.pinDir)
 
 	d, err := topo.Director.StartDaemon(filepath.Join(binDir, "xlbd"), "-f", x.file, "--bpffs", x.pinDir,
 		"-i", testenv.DirectorFrontIf, "-i", testenv.DirectorLANIf, "--flow-table-size", "32768")
@@ -684,6 +690,9 @@ func TestIntegrationIncompatibleMapReset(t *testing.T) {
 	log := d.Log()
 	if !strings.Contains(log, "pinned map reset") || !strings.Contains(log, "map=flows") || !strings.Contains(log, "MaxEntries: 65536 changed to 32768") {
 		t.Errorf("xlbd did not say it reset the connection table:\n%s", log)
+	}
+	if !strings.Contains(log, "map=svc_rings") || !strings.Contains(log, "inner ValueSize: 4 changed to 64") {
+		t.Errorf("xlbd did not say it reset the scheduling rings:\n%s", log)
 	}
 	if strings.Contains(log, "map=real_stats") {
 		t.Errorf("xlbd reset a compatible map:\n%s", log)
@@ -960,5 +969,39 @@ func TestIntegrationSweeperExpiresFlows(t *testing.T) {
 			t.Fatalf("InActConn still %d 10 s after the flows went idle (udp timeout 1 s):\n%s", inact(), x.xlb(t, "list"))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pinOldLayoutRings replaces the pinned svc_rings with one an older xlb
+// made, whose rings held one real id per value, holding one such ring:
+// what xlbd finds when it upgrades from that version.
+func pinOldLayoutRings(t *testing.T, pinDir string) {
+	t.Helper()
+	path := filepath.Join(pinDir, "svc_rings")
+	cur, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: unix.BPF_F_INNER_MAP}
+	outer := &ebpf.MapSpec{Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: cur.MaxEntries(), Flags: cur.Flags(), InnerMap: inner}
+	cur.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ebpf.NewMap(outer)
+	if err != nil {
+		t.Fatalf("old svc_rings: %v", err)
+	}
+	defer m.Close()
+	ring, err := ebpf.NewMap(inner)
+	if err != nil {
+		t.Fatalf("old ring: %v", err)
+	}
+	defer ring.Close()
+	if err := m.Put(uint32(0), ring); err != nil {
+		t.Fatalf("old ring into svc_rings: %v", err)
+	}
+	if err := m.Pin(path); err != nil {
+		t.Fatalf("pin old svc_rings: %v", err)
 	}
 }
