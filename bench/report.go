@@ -82,11 +82,16 @@ func report(r *Results) string {
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
-		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs one thread.\n\n")
-		p("| setup | conn/s | x nftables | x haproxy | requests | errors |\n| --- | ---: | ---: | ---: | ---: | --- |\n")
-		n, h := e.cps("nftables-dnat"), e.cps("haproxy")
+		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs one thread. ")
+		p("Rounds and ratios as for the packet rates: %d rounds.\n\n", e.ConnRounds)
+		p("| setup | conn/s | x nftables | x haproxy | requests | rounds conn/s | errors |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, c := range e.Conns {
-			p("| %s | %.0f | %s | %s | %d | %s |\n", c.Setup, c.PerSec, ratio(c.PerSec, n), ratio(c.PerSec, h), c.Requests, oneLine(c.Errors))
+			var rounds []string
+			for _, v := range c.RoundsPerSec {
+				rounds = append(rounds, fmt.Sprintf("%.0f", v))
+			}
+			p("| %s | %.0f | %s | %s | %d | %s | %s |\n", c.Setup, c.PerSec, ratioText(e.cpsRatio(c.Setup, "nftables-dnat")), ratioText(e.cpsRatio(c.Setup, "haproxy")),
+				c.Requests, strings.Join(rounds, " / "), oneLine(c.Errors))
 		}
 	}
 
@@ -132,13 +137,6 @@ func ratioText(r float64) string {
 		return ""
 	}
 	return fmt.Sprintf("%.2f", r)
-}
-
-func ratio(v, of float64) string {
-	if v <= 0 || of <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.2f", v/of)
 }
 
 // benchLabel turns a Go benchmark name into the case's words.

@@ -16,9 +16,10 @@ type E2EResults struct {
 	// Rounds is how many times each setup was measured.
 	Rounds int       `json:"rounds"`
 	PPS    []PPSCase `json:"pps"`
-	// wrk's bounds.
+	// wrk's bounds, and how many times each TCP setup was measured.
 	WrkSeconds     int        `json:"wrk_seconds"`
 	WrkConnections int        `json:"wrk_connections"`
+	ConnRounds     int        `json:"conn_rounds"`
 	Conns          []ConnCase `json:"tcp_conns"`
 }
 
@@ -43,35 +44,55 @@ type PPSCase struct {
 // round's rate beside it; a setup that failed in any round is reported by
 // its first failure.
 func medianCases(rounds [][]PPSCase) []PPSCase {
+	return medianRounds(rounds, func(c *PPSCase) (string, float64, bool) { return c.Setup, c.PPS, c.Error != "" },
+		func(c *PPSCase, rates []float64) { c.RoundsPPS = rates })
+}
+
+// medianConnCases is medianCases for the TCP connection rates.
+func medianConnCases(rounds [][]ConnCase) []ConnCase {
+	return medianRounds(rounds, func(c *ConnCase) (string, float64, bool) { return c.Setup, c.PerSec, c.Errors != "" },
+		func(c *ConnCase, rates []float64) { c.RoundsPerSec = rates })
+}
+
+// medianRounds picks, per setup (in the order of their first round), the
+// case of median rate and gives it every round's rate; a setup that failed
+// in any round is its first failure.
+func medianRounds[C any](rounds [][]C, of func(*C) (setup string, rate float64, failed bool), setRates func(*C, []float64)) []C {
 	var order []string
-	by := make(map[string][]PPSCase)
+	by := make(map[string][]C)
 	for _, r := range rounds {
 		for _, c := range r {
-			if _, ok := by[c.Setup]; !ok {
-				order = append(order, c.Setup)
+			setup, _, _ := of(&c)
+			if _, ok := by[setup]; !ok {
+				order = append(order, setup)
 			}
-			by[c.Setup] = append(by[c.Setup], c)
+			by[setup] = append(by[setup], c)
 		}
 	}
-	var out []PPSCase
+	var out []C
 	for _, setup := range order {
 		cs := by[setup]
-		var failed *PPSCase
+		var failed *C
 		var rates []float64
 		for i := range cs {
-			if cs[i].Error != "" && failed == nil {
+			_, rate, bad := of(&cs[i])
+			if bad && failed == nil {
 				failed = &cs[i]
 			}
-			rates = append(rates, cs[i].PPS)
+			rates = append(rates, rate)
 		}
 		if failed != nil {
 			out = append(out, *failed)
 			continue
 		}
 		sorted := slices.Clone(cs)
-		slices.SortFunc(sorted, func(a, b PPSCase) int { return cmp.Compare(a.PPS, b.PPS) })
+		slices.SortFunc(sorted, func(a, b C) int {
+			_, ra, _ := of(&a)
+			_, rb, _ := of(&b)
+			return cmp.Compare(ra, rb)
+		})
 		m := sorted[len(sorted)/2]
-		m.RoundsPPS = rates
+		setRates(&m, rates)
 		out = append(out, m)
 	}
 	return out
@@ -84,6 +105,9 @@ type ConnCase struct {
 	PerSec   float64 `json:"conns_per_sec"`
 	Requests int64   `json:"requests"`
 	Errors   string  `json:"errors,omitempty"`
+	// RoundsPerSec are the rates of every round; the fields above are of
+	// the median round.
+	RoundsPerSec []float64 `json:"rounds_conns_per_sec,omitempty"`
 }
 
 func (e *E2EResults) pps(setup string) float64 {
@@ -112,6 +136,28 @@ func (e *E2EResults) ppsRatio(setup, of string) float64 {
 			b = c.RoundsPPS
 		}
 	}
+	return roundsRatio(a, b)
+}
+
+// cpsRatio is ppsRatio for the TCP connection rates.
+func (e *E2EResults) cpsRatio(setup, of string) float64 {
+	var a, b []float64
+	for _, c := range e.Conns {
+		if c.Errors != "" {
+			continue
+		}
+		if c.Setup == setup {
+			a = c.RoundsPerSec
+		}
+		if c.Setup == of {
+			b = c.RoundsPerSec
+		}
+	}
+	return roundsRatio(a, b)
+}
+
+// roundsRatio is the median of a[i]/b[i]; 0 when the rounds do not pair up.
+func roundsRatio(a, b []float64) float64 {
 	if len(a) == 0 || len(a) != len(b) {
 		return 0
 	}

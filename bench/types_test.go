@@ -63,3 +63,27 @@ func TestPPSRatio(t *testing.T) {
 		}
 	}
 }
+
+// The TCP rates go through the same rounds: the median round per setup,
+// and ratios within rounds.
+func TestConnRounds(t *testing.T) {
+	cases := medianConnCases([][]ConnCase{
+		{{Setup: "xlb", PerSec: 300, Requests: 1}, {Setup: "haproxy", PerSec: 100}},
+		{{Setup: "xlb", PerSec: 150, Requests: 2}, {Setup: "haproxy", PerSec: 50}},
+		{{Setup: "xlb", PerSec: 330, Requests: 3}, {Setup: "haproxy", Errors: "wrk: timeout"}},
+	})
+	want := []ConnCase{{Setup: "xlb", PerSec: 300, Requests: 1, RoundsPerSec: []float64{300, 150, 330}}, {Setup: "haproxy", Errors: "wrk: timeout"}}
+	if !reflect.DeepEqual(cases, want) {
+		t.Fatalf("medianConnCases:\n got %+v\nwant %+v", cases, want)
+	}
+	e := &E2EResults{Conns: []ConnCase{
+		{Setup: "xlb", PerSec: 300, RoundsPerSec: []float64{300, 150, 330}},
+		{Setup: "nft", PerSec: 100, RoundsPerSec: []float64{100, 50, 300}},
+	}}
+	if got := e.cpsRatio("xlb", "nft"); got != 3 {
+		t.Errorf("cpsRatio(xlb, nft) = %v, want 3 (the ratios 3, 3, 1.1)", got)
+	}
+	if got := e.cpsRatio("xlb", "haproxy"); got != 0 {
+		t.Errorf("cpsRatio against an unmeasured setup = %v, want 0", got)
+	}
+}
