@@ -220,7 +220,11 @@ func notes(b *strings.Builder, r *Results) {
 			p("The generator, the director's XDP, the LAN bridge and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.\n", r.Machine.CPUs)
 		}
 		if d := e.cps("direct"); d > 0 {
-			p("- TCP connections per second: wrk, the Go HTTP servers of the reals and the director share the same %d CPUs, so each figure is bounded by the whole machine's work per connection (`direct`, one real and no balancer: %.0f conn/s), and the spread between runs is wide: ratios of a few percent between balancers are within it.\n", r.Machine.CPUs, d)
+			p("- TCP connections per second: wrk, the Go HTTP servers of the reals and the director share the same %d CPUs, so each figure is bounded by the whole machine's work per connection (`direct`, one real and no balancer: %.0f conn/s), and the spread between runs is wide: ratios of a few percent between balancers are within it.", r.Machine.CPUs, d)
+			if x, n := e.cpsRatio("xlb-nat", "direct"), e.cpsRatio("nftables-dnat", "direct"); x > 0 && n > 0 {
+				p(" Within rounds, xlb NAT runs at %.2fx `direct`'s rate and nftables DNAT at %.2fx: with xlb at the rate of no balancer at all, its ratio to nftables is bounded by `direct`'s, %.2fx here.", x, n, 1/n)
+			}
+			p("\n")
 		}
 	}
 	if c := r.Control; c != nil && c.ApplyMs > 0 {
