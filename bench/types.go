@@ -124,33 +124,27 @@ func (e *E2EResults) pps(setup string) float64 {
 // stretch of the shared machine moves both sides of each ratio alike. 0 when
 // either was not measured.
 func (e *E2EResults) ppsRatio(setup, of string) float64 {
-	var a, b []float64
-	for _, c := range e.PPS {
-		if c.Error != "" {
-			continue
-		}
-		if c.Setup == setup {
-			a = c.RoundsPPS
-		}
-		if c.Setup == of {
-			b = c.RoundsPPS
-		}
-	}
-	return roundsRatio(a, b)
+	return ratioWithinRounds(e.PPS, setup, of, func(c *PPSCase) (string, []float64, bool) { return c.Setup, c.RoundsPPS, c.Error != "" })
 }
 
 // cpsRatio is ppsRatio for the TCP connection rates.
 func (e *E2EResults) cpsRatio(setup, of string) float64 {
+	return ratioWithinRounds(e.Conns, setup, of, func(c *ConnCase) (string, []float64, bool) { return c.Setup, c.RoundsPerSec, c.Errors != "" })
+}
+
+// ratioWithinRounds is roundsRatio of the rounds of setup and of among cases.
+func ratioWithinRounds[C any](cases []C, setup, of string, rounds func(*C) (setup string, rates []float64, failed bool)) float64 {
 	var a, b []float64
-	for _, c := range e.Conns {
-		if c.Errors != "" {
+	for i := range cases {
+		name, rates, failed := rounds(&cases[i])
+		if failed {
 			continue
 		}
-		if c.Setup == setup {
-			a = c.RoundsPerSec
+		if name == setup {
+			a = rates
 		}
-		if c.Setup == of {
-			b = c.RoundsPerSec
+		if name == of {
+			b = rates
 		}
 	}
 	return roundsRatio(a, b)
