@@ -88,15 +88,7 @@ func (d *Dataplane) ReasonStats() (map[Reason]Counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[Reason]Counters, reasonCount)
-	for _, counts := range byIf {
-		for r, c := range counts {
-			sum := out[r]
-			sum.Packets += c.Packets
-			sum.Bytes += c.Bytes
-			out[r] = sum
-		}
-	}
+	out := SumInterfaces(byIf)
 	for _, r := range Reasons() {
 		if _, ok := out[r]; !ok {
 			out[r] = Counters{}

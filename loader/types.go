@@ -192,6 +192,21 @@ type Counters struct {
 	Bytes   uint64
 }
 
+// SumInterfaces totals per-interface counters (ReasonStatsByInterface) by
+// reason.
+func SumInterfaces(byIf map[string]map[Reason]Counters) map[Reason]Counters {
+	out := make(map[Reason]Counters)
+	for _, counts := range byIf {
+		for r, c := range counts {
+			sum := out[r]
+			sum.Packets += c.Packets
+			sum.Bytes += c.Bytes
+			out[r] = sum
+		}
+	}
+	return out
+}
+
 // Reason says why the data plane passed a packet to the kernel or dropped it.
 type Reason uint32
 

@@ -150,20 +150,6 @@ type statsSnapshot struct {
 	interval    time.Duration
 }
 
-// sumInterfaces is the totals of every interface, by reason.
-func sumInterfaces(counts reasonsByIf) map[loader.Reason]loader.Counters {
-	out := make(map[loader.Reason]loader.Counters)
-	for _, byReason := range counts {
-		for r, c := range byReason {
-			sum := out[r]
-			sum.Packets += c.Packets
-			sum.Bytes += c.Bytes
-			out[r] = sum
-		}
-	}
-	return out
-}
-
 // rates is the counters' per-second rates from before to now over d.
 func rates(before, now loader.Counters, d time.Duration) (pps, bps float64) {
 	return perSecond(before.Packets, now.Packets, d), perSecond(before.Bytes, now.Bytes, d)
@@ -183,7 +169,7 @@ func writeStats(w io.Writer, s statsSnapshot) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\t%s\n", reasonCol, valueCols)
-	now, before := sumInterfaces(s.now), sumInterfaces(s.before)
+	now, before := loader.SumInterfaces(s.now), loader.SumInterfaces(s.before)
 	for _, r := range loader.Reasons() {
 		if withRate {
 			pps, bps := rates(before[r], now[r], s.interval)
@@ -275,9 +261,9 @@ func writeStatsJSON(w io.Writer, s statsSnapshot) error {
 	if s.before != nil {
 		sec := s.interval.Seconds()
 		doc.RateInterval = &sec
-		before = sumInterfaces(s.before)
+		before = loader.SumInterfaces(s.before)
 	}
-	doc.Reasons = jsonReasons(sumInterfaces(s.now), before, s.interval)
+	doc.Reasons = jsonReasons(loader.SumInterfaces(s.now), before, s.interval)
 	for _, name := range s.ifaces {
 		var b map[loader.Reason]loader.Counters
 		if s.before != nil {
