@@ -179,6 +179,72 @@ func attach(h *testenv.Host, ifname string, prog *ebpf.Program) (func(), error) 
 	return func() { l.Close() }, nil
 }
 
+// lanSwitch puts switchProg on every port of the LAN's bridge, each with
+// the MAC of the host at the other end, until the returned function takes
+// it off. The director's eth1 sends with TX checksum offload off meanwhile
+// (DESIGN.md veth fact 2): HAProxy's connections to the reals start there,
+// and their partial checksums would not survive the switch's redirect.
+func lanSwitch(topo *testenv.Topology) (stop func(), err error) {
+	macs, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xlb_bench_macs", Type: ebpf.Hash, KeySize: 8, ValueSize: 4, MaxEntries: testenv.MaxReals + 1})
+	if err != nil {
+		return nil, fmt.Errorf("create switch map: %w", err)
+	}
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		macs.Close()
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	prog, err := switchProg(macs)
+	if err != nil {
+		return nil, fmt.Errorf("load switch: %w", err)
+	}
+	undo = append(undo, func() { prog.Close() })
+	if err := topo.Director.SetTxChecksum(testenv.DirectorLANIf, false); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = topo.Director.SetTxChecksum(testenv.DirectorLANIf, true) })
+	// Port p0 leads to the director's eth1, pN to realN's eth0.
+	ends := []iface{{topo.Director, testenv.DirectorLANIf}}
+	for _, r := range topo.Reals {
+		ends = append(ends, iface{r, testenv.EndpointIf})
+	}
+	for i, end := range ends {
+		l, err := end.h.Link(end.name)
+		if err != nil {
+			return nil, err
+		}
+		port := fmt.Sprintf("p%d", i)
+		idx, err := topo.LAN.Ifindex(port)
+		if err != nil {
+			return nil, err
+		}
+		var key [8]byte
+		copy(key[:], l.Attrs().HardwareAddr)
+		if err := macs.Put(key, uint32(idx)); err != nil {
+			return nil, fmt.Errorf("fill switch map: %w", err)
+		}
+		detach, err := attach(topo.LAN, port, prog)
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, detach)
+	}
+	return stop, nil
+}
+
+// iface names an interface of a host.
+type iface struct {
+	h    *testenv.Host
+	name string
+}
+
 // benchE2E builds the topology and measures every setup in turn.
 func benchE2E(ctx context.Context) (*E2EResults, error) {
 	res := &E2EResults{FrameBytes: 64, Flows: genSports, MaxSeconds: genMaxTime.Seconds(), MaxPackets: genMaxPackets, Rounds: ppsRounds,
@@ -246,6 +312,11 @@ func benchE2E(ctx context.Context) (*E2EResults, error) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
+	stopSwitch, err := lanSwitch(topo)
+	if err != nil {
+		return res, err
+	}
+	defer stopSwitch()
 
 	e.ppsSetups(ctx)
 	e.connSetups(ctx)
@@ -285,17 +356,21 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 		m.Close()
 	}
 
-	// The floor: MAC rewrite to real 1 and redirect to eth1.
+	// The floor: MAC rewrite to one of the reals and redirect to eth1.
 	if err := func() error {
-		rl, err := topo.Reals[0].Link("eth0")
-		if err != nil {
-			return err
+		var dsts []net.HardwareAddr
+		for _, r := range topo.Reals {
+			rl, err := r.Link("eth0")
+			if err != nil {
+				return err
+			}
+			dsts = append(dsts, rl.Attrs().HardwareAddr)
 		}
 		dl1, err := topo.Director.Link("eth1")
 		if err != nil {
 			return err
 		}
-		prog, err := floorProg(rl.Attrs().HardwareAddr, dl1.Attrs().HardwareAddr, dl1.Attrs().Index)
+		prog, err := floorProg(dsts, dl1.Attrs().HardwareAddr, dl1.Attrs().Index)
 		if err != nil {
 			return fmt.Errorf("load floor: %w", err)
 		}

@@ -123,24 +123,73 @@ func readCounter(m *ebpf.Map) (uint64, error) {
 	return sum, nil
 }
 
-// floorProg is the end-to-end floor: the least an XDP forwarder does,
-// rewrite both MAC addresses (to dst, from src) and redirect to ifindex.
-func floorProg(dst, src net.HardwareAddr, ifindex int) (*ebpf.Program, error) {
+// floorProg is the end-to-end floor: the least an XDP forwarder does for
+// the same delivery as the balancers, spread the frames over the reals
+// (by the UDP source port's low byte, modulo len(dsts)), rewrite both MAC
+// addresses (to that real's, from src) and redirect to ifindex.
+func floorProg(dsts []net.HardwareAddr, src net.HardwareAddr, ifindex int) (*ebpf.Program, error) {
+	if len(dsts) == 0 {
+		return nil, fmt.Errorf("floor with no real to send to")
+	}
 	w := func(b []byte) int64 { return int64(int32(binary.NativeEndian.Uint32(b))) }
 	h := func(b []byte) int64 { return int64(binary.NativeEndian.Uint16(b)) }
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 42),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, 35, asm.Byte), // UDP source port, low byte (no IP options)
+		asm.Mod.Imm(asm.R5, int32(len(dsts))),
+		asm.StoreImm(asm.R2, 6, w(src[0:4]), asm.Word),
+		asm.StoreImm(asm.R2, 10, h(src[4:6]), asm.Half),
+	}
+	for i := range dsts[1:] {
+		insns = append(insns, asm.JEq.Imm(asm.R5, int32(i+1), fmt.Sprintf("dst%d", i+1)))
+	}
+	for i, dst := range dsts {
+		insns = append(insns,
+			asm.StoreImm(asm.R2, 0, w(dst[0:4]), asm.Word).WithSymbol(fmt.Sprintf("dst%d", i)),
+			asm.StoreImm(asm.R2, 4, h(dst[4:6]), asm.Half),
+			asm.Ja.Label("send"),
+		)
+	}
+	insns = append(insns,
+		asm.Mov.Imm(asm.R1, int32(ifindex)).WithSymbol("send"),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
+		asm.Return(),
+	)
+	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlb_bench_floor", Type: ebpf.XDP, License: "GPL", Instructions: insns})
+}
+
+// switchProg forwards a frame whose destination MAC is in macs (MAC, as 8
+// bytes with two zero bytes after it, -> ifindex) straight to that port:
+// the LAN's known unicast in XDP, as a hardware switch forwards it without
+// the director's CPUs. Everything else (broadcast, multicast, unknown)
+// passes to the kernel's bridge.
+func switchProg(macs *ebpf.Map) (*ebpf.Program, error) {
 	return ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "xlb_bench_floor", Type: ebpf.XDP, License: "GPL",
+		Name: "xlb_bench_sw", Type: ebpf.XDP, License: "GPL",
 		Instructions: asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
 			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
 			asm.Mov.Reg(asm.R4, asm.R2),
 			asm.Add.Imm(asm.R4, 14),
 			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-			asm.StoreImm(asm.R2, 0, w(dst[0:4]), asm.Word),
-			asm.StoreImm(asm.R2, 4, h(dst[4:6]), asm.Half),
-			asm.StoreImm(asm.R2, 6, w(src[0:4]), asm.Word),
-			asm.StoreImm(asm.R2, 10, h(src[4:6]), asm.Half),
-			asm.Mov.Imm(asm.R1, int32(ifindex)),
+			asm.LoadMem(asm.R5, asm.R2, 0, asm.Word),
+			asm.StoreMem(asm.R10, -8, asm.R5, asm.Word),
+			asm.LoadMem(asm.R5, asm.R2, 4, asm.Half),
+			asm.StoreMem(asm.R10, -4, asm.R5, asm.Half),
+			asm.StoreImm(asm.R10, -2, 0, asm.Half),
+			asm.Mov.Reg(asm.R2, asm.R10),
+			asm.Add.Imm(asm.R2, -8),
+			asm.LoadMapPtr(asm.R1, macs.FD()),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "pass"),
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 			asm.Mov.Imm(asm.R2, 0),
 			asm.FnRedirect.Call(),
 			asm.Return(),

@@ -58,11 +58,13 @@ func report(r *Results) string {
 	if e := r.E2E; e != nil {
 		p("\n## End to end\n\n")
 		p("A testenv topology: client -> director -> LAN bridge -> 3 reals, each in its own network namespace, veth links. ")
+		p("The LAN's known unicast is switched in XDP on the bridge's ports (by destination MAC, straight to the port of that host), as a hardware switch forwards it without the director's CPUs; ")
+		p("through the kernel's bridge, which runs on the same CPUs as everything else, each packet cost about 1 µs more in every setup and the bridge bounded every rate. ")
 		p("The generator is an XDP program run with `BPF_PROG_TEST_RUN` in live-frames mode on the client: %d-byte UDP frames, ", e.FrameBytes)
 		p("a random source port among %d (so %d flows), transmitted out of the client's eth0; each run at most %.0f s and %d packets, after a warm-up. ", e.Flows, e.Flows, e.MaxSeconds, e.MaxPackets)
 		p("Delivered packets are counted by an XDP program on each real's eth0 (it counts and drops them). ")
 		p("\"generator\" counts at the director's eth0 instead: the rate the generator reaches the director at, the ceiling of every other line. ")
-		p("All of it runs on the same %d CPUs, so the generator, the director, the bridge and the reals share them: ", r.Machine.CPUs)
+		p("All of it runs on the same %d CPUs, so the generator, the director, the switch and the reals share them: ", r.Machine.CPUs)
 		p("CPU ns/packet is the machine's busy CPU time per delivered packet.\n\n")
 		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate. ", e.Rounds)
 		p("A ratio is the median of the ratios within each round (the two setups measured minutes apart at most), not the ratio of the medians.\n\n")
@@ -78,7 +80,7 @@ func report(r *Results) string {
 			}
 			p("| %s | %.0f | %s | %s | %.0f | %d | %d | %s |\n", c.Setup, c.PPS, ratioText(e.ppsRatio(c.Setup, "xdp-floor")), ratioText(e.ppsRatio(c.Setup, "nftables-dnat")), c.CPUNsPerPacket, c.Sent, c.Delivered, strings.Join(rounds, " / "))
 		}
-		p("\nSetups: `xdp-floor` rewrites both MACs and redirects to the director's eth1 (toward one real); `kernel-forward` sends to a real's address, routed by the director's kernel; ")
+		p("\nSetups: `xdp-floor` rewrites both MACs and redirects to the director's eth1, toward the 3 reals in turn (by the source port), as the balancers spread the flows; `kernel-forward` sends to a real's address, routed by the director's kernel; ")
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
@@ -217,7 +219,7 @@ func notes(b *strings.Builder, r *Results) {
 		g, fl := e.pps("generator"), e.pps("xdp-floor")
 		if g > 0 && fl > 0 {
 			p("- End to end, the generator reaches the director at %.0f pps, %.1fx the floor's delivered rate, so the director's side bounds every other line. ", g, g/fl)
-			p("The generator, the director's XDP, the LAN bridge and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.\n", r.Machine.CPUs)
+			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.\n", r.Machine.CPUs)
 		}
 		if d := e.cps("direct"); d > 0 {
 			p("- TCP connections per second: wrk, the Go HTTP servers of the reals and the director share the same %d CPUs, so each figure is bounded by the whole machine's work per connection (`direct`, one real and no balancer: %.0f conn/s), and the spread between runs is wide: ratios of a few percent between balancers are within it.", r.Machine.CPUs, d)
