@@ -33,6 +33,9 @@
 
 _Static_assert(XLB_FLOW_CACHE_SLOTS == 1 << XLB_FLOW_CACHE_BITS,
 	       "flow cache slots and index bits agree");
+_Static_assert(sizeof(struct flow_cache_entry) == 128 &&
+		   __builtin_offsetof(struct flow_cache_entry, vaddr) == 64,
+	       "a flow cache slot is two cache lines, a forward hit reads the first");
 
 /* fcache_gen is the generation a slot must have to be used. */
 static __always_inline __u32 fcache_gen(void)
@@ -82,17 +85,17 @@ static __always_inline int fcache_may_serve(const struct packet *p)
 }
 
 /*
- * fcache_flow finds k's flow in this CPU's cache: a copy of its entry, whose
- * atime and state are not kept, and whose reply_hop route() may refill.
+ * fcache_flow finds k's flow in this CPU's cache: the slot, whose
+ * reply_hop route() may refill.
  */
-static __always_inline struct flow *fcache_flow(const struct flow_key *k, __u64 now)
+static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_key *k, __u64 now)
 {
 	struct flow_cache_entry *e = fcache_slot(k);
 
 	if (!e || !fcache_holds(e, k) || e->gen != fcache_gen() ||
 	    (__u32)now - e->stamp >= clock_hz() / FCACHE_TTL_DIV)
 		return NULL;
-	return &e->flow;
+	return e;
 }
 
 /*
@@ -112,9 +115,15 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 	if (fcache_may_serve(p) && (f->dir == XLB_FLOW_REPLY || f->state == XLB_CS_ESTABLISHED ||
 				    f->state == XLB_CS_UDP)) {
 		e->key = *k;
-		e->flow = *f;
 		e->gen = fcache_gen();
 		e->stamp = now;
+		e->real_id = f->real_id;
+		e->dir = f->dir;
+		if (f->dir == XLB_FLOW_REPLY) {
+			addr_copy(e->vaddr, f->vaddr);
+			e->vport = f->vport;
+			e->reply_hop = f->reply_hop;
+		}
 	} else if (fcache_holds(e, k)) {
 		e->key.family = 0; /* no packet's */
 	}

@@ -157,13 +157,15 @@ struct {
  * CPU n's from n * XLB_FLOW_CACHE_SLOTS on; the loader sizes it for the
  * machine's CPUs. One array rather than a per-CPU one: a slot is then one
  * address computation away, where a per-CPU array reads a pointer first.
- * Not pinned: a program starts with an empty cache.
+ * Mmapable only so that its values start on a page, and so each slot on a
+ * cache line of its own. Not pinned: a program starts with an empty cache.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct flow_cache_entry);
 	__uint(max_entries, XLB_FLOW_CACHE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 } flow_cache SEC(".maps");
 
 /*

@@ -138,14 +138,25 @@ struct flow {
 };
 
 /*
- * A slot of the flow cache (flowcache.h): a copy of a flow's entry, as the
- * connection table had it when the slot was filled. Two cache lines.
+ * A slot of the flow cache (flowcache.h): what a packet of a cached flow
+ * reads, as the connection table had it when the slot was filled. Two
+ * cache lines (the map's values start on a page): a forward flow's
+ * packet reads only the first, a NAT reply's both.
  */
 struct flow_cache_entry {
 	struct flow_key key;
 	__u32 gen;   /* fcache_gen() when filled */
 	__u32 stamp; /* when filled, in jiffies (the low 32 bits) */
-	struct flow flow;
+	__u32 real_id;
+	enum flow_dir dir;
+	__u64 pad;
+	/* NAT reply entries only: */
+	__be32 vaddr[4];
+	__be16 vport;
+	__u16 pad2;
+	__u32 pad3;
+	struct nexthop reply_hop;
+	__u64 pad4;
 };
 
 /* Persistence template key: a client prefix of one service. */

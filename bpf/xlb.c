@@ -126,26 +126,34 @@ static __always_inline void known_flow(struct packet *p, struct flow *f)
 }
 
 /*
- * from_nat_real gives a NAT real's reply (of reply entry f, or its copy in
- * the flow cache) its VIP:port back and sends it to the client.
+ * to_client gives a NAT real's reply its VIP:port (vaddr, vport) back and
+ * sends it to the client, by the next hop reply_hop caches.
  */
-static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f,
-					 __u64 now)
+static __always_inline int to_client(struct packet *p, struct flow_key *key, __u32 real_id,
+				     const __be32 *vaddr, __be16 vport, struct nexthop *reply_hop,
+				     __u64 now)
 {
 	struct nexthop hop;
 	__u32 mtu = 0;
 	int verdict;
 	long rc;
 
-	ct_reply_advance(p, f);
-	rc = route(p, key->dst, &f->reply_hop, now, &hop, &mtu);
+	rc = route(p, key->dst, reply_hop, now, &hop, &mtu);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && must_not_fragment(p))
 		return icmp_too_big(p, mtu);
-	nat_rewrite_src(p, f->vaddr, f->vport);
+	nat_rewrite_src(p, vaddr, vport);
 	verdict = fwd_finish(p, rc, &hop, 1);
 	if (XLB_FORWARDED(verdict))
-		count_real_out(f->real_id, p->len);
+		count_real_out(real_id, p->len);
 	return verdict;
+}
+
+/* from_nat_real takes a NAT real's reply of the reply entry f from the connection table. */
+static __always_inline int from_nat_real(struct packet *p, struct flow_key *key, struct flow *f,
+					 __u64 now)
+{
+	ct_reply_advance(p, f);
+	return to_client(p, key, f->real_id, f->vaddr, f->vport, &f->reply_hop, now);
 }
 
 /*
@@ -187,16 +195,18 @@ static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, s
 static __always_inline int to_service(struct packet *p, __u32 flags)
 {
 	struct flow_key key = {};
+	struct flow_cache_entry *e;
 	struct flow *f;
 	int verdict;
 	__u64 now;
 
 	flow_key_of(p, &key);
 	now = clock_now();
-	f = fcache_may_serve(p) ? fcache_flow(&key, now) : NULL;
-	if (f)
-		return f->dir == XLB_FLOW_REPLY ? from_nat_real(p, &key, f, now)
-						: forward(p, &key, f->real_id, now, 0);
+	e = fcache_may_serve(p) ? fcache_flow(&key, now) : NULL;
+	if (e)
+		return e->dir == XLB_FLOW_REPLY
+			   ? to_client(p, &key, e->real_id, e->vaddr, e->vport, &e->reply_hop, now)
+			   : forward(p, &key, e->real_id, now, 0);
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (!f || (f->dir == XLB_FLOW_FORWARD && ct_reusable(p, f)))
 		return to_new_flow(p, &key, f, flags);

@@ -38,7 +38,7 @@ func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol)
 			return 0, false, err
 		}
 		if e.Key == want && e.Gen == dataplaneGen+controlGen {
-			return e.Flow.RealId, true, nil
+			return e.RealId, true, nil
 		}
 	}
 	return 0, false, nil

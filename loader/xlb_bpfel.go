@@ -67,11 +67,19 @@ type xlbFlow struct {
 }
 
 type xlbFlowCacheEntry struct {
-	_     structs.HostLayout
-	Key   xlbFlowKey
-	Gen   uint32
-	Stamp uint32
-	Flow  xlbFlow
+	_        structs.HostLayout
+	Key      xlbFlowKey
+	Gen      uint32
+	Stamp    uint32
+	RealId   uint32
+	Dir      xlbFlowDir
+	Pad      uint64
+	Vaddr    [4]uint32
+	Vport    uint16
+	Pad2     uint16
+	Pad3     uint32
+	ReplyHop xlbNexthop
+	Pad4     uint64
 }
 
 type xlbFlowDir uint32
