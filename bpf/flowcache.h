@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The flow cache: each CPU keeps copies of the connection table entries it
- * used lately, established flows and NAT replies, in a direct-mapped table
- * of its own indexed by a multiplicative hash of the 5-tuple. A hit costs
- * an inlined array read and a 40-byte compare; the table costs a jhash of
- * the key, a bucket walk and the LRU's bookkeeping, about half of what an
- * established packet cost in all.
+ * used lately, established flows and NAT replies, in a table of its own:
+ * sets of two slots, indexed by a multiplicative hash of the 5-tuple. A
+ * flow goes to a slot of its set that cannot serve, else in place of the
+ * one filled longer ago, so two flows of one set do not take turns. A hit
+ * costs an inlined array read and a 40-byte compare (two for the set's
+ * second slot); the table costs a jhash of the key, a bucket walk and the
+ * LRU's bookkeeping, about half of what an established packet cost in all.
  *
  * Only what cannot change without the table is cached: a flow in
  * ESTABLISHED (or UDP), or a reply entry, for packets without SYN, FIN or
@@ -57,16 +59,15 @@ static __always_inline void fcache_flush(void)
 		__sync_fetch_and_add(gen, 1);
 }
 
-/* fcache_slot is this CPU's slot for k. */
-static __always_inline struct flow_cache_entry *fcache_slot(const struct flow_key *k)
+/* fcache_set is the index of this CPU's first slot of k's set of two. */
+static __always_inline __u32 fcache_set(const struct flow_key *k)
 {
 	__u32 h = k->src[0] ^ k->src[1] ^ k->src[2] ^ k->src[3];
-	__u32 idx;
 
 	h = h * 0x9E3779B1U ^ k->dst[0] ^ k->dst[1] ^ k->dst[2] ^ k->dst[3];
 	h = (h ^ ((__u32)k->sport << 16 | k->dport) ^ k->proto) * 0x9E3779B1U;
-	idx = bpf_get_smp_processor_id() * XLB_FLOW_CACHE_SLOTS + (h >> (32 - XLB_FLOW_CACHE_BITS));
-	return bpf_map_lookup_elem(&flow_cache, &idx);
+	return bpf_get_smp_processor_id() * XLB_FLOW_CACHE_SLOTS +
+	       ((h >> (32 - XLB_FLOW_CACHE_BITS)) & ~1U);
 }
 
 /* fcache_holds: does slot e hold k? Compared as five 64-bit words. */
@@ -76,6 +77,44 @@ static __always_inline int fcache_holds(const struct flow_cache_entry *e, const 
 
 	_Static_assert(sizeof(*k) == 5 * sizeof(__u64), "flow_key is five 64-bit words");
 	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+/* fcache_find is the slot of this CPU's set for k that holds k, if one does. */
+static __always_inline struct flow_cache_entry *fcache_find(const struct flow_key *k)
+{
+	__u32 idx = fcache_set(k);
+	struct flow_cache_entry *e = bpf_map_lookup_elem(&flow_cache, &idx);
+
+	if (e && fcache_holds(e, k))
+		return e;
+	idx++;
+	e = bpf_map_lookup_elem(&flow_cache, &idx);
+	return e && fcache_holds(e, k) ? e : NULL;
+}
+
+/* fcache_good: may slot e serve, by its generation and age? */
+static __always_inline int fcache_good(const struct flow_cache_entry *e, __u64 now)
+{
+	return e->gen == fcache_gen() && (__u32)now - e->stamp < clock_hz() / FCACHE_TTL_DIV;
+}
+
+/*
+ * fcache_victim is the slot of k's set to fill with k: one that cannot
+ * serve (empty, flushed, too old), else the one filled longer ago.
+ */
+static __always_inline struct flow_cache_entry *fcache_victim(const struct flow_key *k, __u64 now)
+{
+	__u32 idx = fcache_set(k), idx1 = idx + 1;
+	struct flow_cache_entry *e0 = bpf_map_lookup_elem(&flow_cache, &idx);
+	struct flow_cache_entry *e1 = bpf_map_lookup_elem(&flow_cache, &idx1);
+
+	if (!e0 || !e1)
+		return NULL;
+	if (!e0->key.family || !fcache_good(e0, now))
+		return e0;
+	if (!e1->key.family || !fcache_good(e1, now))
+		return e1;
+	return (__s32)(e1->stamp - e0->stamp) >= 0 ? e0 : e1;
 }
 
 /* fcache_may_serve: may p be forwarded from the cache (no flag the state machine needs)? */
@@ -90,12 +129,9 @@ static __always_inline int fcache_may_serve(const struct packet *p)
  */
 static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_key *k, __u64 now)
 {
-	struct flow_cache_entry *e = fcache_slot(k);
+	struct flow_cache_entry *e = fcache_find(k);
 
-	if (!e || !fcache_holds(e, k) || e->gen != fcache_gen() ||
-	    (__u32)now - e->stamp >= clock_hz() / FCACHE_TTL_DIV)
-		return NULL;
-	return e;
+	return e && fcache_good(e, now) ? e : NULL;
 }
 
 /*
@@ -108,12 +144,14 @@ static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_ke
 static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
 					const struct flow *f, __u64 now)
 {
-	struct flow_cache_entry *e = fcache_slot(k);
+	struct flow_cache_entry *e = fcache_find(k);
 
-	if (!e)
-		return;
 	if (fcache_may_serve(p) && (f->dir == XLB_FLOW_REPLY || f->state == XLB_CS_ESTABLISHED ||
 				    f->state == XLB_CS_UDP)) {
+		if (!e)
+			e = fcache_victim(k, now);
+		if (!e)
+			return;
 		e->key = *k;
 		e->gen = fcache_gen();
 		e->stamp = now;
@@ -124,7 +162,7 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 			e->vport = f->vport;
 			e->reply_hop = f->reply_hop;
 		}
-	} else if (fcache_holds(e, k)) {
+	} else if (e) {
 		e->key.family = 0; /* no packet's */
 	}
 }

@@ -21,25 +21,42 @@ func (d *Dataplane) FlowTable() *ebpf.Map { return d.objs.Flows }
 func (d *Dataplane) HZ() uint32 { return d.hz }
 
 // FlowCached finds the flow src -> dst in CPU cpu's flow cache and returns
-// the real it holds for it; ok is false when no good slot holds the flow.
-func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol) (realID uint32, ok bool, err error) {
-	want := xlbFlowKey{Src: addrToBPF(src.Addr()), Dst: addrToBPF(dst.Addr()), Sport: portToBPF(src.Port()),
-		Dport: portToBPF(dst.Port()), Proto: uint8(proto), Family: familyOf(src.Addr())}
+// the real it holds for it and its slot among the CPU's; ok is false when
+// no good slot holds the flow.
+func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol) (realID, slot uint32, ok bool, err error) {
+	want := flowKeyOf(src, dst, proto)
 	var dataplaneGen, controlGen uint32
 	if err := d.objs.FlowCacheGen.Lookup(uint32(0), &dataplaneGen); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	if err := d.objs.FlowCacheGen.Lookup(uint32(1), &controlGen); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	var e xlbFlowCacheEntry
-	for slot := uint32(cpu) * flowCacheSlots; slot < uint32(cpu+1)*flowCacheSlots; slot++ {
-		if err := d.objs.FlowCache.Lookup(slot, &e); err != nil {
-			return 0, false, err
+	for slot := range flowCacheSlots {
+		if err := d.objs.FlowCache.Lookup(uint32(cpu)*flowCacheSlots+slot, &e); err != nil {
+			return 0, 0, false, err
 		}
 		if e.Key == want && e.Gen == dataplaneGen+controlGen {
-			return e.RealId, true, nil
+			return e.RealId, slot, true, nil
 		}
 	}
-	return 0, false, nil
+	return 0, 0, false, nil
+}
+
+// FlowCacheSlot is the slot among a CPU's that the flow src -> dst hashes
+// to; its set is that slot and its neighbour (slot &^ 1). The hash of
+// fcache_set in bpf/flowcache.h, computed again.
+func FlowCacheSlot(src, dst netip.AddrPort, proto Protocol) uint32 {
+	const golden = 0x9E3779B1
+	k := flowKeyOf(src, dst, proto)
+	h := k.Src[0] ^ k.Src[1] ^ k.Src[2] ^ k.Src[3]
+	h = h*golden ^ k.Dst[0] ^ k.Dst[1] ^ k.Dst[2] ^ k.Dst[3]
+	h = (h ^ (uint32(k.Sport)<<16 | uint32(k.Dport)) ^ uint32(k.Proto)) * golden
+	return h >> (32 - xlbLimitsXLB_FLOW_CACHE_BITS)
+}
+
+func flowKeyOf(src, dst netip.AddrPort, proto Protocol) xlbFlowKey {
+	return xlbFlowKey{Src: addrToBPF(src.Addr()), Dst: addrToBPF(dst.Addr()), Sport: portToBPF(src.Port()),
+		Dport: portToBPF(dst.Port()), Proto: uint8(proto), Family: familyOf(src.Addr())}
 }

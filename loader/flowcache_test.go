@@ -33,7 +33,7 @@ func (h *xdpHarness) onCPU(t *testing.T, cpu int) {
 // cached reports whether CPU cpu's flow cache holds the flow client -> vip.
 func (h *xdpHarness) cached(t *testing.T, cpu int, client, vip netip.AddrPort, proto loader.Protocol) bool {
 	t.Helper()
-	_, ok, err := h.dp.FlowCached(cpu, client, vip, proto)
+	_, _, ok, err := h.dp.FlowCached(cpu, client, vip, proto)
 	if err != nil {
 		t.Fatalf("read the flow cache: %v", err)
 	}
@@ -101,6 +101,82 @@ func TestXDPFlowCache(t *testing.T) {
 		}
 		if got := h.cached(t, 0, udp.src, udp.dst, loader.ProtoUDP); got != want {
 			t.Errorf("UDP packet %d: cached %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// TestXDPFlowCacheSets: a CPU's cache keeps two flows of one set of two
+// slots (flows whose hash picks the same slot), and a third one takes the
+// place of the one cached longer ago.
+func TestXDPFlowCacheSets(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	h.onCPU(t, 0)
+	// Three client ports whose flows hash to one slot, not only one set.
+	bySlot := map[uint32][]uint16{}
+	var ports []uint16
+	for port := uint16(20000); len(ports) < 3 && port < 60000; port++ {
+		f := fromClient(vipNAT, 53, port, layers.IPProtocolUDP)
+		slot := loader.FlowCacheSlot(f.src, f.dst, loader.ProtoUDP)
+		bySlot[slot] = append(bySlot[slot], port)
+		ports = bySlot[slot]
+	}
+	if len(ports) < 3 {
+		t.Fatal("found no three client ports of one flow cache slot")
+	}
+	jiffy := time.Second/time.Duration(h.dp.HZ()) + time.Millisecond
+	flows := make([]frame, 3)
+	for i, port := range ports {
+		flows[i] = fromClient(vipNAT, 53, port, layers.IPProtocolUDP)
+	}
+	fill := func(f frame) {
+		for range 2 { // the second packet comes from the table and fills a slot
+			if v, _ := h.sentTo(t, f.bytes(), h.ifA); !forwarded(v) {
+				t.Fatalf("UDP from port %d: verdict %s, want forwarded", f.src.Port(), verdictName(v))
+			}
+		}
+	}
+	check := func(when string, want ...bool) {
+		t.Helper()
+		for i, f := range flows {
+			_, slot, ok, err := h.dp.FlowCached(0, f.src, f.dst, loader.ProtoUDP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != want[i] {
+				t.Errorf("%s: flow from port %d cached %v, want %v", when, f.src.Port(), ok, want[i])
+			}
+			if set := loader.FlowCacheSlot(f.src, f.dst, loader.ProtoUDP) &^ 1; ok && slot&^1 != set {
+				t.Errorf("%s: flow from port %d in slot %d, want set %d (FlowCacheSlot is not fcache_set)", when, f.src.Port(), slot, set)
+			}
+		}
+	}
+	fill(flows[0])
+	check("first flow", true, false, false)
+	time.Sleep(jiffy)
+	fill(flows[1])
+	check("second flow of the slot", true, true, false)
+	time.Sleep(jiffy)
+	fill(flows[2])
+	check("third flow of the slot", false, true, true)
+
+	// Either slot serves: the next packets leave the table's entries idle.
+	const pause = 50 * time.Millisecond
+	time.Sleep(pause)
+	for _, f := range flows[1:] {
+		if v, _ := h.sentTo(t, f.bytes(), h.ifA); !forwarded(v) {
+			t.Fatalf("UDP from port %d: verdict %s, want forwarded", f.src.Port(), verdictName(v))
+		}
+	}
+	idle := map[uint16]time.Duration{}
+	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+		idle[f.Src.Port()] = f.Idle
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows[1:] {
+		if got := idle[f.src.Port()]; got < pause-2*jiffy {
+			t.Errorf("flow from port %d: idle %v after a packet %v after its last, want it served from the cache, not the table", f.src.Port(), got, pause)
 		}
 	}
 }
