@@ -219,7 +219,11 @@ func notes(b *strings.Builder, r *Results) {
 		g, fl := e.pps("generator"), e.pps("xdp-floor")
 		if g > 0 && fl > 0 {
 			p("- End to end, the generator reaches the director at %.0f pps, %.1fx the floor's delivered rate, so the director's side bounds every other line. ", g, g/fl)
-			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.\n", r.Machine.CPUs)
+			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.", r.Machine.CPUs)
+			if fn, dr := e.ppsRatio("xdp-floor", "nftables-dnat"), e.ppsRatio("xlb-dr", "xdp-floor"); fn > 0 && dr > 0 {
+				p(" The floor itself runs at %.2fx nftables DNAT's rate: no XDP balancer's ratio to nftables can exceed it, and xlb DR, at %.1f%% of the floor, is at %.2fx.", fn, 100*dr, e.ppsRatio("xlb-dr", "nftables-dnat"))
+			}
+			p("\n")
 		}
 		if d := e.cps("direct"); d > 0 {
 			p("- TCP connections per second: wrk, the Go HTTP servers of the reals and the director share the same %d CPUs, so each figure is bounded by the whole machine's work per connection (`direct`, one real and no balancer: %.0f conn/s), and the spread between runs is wide: ratios of a few percent between balancers are within it.", r.Machine.CPUs, d)
