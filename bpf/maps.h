@@ -157,8 +157,9 @@ struct {
  * CPU n's from n * XLB_FLOW_CACHE_SLOTS on; the loader sizes it for the
  * machine's CPUs. One array rather than a per-CPU one: a slot is then one
  * address computation away, where a per-CPU array reads a pointer first.
- * Mmapable only so that its values start on a page, and so each slot on a
- * cache line of its own. Not pinned: a program starts with an empty cache.
+ * Mmapable only so that its values start on a page, so that no slot shares
+ * a cache line with another. Not pinned: a program starts with an empty
+ * cache.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
