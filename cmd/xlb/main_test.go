@@ -159,12 +159,30 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// goldenCase is a command line whose output must equal a golden file.
+type goldenCase struct {
+	desc string
+	args []string
+	file string
+}
+
+// runGolden runs each case against the fake data plane: it must succeed
+// and print its golden file.
+func runGolden(t *testing.T, cases []goldenCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			out, errOut, code := runXlb(t, newFakeDP(), tc.args...)
+			if code != 0 {
+				t.Fatalf("exit status %d, want 0; stderr:\n%s", code, errOut)
+			}
+			golden(t, tc.file, out)
+		})
+	}
+}
+
 func TestGolden(t *testing.T) {
-	tests := []struct {
-		desc string
-		args []string
-		file string
-	}{
+	runGolden(t, []goldenCase{
 		{"list as ipvsadm -Ln with the totals", []string{"--bpffs", "/x", "list"}, "list.out"},
 		{"default command is list", []string{"--bpffs", "/x"}, "list.out"},
 		{"list --stats", []string{"--bpffs", "/x", "list", "--stats"}, "list-stats.out"},
@@ -177,16 +195,7 @@ func TestGolden(t *testing.T) {
 		{"conns --vip --real", []string{"conns", "--vip", "198.18.0.100:80", "--real", "198.18.1.2"}, "conns-vip-real.out"},
 		{"conns --client prefix", []string{"conns", "--client", "198.18.3.0/24"}, "conns-client.out"},
 		{"conns --count", []string{"conns", "--count", "--vip", "198.18.0.100"}, "conns-count.out"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			out, errOut, code := runXlb(t, newFakeDP(), tc.args...)
-			if code != 0 {
-				t.Fatalf("exit status %d, want 0; stderr:\n%s", code, errOut)
-			}
-			golden(t, tc.file, out)
-		})
-	}
+	})
 }
 
 // Rates are per second: the fake's counters double between the samples,

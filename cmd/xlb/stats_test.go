@@ -8,26 +8,13 @@ import (
 )
 
 func TestStatsGolden(t *testing.T) {
-	tests := []struct {
-		desc string
-		args []string
-		file string
-	}{
+	runGolden(t, []goldenCase{
 		{"totals, then each interface's non-zero counters", []string{"stats"}, "stats.out"},
 		{"rates of both over 4s", []string{"stats", "--rate", "--interval", "4s"}, "stats-rate.out"},
 		{"--interface repeated and a comma list, (other) named", []string{"stats", "--interface", "eth2", "--interface", "(other),eth0"}, "stats-interface.out"},
 		{"-o json", []string{"stats", "-o", "json"}, "stats.json"},
 		{"-o json --rate of one interface", []string{"stats", "-o", "json", "--rate", "--interval", "4s", "--interface", "eth1"}, "stats-rate.json"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			out, errOut, code := runXlb(t, newFakeDP(), tc.args...)
-			if code != 0 {
-				t.Fatalf("exit status %d, want 0; stderr:\n%s", code, errOut)
-			}
-			golden(t, tc.file, out)
-		})
-	}
+	})
 }
 
 // statsTables splits xlb stats' output into its two tables, each a map
