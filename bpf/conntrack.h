@@ -115,24 +115,33 @@ static __always_inline void conn_count(__u32 real_id, __u32 state, __s64 delta)
 
 /*
  * ct_advance moves a TCP flow's state on a segment with flags, by table.
- * Two CPUs handling segments of one flow at the same instant may both count
- * a change (the program builds for BPF ISA v2 too, which has no
- * compare-and-swap); the sweeper's recount corrects that within a sweep.
+ * Two CPUs may handle segments of one flow at the same instant (a NAT
+ * client's FIN and its real's): the state moves by compare-and-swap, so
+ * only the CPU whose swap lands counts the change, and the other applies
+ * its segment to the state that CPU left, as if the two came in turn.
  */
 static __always_inline void ct_advance(struct flow *f, int table, __u8 flags)
 {
-	__u32 old = f->state, next;
-	int ev = tcp_event(flags);
+	__u32 old = f->state, seen, next;
+	int ev = tcp_event(flags), try;
 
-	if (ev < 0 || ev > 3 || old > XLB_CS_SYNACK || table < 0 || table > 2)
+	if (ev < 0 || ev > 3 || table < 0 || table > 2)
 		return;
-	next = tcp_states[table][ev][old];
-	if (next == old)
-		return;
-	f->state = next;
-	if ((old == XLB_CS_ESTABLISHED) != (next == XLB_CS_ESTABLISHED)) {
-		conn_count(f->real_id, old, -1);
-		conn_count(f->real_id, next, 1);
+	for (try = 0; try < 2; try++) {
+		if (old > XLB_CS_SYNACK)
+			return;
+		next = tcp_states[table][ev][old];
+		if (next == old)
+			return;
+		seen = __sync_val_compare_and_swap(&f->state, old, next);
+		if (seen == old) {
+			if ((old == XLB_CS_ESTABLISHED) != (next == XLB_CS_ESTABLISHED)) {
+				conn_count(f->real_id, old, -1);
+				conn_count(f->real_id, next, 1);
+			}
+			return;
+		}
+		old = seen;
 	}
 }
 
@@ -151,8 +160,12 @@ static __always_inline int ct_reusable(struct packet *p, struct flow *f)
 /* ct_end forgets the ended flow k (entry f) and uncounts it. */
 static __always_inline void ct_end(struct flow_key *k, struct flow *f)
 {
-	conn_count(f->real_id, f->state, -1);
-	bpf_map_delete_elem(&flows, k);
+	__u32 real_id = f->real_id, state = f->state;
+
+	/* Two CPUs may end the flow at once (a retransmitted SYN): the one whose delete lands
+	 * uncounts it. */
+	if (bpf_map_delete_elem(&flows, k) == 0)
+		conn_count(real_id, state, -1);
 }
 
 static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)

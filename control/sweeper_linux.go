@@ -19,8 +19,8 @@ const DefaultSweepInterval = time.Second
 // persistence templates, and recounts every real's ActiveConn and
 // InActConn from what is left. The data plane keeps those counts live as
 // flows start and change state; the recount corrects what it cannot see
-// (entries the LRU table evicted, two CPUs racing on one flow), so the
-// counts match the table within one sweep.
+// (entries the LRU table evicted), so the counts match the table within
+// one sweep.
 type Sweeper struct {
 	dp  *loader.Dataplane
 	log *slog.Logger

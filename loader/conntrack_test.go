@@ -3,11 +3,16 @@
 package loader_test
 
 import (
+	"fmt"
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/xlbproject/xlb/control"
 	"github.com/xlbproject/xlb/loader"
@@ -144,6 +149,122 @@ func TestIntegrationXDPConnectionStates(t *testing.T) {
 			t.Errorf("connections %+v, was %+v: want one more inactive", got, base)
 		}
 	})
+}
+
+// onThread runs fn on an OS thread of its own, pinned to cpu and in the
+// harness's namespace, and sends fn's error (or the thread setup's) on the
+// channel it returns. The thread is never unlocked: it ends with fn.
+func (h *xdpHarness) onThread(cpu int, fn func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			done <- fmt.Errorf("run on CPU %d: %w", cpu, err)
+			return
+		}
+		if err := netns.Set(h.ns); err != nil {
+			done <- fmt.Errorf("enter namespace: %w", err)
+			return
+		}
+		done <- fn()
+	}()
+	return done
+}
+
+// TestIntegrationXDPCloseRace closes NAT connections whose client and real
+// send their FINs at the same instant, handled by two CPUs: every flow must
+// still end in TIME_WAIT and leave its real's ActiveConn/InActConn exact
+// (each flow counted once), with no sweep to correct them.
+func TestIntegrationXDPCloseRace(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	h := newXDPHarness(t, goldenState(nil, nil))
+	r := &realRef{epNAT, addrReal2, 8080}
+	base := h.conns(t, r)
+	const flows, firstPort = 2000, 20000
+	vip := netip.AddrPortFrom(vipNAT, 80)
+
+	// Both threads meet at a spin barrier before each flow's FINs, so the
+	// two FINs reach the program within a fraction of a microsecond.
+	var arrived atomic.Int64
+	var failed atomic.Bool
+	meet := func(round int64) bool {
+		arrived.Add(1)
+		for arrived.Load() < 2*round {
+			if failed.Load() {
+				return false
+			}
+		}
+		return true
+	}
+	send := func(f frame, ifindex int, desc string) error {
+		v, _, err := h.runHere(f.bytes(), ifindex)
+		if err == nil && !forwarded(v) {
+			err = fmt.Errorf("verdict %s", verdictName(v))
+		}
+		if err != nil {
+			failed.Store(true)
+			return fmt.Errorf("flow from port %d: %s: %w", f.src.Port(), desc, err)
+		}
+		return nil
+	}
+	client := h.onThread(0, func() error {
+		for i := range flows {
+			syn := fromClient(vipNAT, 80, uint16(firstPort+i), layers.IPProtocolTCP)
+			if err := send(syn, h.ifA, "client SYN"); err != nil {
+				return err
+			}
+			if err := send(syn.with(ack), h.ifA, "client ACK"); err != nil {
+				return err
+			}
+			if !meet(int64(i + 1)) {
+				return nil
+			}
+			if err := send(syn.with(func(f *frame) { f.fin = true }), h.ifA, "client FIN"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	real := h.onThread(1, func() error {
+		for i := range flows {
+			fin := fromReal(netip.AddrPortFrom(r.addr, r.port), uint16(firstPort+i), macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.ack, f.fin = false, true })
+			if !meet(int64(i + 1)) {
+				return nil
+			}
+			if err := send(fin, h.ifB, "real FIN"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, done := range []<-chan error{client, real} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	states := map[loader.ConnState]int{}
+	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+		if !f.Reply && f.Dst == vip && f.Src.Port() >= firstPort && f.Src.Port() < firstPort+flows {
+			states[f.State]++
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("scan flows: %v", err)
+	}
+	if states[loader.StateTimeWait] != flows {
+		t.Errorf("states of the %d closed flows: %v, want all TIME_WAIT", flows, states)
+	}
+	got := h.conns(t, r)
+	got.Active -= base.Active
+	got.Inactive -= base.Inactive
+	if want := (loader.ConnCounts{Inactive: flows}); got != want {
+		t.Errorf("%d flows closed from both ends at once moved the real's connections by %+v, want %+v", flows, got, want)
+	}
 }
 
 // TestIntegrationSweeper checks that the sweeper expires entries (forward

@@ -367,16 +367,20 @@ type xdpMD struct {
 }
 
 // run passes one frame through the program as if it arrived on ifindex.
-func (h *xdpHarness) run(in []byte, ifindex int) (uint32, []byte, error) {
+func (h *xdpHarness) run(in []byte, ifindex int) (verdict uint32, out []byte, err error) {
+	h.do(func() { verdict, out, err = h.runHere(in, ifindex) })
+	return verdict, out, err
+}
+
+// runHere is run on the calling thread, which must be in the namespace.
+func (h *xdpHarness) runHere(in []byte, ifindex int) (uint32, []byte, error) {
 	opts := ebpf.RunOptions{
 		Data:    in,
 		DataOut: make([]byte, len(in)+256),
 		Context: xdpMD{DataEnd: uint32(len(in)), IngressIfindex: uint32(ifindex)},
 		Repeat:  1,
 	}
-	var verdict uint32
-	var err error
-	h.do(func() { verdict, err = h.prog.Run(&opts) })
+	verdict, err := h.prog.Run(&opts)
 	if err != nil {
 		return verdict, nil, err
 	}
