@@ -207,7 +207,7 @@ func progTag(t *testing.T, pinDir, ifname string) string {
 
 // buildNextXlbd builds an xlbd whose BPF program differs from the one this
 // package was built with, as a new version's would: the same source
-// compiled for another BPF instruction set (-mcpu=v2 instead of v3), so the
+// compiled for another BPF instruction set (-mcpu=v4 instead of v3), so the
 // instructions and the program's tag differ while maps and behaviour stay.
 // The object replaces loader's embedded one through go build -overlay.
 func buildNextXlbd(t *testing.T) string {
@@ -215,7 +215,7 @@ func buildNextXlbd(t *testing.T) string {
 	dir := t.TempDir()
 	obj := filepath.Join(dir, "xlb_bpfel.o")
 	for _, c := range [][]string{
-		{"clang-19", "-O2", "-g", "-Wall", "-mcpu=v2", "-target", "bpfel", "-I/usr/include/x86_64-linux-gnu", "-c", "../../bpf/xlb.c", "-o", obj},
+		{"clang-19", "-O2", "-g", "-Wall", "-mcpu=v4", "-target", "bpfel", "-I/usr/include/x86_64-linux-gnu", "-c", "../../bpf/xlb.c", "-o", obj},
 		{"llvm-strip-19", "-g", obj},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
