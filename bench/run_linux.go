@@ -33,6 +33,7 @@ func run(o options) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("bench needs root: it loads BPF programs and builds network namespaces")
 	}
+	sweepStalePins()
 	ctx := context.Background()
 	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineFacts(), Calls: o.calls}
 	fail := func(part string, err error) {
