@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +30,11 @@ const (
 	genChunk      = 1 << 18
 	genMaxPackets = 1 << 24
 	genMaxTime    = 2 * time.Second
-	wrkSeconds    = 3
-	wrkConns      = 32
+	// genDrain is how long the frames a slice sent take to reach the
+	// counters (the LAN's and reals' softirq work after the last send).
+	genDrain   = 100 * time.Millisecond
+	wrkSeconds = 3
+	wrkConns   = 32
 )
 
 var e2eVIP = netip.MustParseAddr("198.18.0.100")
@@ -84,78 +88,112 @@ func cpuBusy() time.Duration {
 	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
-// blast runs the generator with frame until genMaxTime or genMaxPackets,
-// after a warm-up, and counts what the counters saw.
-func (e *e2e) blast(setup string, frame []byte, counters []*ebpf.Map) PPSCase {
-	c := PPSCase{Setup: setup}
+// blaster sends one setup's frames with the generator and adds up what
+// the setup's counters saw, over one timed slice or several.
+type blaster struct {
+	e        *e2e
+	c        PPSCase
+	frame    []byte
+	gen      *ebpf.Program
+	counters []*ebpf.Map
+	cpu      time.Duration
+}
+
+func (e *e2e) newBlaster(setup string, frame []byte, counters []*ebpf.Map) (*blaster, error) {
 	gen, err := generatorProg(frame)
 	if err != nil {
-		c.Error = fmt.Sprintf("load generator: %v", err)
-		return c
+		return nil, fmt.Errorf("load generator: %w", err)
 	}
-	defer gen.Close()
-	send := func(n uint32) error {
-		return e.topo.Client.Do(func() error {
-			_, err := gen.Run(&ebpf.RunOptions{Data: frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-				Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(e.genIf)}})
-			return err
-		})
-	}
-	count := func() (uint64, error) {
-		var sum uint64
-		for _, m := range counters {
-			v, err := readCounter(m)
-			if err != nil {
-				return 0, err
-			}
-			sum += v
+	return &blaster{e: e, c: PPSCase{Setup: setup}, frame: frame, gen: gen, counters: counters}, nil
+}
+
+func (b *blaster) close() { b.gen.Close() }
+
+func (b *blaster) send(n uint32) error {
+	return b.e.topo.Client.Do(func() error {
+		_, err := b.gen.Run(&ebpf.RunOptions{Data: b.frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+			Context: xdpMD{DataEnd: uint32(len(b.frame)), IngressIfindex: uint32(b.e.genIf)}})
+		return err
+	})
+}
+
+func (b *blaster) count() (uint64, error) {
+	var sum uint64
+	for _, m := range b.counters {
+		v, err := readCounter(m)
+		if err != nil {
+			return 0, err
 		}
-		return sum, nil
+		sum += v
 	}
-	// Warm up: every flow seen, neighbours resolved, caches hot.
+	return sum, nil
+}
+
+// slice warms up (every flow seen, neighbours resolved, caches hot), then
+// sends for at most d and maxPackets, and adds what was delivered.
+func (b *blaster) slice(d time.Duration, maxPackets uint64) error {
 	for range 4 {
-		if err := send(genChunk / 4); err != nil {
-			c.Error = err.Error()
-			return c
+		if err := b.send(genChunk / 4); err != nil {
+			return err
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	before, err := count()
+	time.Sleep(genDrain)
+	before, err := b.count()
 	if err != nil {
-		c.Error = err.Error()
-		return c
+		return err
 	}
 	cpu0 := cpuBusy()
 	start := time.Now()
-	for c.Sent < genMaxPackets && time.Since(start) < genMaxTime {
-		if err := send(genChunk); err != nil {
-			c.Error = err.Error()
-			return c
+	var sent uint64
+	for sent < maxPackets && time.Since(start) < d {
+		if err := b.send(genChunk); err != nil {
+			return err
 		}
-		c.Sent += genChunk
+		sent += genChunk
 	}
 	el := time.Since(start)
-	cpu := cpuBusy() - cpu0
-	time.Sleep(200 * time.Millisecond)
-	after, err := count()
+	b.cpu += cpuBusy() - cpu0
+	time.Sleep(genDrain)
+	after, err := b.count()
+	if err != nil {
+		return err
+	}
+	b.c.Sent += sent
+	b.c.Delivered += after - before
+	b.c.Seconds += el.Seconds()
+	return nil
+}
+
+// result is the setup's rate over its slices, or err's failure.
+func (b *blaster) result(err error) PPSCase {
+	c := b.c
 	if err != nil {
 		c.Error = err.Error()
 		return c
 	}
-	c.Delivered = after - before
-	c.Seconds = el.Seconds()
 	c.PPS = float64(c.Delivered) / c.Seconds
 	if c.Delivered > 0 {
-		c.CPUNsPerPacket = float64(cpu.Nanoseconds()) / float64(c.Delivered)
+		c.CPUNsPerPacket = float64(b.cpu.Nanoseconds()) / float64(c.Delivered)
 	}
 	if c.Delivered == 0 {
 		c.Error = "nothing delivered"
 	}
 	if c.Delivered < c.Sent/2 {
-		e.diagnose(setup)
+		b.e.diagnose(c.Setup)
 	}
-	logf("e2e: %-16s sent %d delivered %d in %.2fs: %.0f pps", setup, c.Sent, c.Delivered, c.Seconds, c.PPS)
+	logf("e2e: %-16s sent %d delivered %d in %.2fs: %.0f pps", c.Setup, c.Sent, c.Delivered, c.Seconds, c.PPS)
 	return c
+}
+
+// blast runs the generator with frame for one slice of genMaxTime and
+// genMaxPackets and counts what the counters saw.
+func (e *e2e) blast(setup string, frame []byte, counters []*ebpf.Map) PPSCase {
+	b, err := e.newBlaster(setup, frame, counters)
+	if err != nil {
+		return PPSCase{Setup: setup, Error: err.Error()}
+	}
+	defer b.close()
+	return b.result(b.slice(genMaxTime, genMaxPackets))
 }
 
 func (e *e2e) realIP(i int) netip.Addr { return e.topo.Reals[i].Addr }
@@ -356,46 +394,14 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 		m.Close()
 	}
 
-	// The floor: MAC rewrite to one of the reals and redirect to eth1.
-	if err := func() error {
-		var dsts []net.HardwareAddr
-		for _, r := range topo.Reals {
-			rl, err := r.Link("eth0")
-			if err != nil {
-				return err
-			}
-			dsts = append(dsts, rl.Attrs().HardwareAddr)
-		}
-		dl1, err := topo.Director.Link("eth1")
-		if err != nil {
-			return err
-		}
-		prog, err := floorProg(dsts, dl1.Attrs().HardwareAddr, dl1.Attrs().Index)
-		if err != nil {
-			return fmt.Errorf("load floor: %w", err)
-		}
-		defer prog.Close()
-		detach, err := attach(topo.Director, "eth0", prog)
-		if err != nil {
-			return err
-		}
-		defer detach()
-		out = append(out, e.blast("xdp-floor", e.udpFrame(e2eVIP, benchPort), e.counters))
-		return nil
-	}(); err != nil {
+	// The floor and xlb, DR and NAT, in turns.
+	if err := e.withXLB(func(dp *loader.Dataplane) { out = append(out, e.floorAndXLB(dp)...) }); err != nil {
 		fail("xdp-floor", err)
+		fail("xlb", err)
 	}
 
 	// Plain kernel forwarding to real 1.
 	out = append(out, e.blast("kernel-forward", e.udpFrame(e.realIP(0), benchPort), e.counters))
-
-	// xlb, DR and NAT.
-	if err := e.withXLB(func() {
-		out = append(out, e.blast("xlb-dr", e.udpFrame(e2eVIP, benchPort), e.counters))
-		out = append(out, e.blast("xlb-nat", e.udpFrame(e2eVIP, benchPort+1), e.counters))
-	}); err != nil {
-		fail("xlb", err)
-	}
 
 	// nftables DNAT, kube-proxy style.
 	if err := e.withNFT(ctx, func() {
@@ -404,6 +410,100 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 		fail("nftables-dnat", err)
 	}
 	return out
+}
+
+// turnOrders are the orders in which the floor and xlb DR and NAT take
+// their turns within a round: every order of the three once, so that each
+// follows each other one equally often (xlb's first packets after the
+// floor's turn find the caches as the floor left them).
+var turnOrders = [][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+
+// floorAndXLB measures the floor and xlb DR and NAT in turns, each turn a
+// slice of genMaxTime, in every order of turnOrders: other guests' load on
+// this shared machine comes and goes within seconds, and taking turns
+// spreads it over the three alike, so that their ratios compare like with
+// like. xlb is attached (withXLB) and leaves eth0 to the floor for the
+// floor's turns.
+func (e *e2e) floorAndXLB(dp *loader.Dataplane) []PPSCase {
+	floor, err := e.floorProg()
+	if err != nil {
+		return []PPSCase{{Setup: "xdp-floor", Error: err.Error()}}
+	}
+	defer floor.Close()
+	onFloor := func(measure func() error) error {
+		if err := e.topo.Director.Do(func() error { return dp.Detach("eth0") }); err != nil {
+			return fmt.Errorf("take xlb off eth0: %w", err)
+		}
+		detach, err := attach(e.topo.Director, "eth0", floor)
+		if err == nil {
+			err = measure()
+			detach()
+		}
+		if aerr := e.topo.Director.Do(func() error { _, err := dp.Attach("eth0", loader.ModeNative); return err }); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("put xlb back on eth0: %w", aerr))
+		}
+		return err
+	}
+	turns := []struct {
+		setup string
+		frame []byte
+		on    func(measure func() error) error
+	}{
+		{"xdp-floor", e.udpFrame(e2eVIP, benchPort), onFloor},
+		{"xlb-dr", e.udpFrame(e2eVIP, benchPort), nil},
+		{"xlb-nat", e.udpFrame(e2eVIP, benchPort+1), nil},
+	}
+	blasters := make([]*blaster, len(turns))
+	errs := make([]error, len(turns))
+	for i, t := range turns {
+		if blasters[i], errs[i] = e.newBlaster(t.setup, t.frame, e.counters); errs[i] != nil {
+			return []PPSCase{{Setup: t.setup, Error: errs[i].Error()}}
+		}
+		defer blasters[i].close()
+	}
+	slices := len(turnOrders)
+	for _, order := range turnOrders {
+		for _, i := range order {
+			if errs[i] != nil {
+				continue
+			}
+			measure := func() error {
+				return blasters[i].slice(genMaxTime/time.Duration(slices), genMaxPackets/uint64(slices))
+			}
+			if turns[i].on != nil {
+				errs[i] = turns[i].on(measure)
+			} else {
+				errs[i] = measure()
+			}
+		}
+	}
+	out := make([]PPSCase, len(turns))
+	for i, b := range blasters {
+		out[i] = b.result(errs[i])
+	}
+	return out
+}
+
+// floorProg loads the floor: it rewrites both MACs and redirects to the
+// director's eth1, toward the reals in turn.
+func (e *e2e) floorProg() (*ebpf.Program, error) {
+	var dsts []net.HardwareAddr
+	for _, r := range e.topo.Reals {
+		rl, err := r.Link("eth0")
+		if err != nil {
+			return nil, err
+		}
+		dsts = append(dsts, rl.Attrs().HardwareAddr)
+	}
+	dl1, err := e.topo.Director.Link("eth1")
+	if err != nil {
+		return nil, err
+	}
+	prog, err := floorProg(dsts, dl1.Attrs().HardwareAddr, dl1.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("load floor: %w", err)
+	}
+	return prog, nil
 }
 
 // xlbState: UDP benchPort DR and benchPort+1 NAT to the reals' benchPort;
@@ -431,7 +531,7 @@ func (e *e2e) xlbState() *control.State {
 
 // withXLB runs fn with xlb's data plane on the director's eth0 and eth1,
 // filled through control.Reconciler.
-func (e *e2e) withXLB(fn func()) (err error) {
+func (e *e2e) withXLB(fn func(dp *loader.Dataplane)) (err error) {
 	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbbench-e2e-%d", os.Getpid())
 	dp, err := loader.Open(loader.Options{PinDir: pinDir})
 	if err != nil {
@@ -482,7 +582,7 @@ func (e *e2e) withXLB(fn func()) (err error) {
 	if err != nil {
 		return fmt.Errorf("start xlb: %w", err)
 	}
-	fn()
+	fn(dp)
 	return nil
 }
 
@@ -594,7 +694,7 @@ func (e *e2e) connRound(ctx context.Context) []ConnCase {
 	var out []ConnCase
 	fail := func(setup string, err error) { out = append(out, ConnCase{Setup: setup, Errors: err.Error()}) }
 	out = append(out, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:8080/", e.realIP(0))))
-	if err := e.withXLB(func() {
+	if err := e.withXLB(func(*loader.Dataplane) {
 		out = append(out, e.wrk(ctx, "xlb-dr", fmt.Sprintf("http://%s:80/", e2eVIP)))
 		out = append(out, e.wrk(ctx, "xlb-nat", fmt.Sprintf("http://%s:81/", e2eVIP)))
 	}); err != nil {

@@ -67,6 +67,7 @@ func report(r *Results) string {
 		p("All of it runs on the same %d CPUs, so the generator, the director, the switch and the reals share them: ", r.Machine.CPUs)
 		p("CPU ns/packet is the machine's busy CPU time per delivered packet.\n\n")
 		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate. ", e.Rounds)
+		p("Within a round, `xdp-floor`, `xlb-dr` and `xlb-nat` take turns: six slices each of the round's time, in every order of the three once, xlb giving eth0 to the floor for the floor's slices, so that the load other guests put on this shared machine, which comes and goes within seconds, falls on the three alike. ")
 		p("A ratio is the median of the ratios within each round (the two setups measured minutes apart at most), not the ratio of the medians.\n\n")
 		p("| setup | delivered pps | x xdp-floor | x nftables | CPU ns/packet | sent | delivered | rounds pps |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, c := range e.PPS {
