@@ -224,6 +224,10 @@ func notes(b *strings.Builder, r *Results) {
 			if fn, dr := e.ppsRatio("xdp-floor", "nftables-dnat"), e.ppsRatio("xlb-dr", "xdp-floor"); fn > 0 && dr > 0 {
 				p(" The floor itself runs at %.2fx nftables DNAT's rate: no XDP balancer's ratio to nftables can exceed it, and xlb DR, at %.1f%% of the floor, is at %.2fx.", fn, 100*dr, e.ppsRatio("xlb-dr", "nftables-dnat"))
 			}
+			if dr, fl := e.ppsCase("xlb-dr"), e.ppsCase("xdp-floor"); dr != nil && fl != nil && dr.CPUNsPerPacket > 0 && fl.CPUNsPerPacket > 0 {
+				d, f := dr.CPUNsPerPacket, fl.CPUNsPerPacket
+				p(" Per delivered packet the machine spent %.0f CPU ns with xlb DR and %.0f with the floor, %.0f more; 95%% of the floor's rate leaves room for %.0f more.", d, f, d-f, f/0.95-f)
+			}
 			p("\n")
 		}
 		if d := e.cps("direct"); d > 0 {

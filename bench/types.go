@@ -111,12 +111,20 @@ type ConnCase struct {
 }
 
 func (e *E2EResults) pps(setup string) float64 {
-	for _, c := range e.PPS {
-		if c.Setup == setup && c.Error == "" {
-			return c.PPS
-		}
+	if c := e.ppsCase(setup); c != nil {
+		return c.PPS
 	}
 	return 0
+}
+
+// ppsCase is setup's median case; nil when it was not measured or failed.
+func (e *E2EResults) ppsCase(setup string) *PPSCase {
+	for i := range e.PPS {
+		if e.PPS[i].Setup == setup && e.PPS[i].Error == "" {
+			return &e.PPS[i]
+		}
+	}
+	return nil
 }
 
 // ppsRatio is setup's rate as a multiple of of's: the median, over the
