@@ -162,8 +162,7 @@ static __always_inline void ct_end(struct flow_key *k, struct flow *f)
 {
 	__u32 real_id = f->real_id, state = f->state;
 
-	/* Two CPUs may end the flow at once (a retransmitted SYN): the one whose delete lands
-	 * uncounts it. */
+	/* Of two CPUs ending the flow at once, the one whose delete lands uncounts it. */
 	if (bpf_map_delete_elem(&flows, k) == 0)
 		conn_count(real_id, state, -1);
 }

@@ -211,7 +211,7 @@ func TestIntegrationXDPCloseRace(t *testing.T) {
 		}
 		return nil
 	}
-	client := h.onThread(0, func() error {
+	clientDone := h.onThread(0, func() error {
 		for i := range flows {
 			syn := fromClient(vipNAT, 80, uint16(firstPort+i), layers.IPProtocolTCP)
 			if err := send(syn, h.ifA, "client SYN"); err != nil {
@@ -229,7 +229,7 @@ func TestIntegrationXDPCloseRace(t *testing.T) {
 		}
 		return nil
 	})
-	real := h.onThread(1, func() error {
+	realDone := h.onThread(1, func() error {
 		for i := range flows {
 			fin := fromReal(netip.AddrPortFrom(r.addr, r.port), uint16(firstPort+i), macReal2, layers.IPProtocolTCP).with(func(f *frame) { f.ack, f.fin = false, true })
 			if !meet(int64(i + 1)) {
@@ -241,7 +241,7 @@ func TestIntegrationXDPCloseRace(t *testing.T) {
 		}
 		return nil
 	})
-	for _, done := range []<-chan error{client, real} {
+	for _, done := range []<-chan error{clientDone, realDone} {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
