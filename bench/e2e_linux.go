@@ -461,15 +461,13 @@ func (e *e2e) floorAndXLB(dp *loader.Dataplane) []PPSCase {
 		}
 		defer blasters[i].close()
 	}
-	slices := len(turnOrders)
+	turnTime, turnPackets := genMaxTime/time.Duration(len(turnOrders)), genMaxPackets/uint64(len(turnOrders))
 	for _, order := range turnOrders {
 		for _, i := range order {
 			if errs[i] != nil {
 				continue
 			}
-			measure := func() error {
-				return blasters[i].slice(genMaxTime/time.Duration(slices), genMaxPackets/uint64(slices))
-			}
+			measure := func() error { return blasters[i].slice(turnTime, turnPackets) }
 			if turns[i].on != nil {
 				errs[i] = turns[i].on(measure)
 			} else {
