@@ -186,7 +186,7 @@ func notes(b *strings.Builder, r *Results) {
 		many, ok2 := get("BenchmarkXDP/DR_established,_65536_flows", "above-floor-ns")
 		if ok1 && ok2 {
 			p("- An established packet costs %.0f ns above the floor when every call is the same flow, %.0f ns when the calls take 4,096 flows in turn "+
-				"(as many as the end-to-end generator's) and %.0f ns with 65,536. Established packets come from the CPU's flow cache (16,384 slots, two cache lines each, of which a forward flow's packet reads one); "+
+				"(as many as the end-to-end generator's) and %.0f ns with 65,536. Established packets come from the CPU's flow cache (32,768 slots, two cache lines each, of which a forward flow's packet reads one); "+
 				"4,096 flows fit in it, though a few share a set of two slots with two others and take turns, and their slots are no longer all in the CPU's caches and TLB; "+
 				"65,536 do not fit, and most of their packets read a slot and then the connection table's bucket and entry (three or four cache lines more, on pages of their own). "+
 				"With many flows the established path is bound by those memory reads, not by its instructions.\n", one, some, many)

@@ -57,9 +57,15 @@ enum limits {
 	XLB_MAX_IF_SLOTS = 64,
 	/* Devices with an ifindex at or above this share slot 0. */
 	XLB_MAX_IFINDEX = 65536,
-	/* flow_cache: slots per CPU (a power of two), and their index bits. */
-	XLB_FLOW_CACHE_SLOTS = 16384,
-	XLB_FLOW_CACHE_BITS = 14,
+	/*
+	 * flow_cache: slots per CPU (a power of two), and their index bits;
+	 * four times the flows a CPU's cache is meant for (4,096), so that few
+	 * sets of two slots have a third flow taking turns with the other two.
+	 */
+	XLB_FLOW_CACHE_SLOTS = 32768,
+	XLB_FLOW_CACHE_BITS = 15,
+	/* The longest a flow cache slot serves after it was filled, in seconds. */
+	XLB_FLOW_CACHE_TTL_SECONDS = 1,
 };
 
 /*

@@ -126,7 +126,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		if r, ok := replyIdle[id]; ok {
 			idle = min(idle, r)
 		}
-		if idle > tmo.Of(fi.state) {
+		if idle > tmo.IdleLimit(fi.state) {
 			expired[id] = true
 		}
 	}
@@ -173,7 +173,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
 		// A packet since pass 1 keeps the flow, unless its real is gone.
-		if expired[id] && (f.Idle > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
+		if expired[id] && (f.Idle > tmo.IdleLimit(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
 			deleted[f.RealID] = countFlow(deleted[f.RealID], f.State)
 			return true
 		}

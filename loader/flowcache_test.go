@@ -111,27 +111,32 @@ func TestXDPFlowCache(t *testing.T) {
 func TestXDPFlowCacheSets(t *testing.T) {
 	h := newXDPHarness(t, goldenState(nil, nil))
 	h.onCPU(t, 0)
-	// Three client ports whose flows hash to one slot, not only one set.
-	bySlot := map[uint32][]uint16{}
-	var ports []uint16
-	for port := uint16(20000); len(ports) < 3 && port < 60000; port++ {
-		f := fromClient(vipNAT, 53, port, layers.IPProtocolUDP)
-		slot := loader.FlowCacheSlot(f.src, f.dst, loader.ProtoUDP)
-		bySlot[slot] = append(bySlot[slot], port)
-		ports = bySlot[slot]
+	// Three clients (address, port) whose flows hash to one slot, not
+	// only one set. The hash spreads one address's ports evenly over the
+	// slots, so a third flow of a slot takes a second address.
+	bySlot := map[uint32][]netip.AddrPort{}
+	var clients []netip.AddrPort
+	for addr, i := addrClient, 0; len(clients) < 3 && i < 4; addr, i = addr.Next(), i+1 {
+		for port := uint16(20000); len(clients) < 3 && port < 60000; port++ {
+			c := netip.AddrPortFrom(addr, port)
+			slot := loader.FlowCacheSlot(c, netip.AddrPortFrom(vipNAT, 53), loader.ProtoUDP)
+			bySlot[slot] = append(bySlot[slot], c)
+			clients = bySlot[slot]
+		}
 	}
-	if len(ports) < 3 {
-		t.Fatal("found no three client ports of one flow cache slot")
+	if len(clients) < 3 {
+		t.Fatal("found no three clients of one flow cache slot")
 	}
 	jiffy := time.Second/time.Duration(h.dp.HZ()) + time.Millisecond
 	flows := make([]frame, 3)
-	for i, port := range ports {
-		flows[i] = fromClient(vipNAT, 53, port, layers.IPProtocolUDP)
+	for i, c := range clients {
+		flows[i] = fromClient(vipNAT, 53, c.Port(), layers.IPProtocolUDP)
+		flows[i].src = c
 	}
 	fill := func(f frame) {
 		for range 2 { // the second packet comes from the table and fills a slot
 			if v, _ := h.sentTo(t, f.bytes(), h.ifA); !forwarded(v) {
-				t.Fatalf("UDP from port %d: verdict %s, want forwarded", f.src.Port(), verdictName(v))
+				t.Fatalf("UDP from %v: verdict %s, want forwarded", f.src, verdictName(v))
 			}
 		}
 	}
@@ -143,10 +148,10 @@ func TestXDPFlowCacheSets(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ok != want[i] {
-				t.Errorf("%s: flow from port %d cached %v, want %v", when, f.src.Port(), ok, want[i])
+				t.Errorf("%s: flow from %v cached %v, want %v", when, f.src, ok, want[i])
 			}
 			if set := loader.FlowCacheSlot(f.src, f.dst, loader.ProtoUDP) &^ 1; ok && slot&^1 != set {
-				t.Errorf("%s: flow from port %d in slot %d, want set %d (FlowCacheSlot is not fcache_set)", when, f.src.Port(), slot, set)
+				t.Errorf("%s: flow from %v in slot %d, want set %d (FlowCacheSlot is not fcache_set)", when, f.src, slot, set)
 			}
 		}
 	}
@@ -164,19 +169,19 @@ func TestXDPFlowCacheSets(t *testing.T) {
 	time.Sleep(pause)
 	for _, f := range flows[1:] {
 		if v, _ := h.sentTo(t, f.bytes(), h.ifA); !forwarded(v) {
-			t.Fatalf("UDP from port %d: verdict %s, want forwarded", f.src.Port(), verdictName(v))
+			t.Fatalf("UDP from %v: verdict %s, want forwarded", f.src, verdictName(v))
 		}
 	}
-	idle := map[uint16]time.Duration{}
+	idle := map[netip.AddrPort]time.Duration{}
 	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
-		idle[f.Src.Port()] = f.Idle
+		idle[f.Src] = f.Idle
 		return false
 	}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range flows[1:] {
-		if got := idle[f.src.Port()]; got < pause-2*jiffy {
-			t.Errorf("flow from port %d: idle %v after a packet %v after its last, want it served from the cache, not the table", f.src.Port(), got, pause)
+		if got := idle[f.src]; got < pause-2*jiffy {
+			t.Errorf("flow from %v: idle %v after a packet %v after its last, want it served from the cache, not the table", f.src, got, pause)
 		}
 	}
 }
@@ -248,8 +253,8 @@ func TestXDPFlowCacheFlushedByReopen(t *testing.T) {
 }
 
 // TestXDPFlowCacheRefreshesIdle: a cached flow still goes to the connection
-// table once its slot is a quarter second old, which keeps its idle time
-// (what the sweeper expires it by) within that quarter second.
+// table once its slot is loader.FlowCacheTTL old, which keeps its idle time
+// (what the sweeper expires it by) within that TTL of its last packet.
 func TestXDPFlowCacheRefreshesIdle(t *testing.T) {
 	h := newXDPHarness(t, goldenState(nil, nil))
 	h.onCPU(t, 0)
@@ -259,7 +264,7 @@ func TestXDPFlowCacheRefreshesIdle(t *testing.T) {
 			t.Fatalf("handshake: verdict %s, want redirect", verdictName(v))
 		}
 	}
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(loader.FlowCacheTTL + 200*time.Millisecond)
 	if v, _ := h.sentTo(t, syn.with(ack).bytes(), h.ifA); v != xdpRedirect {
 		t.Fatalf("ACK: verdict %s, want redirect", verdictName(v))
 	}
@@ -274,6 +279,6 @@ func TestXDPFlowCacheRefreshesIdle(t *testing.T) {
 		t.Fatalf("find the flow: found %v, %v", found, err)
 	}
 	if idle >= 300*time.Millisecond {
-		t.Errorf("idle %v after an ACK 600 ms after the last table lookup; want it refreshed (under 300 ms)", idle)
+		t.Errorf("idle %v after an ACK %v after the last table lookup; want it refreshed (under 300 ms)", idle, loader.FlowCacheTTL+200*time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Protocol is an IP protocol number of a virtual service.
@@ -148,6 +149,11 @@ const (
 	DefaultTimeoutTCPFin = int(xlbLimitsXLB_TIMEOUT_TCPFIN)
 	DefaultTimeoutUDP    = int(xlbLimitsXLB_TIMEOUT_UDP)
 )
+
+// FlowCacheTTL is the longest a CPU's flow cache serves a flow's packets
+// without the connection table (bpf/flowcache.h), so the longest a cached
+// flow's idle time may lag its last packet.
+const FlowCacheTTL = time.Duration(xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS) * time.Second
 
 // ConnCounts are a real's connections as ipvsadm shows them.
 type ConnCounts struct {

@@ -109,19 +109,20 @@ type xlbIfSlot struct {
 type xlbLimits uint32
 
 const (
-	xlbLimitsXLB_MAX_SVC_REALS         xlbLimits = 1024
-	xlbLimitsXLB_MAX_RING              xlbLimits = 1048576
-	xlbLimitsXLB_RING_CHUNK            xlbLimits = 16
-	xlbLimitsXLB_RING_CHUNK_BITS       xlbLimits = 4
-	xlbLimitsXLB_TIMEOUT_TCP           xlbLimits = 900
-	xlbLimitsXLB_TIMEOUT_TCPFIN        xlbLimits = 120
-	xlbLimitsXLB_TIMEOUT_UDP           xlbLimits = 300
-	xlbLimitsXLB_ADDR_FILTER_WORDS     xlbLimits = 4096
-	xlbLimitsXLB_ADDR_FILTER_HASH_BITS xlbLimits = 18
-	xlbLimitsXLB_MAX_IF_SLOTS          xlbLimits = 64
-	xlbLimitsXLB_MAX_IFINDEX           xlbLimits = 65536
-	xlbLimitsXLB_FLOW_CACHE_SLOTS      xlbLimits = 16384
-	xlbLimitsXLB_FLOW_CACHE_BITS       xlbLimits = 14
+	xlbLimitsXLB_MAX_SVC_REALS          xlbLimits = 1024
+	xlbLimitsXLB_MAX_RING               xlbLimits = 1048576
+	xlbLimitsXLB_RING_CHUNK             xlbLimits = 16
+	xlbLimitsXLB_RING_CHUNK_BITS        xlbLimits = 4
+	xlbLimitsXLB_TIMEOUT_TCP            xlbLimits = 900
+	xlbLimitsXLB_TIMEOUT_TCPFIN         xlbLimits = 120
+	xlbLimitsXLB_TIMEOUT_UDP            xlbLimits = 300
+	xlbLimitsXLB_ADDR_FILTER_WORDS      xlbLimits = 4096
+	xlbLimitsXLB_ADDR_FILTER_HASH_BITS  xlbLimits = 18
+	xlbLimitsXLB_MAX_IF_SLOTS           xlbLimits = 64
+	xlbLimitsXLB_MAX_IFINDEX            xlbLimits = 65536
+	xlbLimitsXLB_FLOW_CACHE_SLOTS       xlbLimits = 32768
+	xlbLimitsXLB_FLOW_CACHE_BITS        xlbLimits = 15
+	xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS xlbLimits = 1
 )
 
 type xlbMethod uint32

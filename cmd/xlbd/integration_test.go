@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -969,6 +970,65 @@ func TestIntegrationSweeperExpiresFlows(t *testing.T) {
 			t.Fatalf("InActConn still %d 10 s after the flows went idle (udp timeout 1 s):\n%s", inact(), x.xlb(t, "list"))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A flow whose packets a CPU's flow cache serves is not expired while its
+// packets come within its timeout: the cache refreshes the flow's idle time
+// only once a second, and the sweeper allows for that. With lvs_timeouts
+// udp 1 and a datagram every 800 ms, all handled by one CPU, the idle time
+// the table shows reaches 1.6 s; without the allowance the sweeper expired
+// the flow and its next datagram was scheduled again (round robin: to the
+// other real).
+func TestIntegrationSweeperKeepsCachedFlows(t *testing.T) {
+	topo := testenv.Start(t, testenv.Options{Reals: 2, DR: true})
+	for _, r := range topo.Reals {
+		if _, err := r.ServeUDPEcho(53); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// DR: the replies bypass the data plane, so only the client's datagrams refresh the flow.
+	x := startXlbd(t, topo, "global_defs {\n    lvs_timeouts udp 1\n}\n"+vsConf("DR", "UDP", 53, topo.Reals, 53))
+	pc, err := topo.Client.ListenPacket("udp4", "198.18.0.2:41999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	// Sent from CPU 0, the datagrams meet the director's XDP program on
+	// CPU 0 (veth), so one CPU's cache serves them all.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var cpu0, was unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &was); err != nil {
+		t.Fatal(err)
+	}
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &was)
+	dst := &net.UDPAddr{IP: net.ParseIP("198.18.0.100"), Port: 53}
+	buf := make([]byte, 64)
+	const n = 11
+	for i := range n {
+		msg := fmt.Sprintf("q%d", i)
+		if _, err := pc.WriteTo([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadDeadline(time.Now().Add(time.Second))
+		got, _, err := pc.ReadFrom(buf)
+		if err != nil || string(buf[:got]) != msg {
+			t.Fatalf("datagram %d: echo %q, %v", i, buf[:got], err)
+		}
+		time.Sleep(800 * time.Millisecond)
+	}
+	total := 0
+	for _, c := range listedConns(x.xlb(t, "list")) {
+		total += c
+	}
+	if total != 1 {
+		t.Errorf("%d datagrams of one flow, 800 ms apart, were scheduled as %d connections, want 1 (the sweeper expired a flow the flow cache served):\n%s",
+			n, total, x.xlb(t, "list"))
 	}
 }
 
