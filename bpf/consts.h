@@ -59,8 +59,8 @@ enum limits {
 	XLB_MAX_IFINDEX = 65536,
 	/*
 	 * flow_cache: slots per CPU (a power of two), and their index bits;
-	 * four times the flows a CPU's cache is meant for (4,096), so that few
-	 * sets of two slots have a third flow taking turns with the other two.
+	 * eight for each of the 4,096 flows a CPU's cache is sized for, so that
+	 * few sets of two slots have a third flow taking turns with the other two.
 	 */
 	XLB_FLOW_CACHE_SLOTS = 32768,
 	XLB_FLOW_CACHE_BITS = 15,
