@@ -82,8 +82,9 @@ type flowID struct {
 	proto       loader.Protocol
 }
 
-// Sweep runs once. A NAT flow's idle time is the shorter of its two
-// entries' (replies keep a flow alive too); its reply entry goes with its
+// Sweep runs once. An entry's idle time is taken as sinceLastPacket's. A
+// NAT flow's idle time is the shorter of its two entries' (replies keep a
+// flow alive too); its reply entry goes with its
 // forward entry, and a reply entry whose forward entry is gone (evicted)
 // goes when it has been idle for longer than the sweep itself took.
 func (s *Sweeper) Sweep() (SweepResult, error) {
@@ -103,9 +104,9 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	_, _, err := s.dp.ScanFlows(func(f *loader.Flow) bool {
 		if f.Reply {
 			c, v := f.ForwardKey()
-			replyIdle[flowID{c, v, f.Proto}] = f.Idle
+			replyIdle[flowID{c, v, f.Proto}] = sinceLastPacket(f)
 		} else {
-			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.Idle, f.State, f.RealID}
+			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{sinceLastPacket(f), f.State, f.RealID}
 		}
 		return false
 	})
@@ -126,7 +127,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		if r, ok := replyIdle[id]; ok {
 			idle = min(idle, r)
 		}
-		if idle > tmo.IdleLimit(fi.state) {
+		if idle > tmo.Of(fi.state) {
 			expired[id] = true
 		}
 	}
@@ -173,7 +174,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
 		// A packet since pass 1 keeps the flow, unless its real is gone.
-		if expired[id] && (f.Idle > tmo.IdleLimit(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
+		if expired[id] && (sinceLastPacket(f) > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
 			deleted[f.RealID] = countFlow(deleted[f.RealID], f.State)
 			return true
 		}
@@ -227,6 +228,17 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		return res, fmt.Errorf("sweep persistence templates: %w", err)
 	}
 	return res, nil
+}
+
+// sinceLastPacket is the least time since entry f's last packet: a CPU's
+// flow cache serves the packets of an ESTABLISHED or UDP flow, and a NAT
+// real's replies, for up to loader.FlowCacheTTL without the table, so
+// such an entry's idle time may lag its last packet by that long.
+func sinceLastPacket(f *loader.Flow) time.Duration {
+	if f.Reply || f.State == loader.StateEstablished || f.State == loader.StateUDP {
+		return max(f.Idle-loader.FlowCacheTTL, 0)
+	}
+	return f.Idle
 }
 
 // countFlow adds a flow in state to c.

@@ -70,14 +70,3 @@ func (t Timeouts) Of(s loader.ConnState) time.Duration {
 	// SYN_SENT, TIME_WAIT, LISTEN, SYNACK
 	return 2 * time.Minute
 }
-
-// IdleLimit is how long an entry in state s may look idle before the
-// sweeper expires it: its timeout, and for the states a CPU's flow cache
-// serves (ESTABLISHED, UDP) the flow cache's TTL on top, as the idle time
-// of a flow served from a cache lags its last packet by up to that long.
-func (t Timeouts) IdleLimit(s loader.ConnState) time.Duration {
-	if s == loader.StateEstablished || s == loader.StateUDP {
-		return t.Of(s) + loader.FlowCacheTTL
-	}
-	return t.Of(s)
-}

@@ -317,8 +317,10 @@ func TestIntegrationSweeper(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Wait past the short timeout, refreshing flow c from its real.
-	for end := time.Now().Add(short + 200*time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	// Wait past the short timeout, refreshing flow c from its real. The
+	// sweeper allows a NAT flow the flow cache's TTL on top (its real's
+	// replies may come from a cache, which leaves the entry's idle time).
+	for end := time.Now().Add(short + loader.FlowCacheTTL + 200*time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		in := fromReal(netip.AddrPortFrom(addrReal2, 8080), 48002, macReal2, layers.IPProtocolTCP).bytes()
 		if v, _, err := h.run(in, h.ifB); err != nil || !forwarded(v) {
 			t.Fatalf("reply verdict %s, error %v", verdictName(v), err)
