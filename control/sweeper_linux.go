@@ -84,9 +84,9 @@ type flowID struct {
 
 // Sweep runs once. An entry's idle time is taken as sinceLastPacket's. A
 // NAT flow's idle time is the shorter of its two entries' (replies keep a
-// flow alive too); its reply entry goes with its
-// forward entry, and a reply entry whose forward entry is gone (evicted)
-// goes when it has been idle for longer than the sweep itself took.
+// flow alive too); its reply entry goes with its forward entry, and a
+// reply entry whose forward entry is gone (evicted) goes when it has been
+// idle for longer than the sweep itself took.
 func (s *Sweeper) Sweep() (SweepResult, error) {
 	s.mu.Lock()
 	tmo := s.timeouts
