@@ -82,7 +82,7 @@ type flowID struct {
 	proto       loader.Protocol
 }
 
-// Sweep runs once. An entry's idle time is taken as sinceLastPacket's. A
+// Sweep runs once. An entry's idle time is its SinceLastPacket. A
 // NAT flow's idle time is the shorter of its two entries' (replies keep a
 // flow alive too); its reply entry goes with its forward entry, and a
 // reply entry whose forward entry is gone (evicted) goes when it has been
@@ -104,9 +104,9 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	_, _, err := s.dp.ScanFlows(func(f *loader.Flow) bool {
 		if f.Reply {
 			c, v := f.ForwardKey()
-			replyIdle[flowID{c, v, f.Proto}] = sinceLastPacket(f)
+			replyIdle[flowID{c, v, f.Proto}] = f.SinceLastPacket()
 		} else {
-			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{sinceLastPacket(f), f.State, f.RealID}
+			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.SinceLastPacket(), f.State, f.RealID}
 		}
 		return false
 	})
@@ -174,7 +174,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
 		// A packet since pass 1 keeps the flow, unless its real is gone.
-		if expired[id] && (sinceLastPacket(f) > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
+		if expired[id] && (f.SinceLastPacket() > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
 			deleted[f.RealID] = countFlow(deleted[f.RealID], f.State)
 			return true
 		}
@@ -228,17 +228,6 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		return res, fmt.Errorf("sweep persistence templates: %w", err)
 	}
 	return res, nil
-}
-
-// sinceLastPacket is the least time since entry f's last packet: a CPU's
-// flow cache serves the packets of an ESTABLISHED or UDP flow, and a NAT
-// real's replies, for up to loader.FlowCacheTTL without the table, so
-// such an entry's idle time may lag its last packet by that long.
-func sinceLastPacket(f *loader.Flow) time.Duration {
-	if f.Reply || f.State == loader.StateEstablished || f.State == loader.StateUDP {
-		return max(f.Idle-loader.FlowCacheTTL, 0)
-	}
-	return f.Idle
 }
 
 // countFlow adds a flow in state to c.

@@ -27,6 +27,17 @@ type Flow struct {
 	Idle time.Duration
 }
 
+// SinceLastPacket is the least time since the entry's last packet. A
+// CPU's flow cache serves the packets of an ESTABLISHED or UDP flow, and a
+// NAT real's replies, for up to FlowCacheTTL without the table, so such an
+// entry's Idle may lag its last packet by that long.
+func (f *Flow) SinceLastPacket() time.Duration {
+	if f.Reply || f.State == StateEstablished || f.State == StateUDP {
+		return max(f.Idle-FlowCacheTTL, 0)
+	}
+	return f.Idle
+}
+
 // ForwardKey is the forward entry's Src, Dst and Proto for a reply entry.
 func (f *Flow) ForwardKey() (src, dst netip.AddrPort) {
 	return f.Dst, f.VIP

@@ -140,7 +140,7 @@ func writeConns(w io.Writer, dp dataplane, reals map[uint32]loader.Real, t contr
 		if !known {
 			dest = fmt.Sprintf("real#%d(gone)", f.RealID)
 		}
-		_, werr = fmt.Fprintf(bw, "%-3s %-6s %-11s %-22s %-22s %s\n", f.Proto, expireIn(t.Of(f.State)-f.Idle), f.State, f.Src, f.Dst, dest)
+		_, werr = fmt.Fprintf(bw, "%-3s %-6s %-11s %-22s %-22s %s\n", f.Proto, expireIn(t.Of(f.State)-f.SinceLastPacket()), f.State, f.Src, f.Dst, dest)
 		return false
 	})
 	if err != nil {
