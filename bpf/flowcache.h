@@ -18,7 +18,10 @@
  * refills the slot. Refreshing every quarter second instead cost the
  * end-to-end bench's packets about 4 ns each in table lookups. A flow
  * that leaves the table (xlbd's sweeper, a SYN reopening an ended flow)
- * bumps flow_cache_gen, which empties every CPU's cache at once (maps.h).
+ * while a slot may still serve it, its last table lookup less than the
+ * TTL ago, bumps flow_cache_gen, which empties every CPU's cache at once
+ * (maps.h); one idle for longer is in no CPU's cache, and leaves them be,
+ * so that connection churn does not empty them.
  * A flow the LRU evicts when the table is full may keep its real on a CPU
  * that cached it for up to that second.
  */
@@ -57,6 +60,17 @@ static __always_inline void fcache_flush(void)
 
 	if (gen)
 		__sync_fetch_and_add(gen, 1);
+}
+
+/*
+ * fcache_may_hold: may a CPU's slot still serve f, a connection table
+ * entry? A slot is filled just after a lookup that touched f, so it is no
+ * older than f's atime, and serves for the TTL at most. Signed: another
+ * CPU may have touched f after this one read now.
+ */
+static __always_inline int fcache_may_hold(const struct flow *f, __u64 now)
+{
+	return (__s64)(now - f->atime) < (__s64)(clock_hz() * XLB_FLOW_CACHE_TTL_SECONDS);
 }
 
 /* fcache_set is the index of this CPU's first slot of k's set of two. */

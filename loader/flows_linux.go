@@ -53,6 +53,8 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 	vals := make([]xlbFlow, scanBatch)
 	var cursor ebpf.MapBatchCursor
 	var del []xlbFlowKey
+	// Whether a CPU's flow cache may still serve the entries to delete.
+	var cached []bool
 	for {
 		n, lerr := d.objs.Flows.BatchLookup(&cursor, keys, vals, nil)
 		now, err := d.now()
@@ -77,6 +79,7 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 			seen++
 			if visit(&f) {
 				del = append(del, k)
+				cached = append(cached, f.Idle <= FlowCacheTTL)
 			}
 		}
 		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
@@ -87,15 +90,17 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 		}
 	}
 	var derr error
-	for _, k := range del {
+	flush := false
+	for i, k := range del {
 		if err := d.objs.Flows.Delete(&k); err == nil {
 			deleted++
+			flush = flush || cached[i]
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			derr = fmt.Errorf("expire connection: %w", err)
 			break
 		}
 	}
-	if deleted > 0 {
+	if flush {
 		derr = errors.Join(derr, d.flushFlowCache())
 	}
 	return seen, deleted, derr
@@ -106,9 +111,13 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 // (bpf/flowcache.h).
 const flowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
 
-// flushFlowCache empties every CPU's flow cache after flows left the
-// connection table, so that none of them is served from a cache. xlbd is
-// the only writer of its half of the generation (bpf/maps.h).
+// flushFlowCache empties every CPU's flow cache after flows that a cache
+// may still serve left the connection table, so that none of them is
+// served from a cache. A slot serves for FlowCacheTTL after a table
+// lookup that touched its flow, so an entry idle for longer is in no
+// cache, and deleting only such entries (a sweep's usual work) needs no
+// flush. xlbd is the only writer of its half of the generation
+// (bpf/maps.h).
 func (d *Dataplane) flushFlowCache() error {
 	const control = uint32(1)
 	var gen uint32
