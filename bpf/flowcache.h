@@ -17,11 +17,10 @@
  * time (xlbd's sweeper allows for that second) and LRU position, and
  * refills the slot. Refreshing every quarter second instead cost the
  * end-to-end bench's packets about 4 ns each in table lookups. A flow
- * that leaves the table (xlbd's sweeper, a SYN reopening an ended flow)
- * while a slot may still serve it, its last table lookup less than the
- * TTL ago, bumps flow_cache_gen, which empties every CPU's cache at once
- * (maps.h); one idle for longer is in no CPU's cache, and leaves them be,
- * so that connection churn does not empty them.
+ * that leaves the table while a slot may still serve it (a SYN reopening
+ * an ended flow; xlbd's sweeper deleting one whose last table lookup was
+ * less than the TTL ago, as a slot is filled just after a lookup) bumps
+ * flow_cache_gen, which empties every CPU's cache at once (maps.h).
  * A flow the LRU evicts when the table is full may keep its real on a CPU
  * that cached it for up to that second.
  */
@@ -62,17 +61,6 @@ static __always_inline void fcache_flush(void)
 		__sync_fetch_and_add(gen, 1);
 }
 
-/*
- * fcache_may_hold: may a CPU's slot still serve f, a connection table
- * entry? A slot is filled just after a lookup that touched f, so it is no
- * older than f's atime, and serves for the TTL at most. Signed: another
- * CPU may have touched f after this one read now.
- */
-static __always_inline int fcache_may_hold(const struct flow *f, __u64 now)
-{
-	return (__s64)(now - f->atime) < (__s64)(clock_hz() * XLB_FLOW_CACHE_TTL_SECONDS);
-}
-
 /* fcache_set is the index of this CPU's first slot of k's set of two. */
 static __always_inline __u32 fcache_set(const struct flow_key *k)
 {
@@ -109,8 +97,7 @@ static __always_inline struct flow_cache_entry *fcache_find(const struct flow_ke
 /* fcache_good: may slot e serve, by its generation and age? */
 static __always_inline int fcache_good(const struct flow_cache_entry *e, __u64 now)
 {
-	return e->gen == fcache_gen() &&
-	       (__u32)now - e->stamp < clock_hz() * XLB_FLOW_CACHE_TTL_SECONDS;
+	return e->gen == fcache_gen() && now - e->stamp < clock_hz() * XLB_FLOW_CACHE_TTL_SECONDS;
 }
 
 /*
@@ -129,7 +116,7 @@ static __always_inline struct flow_cache_entry *fcache_victim(const struct flow_
 		return e0;
 	if (!e1->key.family || !fcache_good(e1, now))
 		return e1;
-	return (__s32)(e1->stamp - e0->stamp) >= 0 ? e0 : e1;
+	return e1->stamp >= e0->stamp ? e0 : e1;
 }
 
 /* fcache_may_serve: may p be forwarded from the cache (no flag the state machine needs)? */

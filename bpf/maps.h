@@ -172,11 +172,10 @@ struct {
 /*
  * The flow cache's generation: [0] bumped by the program, [1] by xlbd
  * (each the only writer of its element, so xlbd needs no atomic update),
- * whenever a flow that a cache may still serve leaves the connection
- * table: a SYN reopening an ended flow, xlbd's sweeper (flowcache.h). A
- * slot is good while its gen is their sum, so a bump empties every CPU's
- * cache at once. Pinned, so that every program running over the same
- * connection table sees the bumps.
+ * when a flow a cache may still serve leaves the connection table
+ * (flowcache.h). A slot is good while its gen is their sum, so a bump
+ * empties every CPU's cache at once. Pinned, so that every program
+ * running over the same connection table sees the bumps.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -145,11 +145,15 @@ struct flow {
  */
 struct flow_cache_entry {
 	struct flow_key key;
-	__u32 gen;   /* fcache_gen() when filled */
-	__u32 stamp; /* when filled, in jiffies (the low 32 bits) */
+	/*
+	 * When filled, in jiffies: all 64 bits, as a slot's generation may
+	 * stay the same for longer than 32 bits of jiffies last (flowcache.h).
+	 */
+	__u64 stamp;
+	__u32 gen; /* fcache_gen() when filled */
 	__u32 real_id;
 	enum flow_dir dir;
-	__u64 pad;
+	__u32 pad;
 	/* NAT reply entries only: */
 	__be32 vaddr[4];
 	__be16 vport;

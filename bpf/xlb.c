@@ -178,11 +178,8 @@ static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, s
 	if (!svc)
 		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (f) {
-		int cached = fcache_may_hold(f, clock_now());
-
 		ct_end(key, f);
-		if (cached)
-			fcache_flush();
+		fcache_flush();
 	}
 	copy = *svc;
 	return new_flow(p, key, &copy);

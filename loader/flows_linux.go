@@ -53,8 +53,6 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 	vals := make([]xlbFlow, scanBatch)
 	var cursor ebpf.MapBatchCursor
 	var del []xlbFlowKey
-	// Whether a CPU's flow cache may still serve the entries to delete.
-	var cached []bool
 	for {
 		n, lerr := d.objs.Flows.BatchLookup(&cursor, keys, vals, nil)
 		now, err := d.now()
@@ -79,7 +77,6 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 			seen++
 			if visit(&f) {
 				del = append(del, k)
-				cached = append(cached, f.Idle <= FlowCacheTTL)
 			}
 		}
 		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
@@ -90,18 +87,21 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 		}
 	}
 	var derr error
-	flush := false
-	for i, k := range del {
-		if err := d.objs.Flows.Delete(&k); err == nil {
+	// The latest last packet of the deleted entries, as each was when
+	// deleted (a packet may have come since the scan read it).
+	var lastTouched uint64
+	var gone xlbFlow
+	for _, k := range del {
+		if err := d.objs.Flows.LookupAndDelete(&k, &gone); err == nil {
 			deleted++
-			flush = flush || cached[i]
+			lastTouched = max(lastTouched, gone.Atime)
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			derr = fmt.Errorf("expire connection: %w", err)
 			break
 		}
 	}
-	if flush {
-		derr = errors.Join(derr, d.flushFlowCache())
+	if deleted > 0 {
+		derr = errors.Join(derr, d.flushFlowCacheFor(lastTouched))
 	}
 	return seen, deleted, derr
 }
@@ -111,14 +111,22 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 // (bpf/flowcache.h).
 const flowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
 
-// flushFlowCache empties every CPU's flow cache after flows that a cache
-// may still serve left the connection table, so that none of them is
-// served from a cache. A slot serves for FlowCacheTTL after a table
-// lookup that touched its flow, so an entry idle for longer is in no
-// cache, and deleting only such entries (a sweep's usual work) needs no
-// flush. xlbd is the only writer of its half of the generation
-// (bpf/maps.h).
-func (d *Dataplane) flushFlowCache() error {
+// flushFlowCacheFor empties every CPU's flow cache after entries left the
+// connection table, the last of them touched at lastTouched, if a cache
+// may still serve one. A slot is filled just after a table lookup that
+// touched its entry, with the same clock reading (or a tick later, when
+// another CPU's older reading landed last), and serves for FlowCacheTTL:
+// deleting only entries idle for longer, a sweep's usual work, keeps the
+// caches. A CPU that looked an entry up just before its delete may still
+// fill a slot from it; that slot sends the flow to its real for the TTL,
+// as if the delete had come a moment later. xlbd is the only writer of
+// its half of the generation (bpf/maps.h).
+func (d *Dataplane) flushFlowCacheFor(lastTouched uint64) error {
+	now, err := d.now()
+	ttl := uint64(d.hz) * uint64(xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS)
+	if err == nil && ttl > 0 && int64(now.jiffies-lastTouched) > int64(ttl) {
+		return nil
+	}
 	const control = uint32(1)
 	var gen uint32
 	if err := d.objs.FlowCacheGen.Lookup(control, &gen); err != nil {

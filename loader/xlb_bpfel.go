@@ -69,11 +69,11 @@ type xlbFlow struct {
 type xlbFlowCacheEntry struct {
 	_        structs.HostLayout
 	Key      xlbFlowKey
+	Stamp    uint64
 	Gen      uint32
-	Stamp    uint32
 	RealId   uint32
 	Dir      xlbFlowDir
-	Pad      uint64
+	Pad      uint32
 	Vaddr    [4]uint32
 	Vport    uint16
 	Pad2     uint16
