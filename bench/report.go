@@ -44,7 +44,7 @@ func report(r *Results) string {
 	p("The connection table has xlbd's default size (1,048,576); \"1M flows\" cases first put 1,000,000 flows in it through the program itself, ")
 	p("so their inserts run in a full LRU table, as on a busy director. ")
 	p("\"table only\" cases are a reference, not xlb: a program doing only a new flow's table work (a lookup that misses, an insert) in a table like xlb's, filled the same way. " +
-		"\"bucket only\" is the least such work in any table: a program that reads and writes the one 128-byte bucket a hash of the flow picks, in an array of buckets for 1M flows of 64 bytes each, filled the same way. ")
+		"\"bucket only\" is the least such work in any table that holds xlb's keys and state: a program that reads and writes the one 128-byte bucket a hash of the flow picks, in an array of buckets for 1M flows of 64 bytes each, filled the same way. ")
 	p("Scheduler cases: one DR service per scheduler and size, reals of weights 1-4, each call a new TCP SYN.\n\n")
 	p("| case | calls | median ns | p99 ns | mean ns | above floor ns | above floor, trimmed ns | x floor | other verdicts |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, c := range r.Program {
@@ -212,10 +212,12 @@ func notes(b *strings.Builder, r *Results) {
 				p("- The kernel's table alone (the \"table only\" cases) costs %.0f ns above the floor empty and %.0f ns with 1M flows. Of xlb's %.0f ns with 1M flows, %.0f are the kernel's table and %.0f xlb's own work (parsing, the service, the scheduler, the next hop, the counters). "+
 					"The table's cost is cache and TLB misses: the bucket, the entries of its chain, and, in a full table, the LRU list's nodes and the evicted entry's bucket, each a cold line in a table of hundreds of megabytes.",
 					refE, refF, xlbF, refF, xlbF-refF)
-				if bucket, ok := get("BenchmarkXDP/bucket_only,_1M_flows", "above-floor-ns"); ok {
-					p(" A table of any design pays at least the \"bucket only\" case, %.0f ns: one 128-byte bucket read and written in 64 MiB of buckets for 1M flows (the machine's last-level cache: %s), with neither the lock nor the eviction choice a correct table needs. "+
+				bucket, ok6 := get("BenchmarkXDP/bucket_only,_1M_flows", "above-floor-ns")
+				tableBytes, ok7 := get("BenchmarkXDP/bucket_only,_1M_flows", "table-bytes")
+				if tableMiB := tableBytes / (1 << 20); ok6 && ok7 {
+					p(" A table of any design that holds xlb's keys and state pays at least the \"bucket only\" case, %.0f ns: one 128-byte bucket read and written in %.0f MiB of buckets for 1M flows (the machine's last-level cache: %s), with neither the lock nor the eviction choice a correct table needs. "+
 						"With xlb's own work on top, %.0f ns is the least a new flow could cost with 1M flows on this machine, whatever table replaced the kernel's.",
-						bucket, cmp.Or(r.Machine.LLC, "unknown"), bucket+xlbF-refF)
+						bucket, tableMiB, cmp.Or(r.Machine.LLC, "unknown"), bucket+xlbF-refF)
 				}
 				p("\n")
 			}
@@ -234,7 +236,13 @@ func notes(b *strings.Builder, r *Results) {
 			p("- End to end, the generator reaches the director at %.0f pps, %.1fx the floor's delivered rate, so the director's side bounds every other line. ", g, g/fl)
 			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.", r.Machine.CPUs)
 			if fn, dr := e.ppsRatio("xdp-floor", "nftables-dnat"), e.ppsRatio("xlb-dr", "xdp-floor"); fn > 0 && dr > 0 {
-				p(" The floor itself runs at %.2fx nftables DNAT's rate: no XDP balancer's ratio to nftables can exceed it, 3.5x takes %.1f%% of the floor's rate, and xlb DR, at %.1f%% of the floor, is at %.2fx.", fn, 100*3.5/fn, 100*dr, e.ppsRatio("xlb-dr", "nftables-dnat"))
+				p(" The floor itself runs at %.2fx nftables DNAT's rate: no XDP balancer's ratio to nftables can exceed it", fn)
+				if need := nftablesTarget / fn; need <= 1 {
+					p(", %.1fx takes %.1f%% of the floor's rate", nftablesTarget, 100*need)
+				} else {
+					p(", so %.1fx is out of reach on this machine", nftablesTarget)
+				}
+				p(", and xlb DR, at %.1f%% of the floor, is at %.2fx.", 100*dr, e.ppsRatio("xlb-dr", "nftables-dnat"))
 			}
 			if dr, fl := e.ppsCase("xlb-dr"), e.ppsCase("xdp-floor"); dr != nil && fl != nil && dr.CPUNsPerPacket > 0 && fl.CPUNsPerPacket > 0 {
 				d, f := dr.CPUNsPerPacket, fl.CPUNsPerPacket
