@@ -77,26 +77,10 @@ func tableOnly(b *testing.B, like *ebpf.Map) *ebpf.Program {
 	}
 	b.Cleanup(func() { table.Close() })
 	keyOff, valueOff := -int16(like.KeySize()), -int16(like.KeySize()+like.ValueSize())
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, offSrcPort+4),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-		asm.Mov.Imm(asm.R0, 0),
-	}
 	// Key and value zeroed on the stack (both sizes are multiples of 8).
-	for off := valueOff; off < 0; off += 8 {
-		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R0, asm.DWord))
-	}
+	insns := referenceStart(valueOff)
+	insns = append(insns, referenceKey(keyOff)...)
 	insns = append(insns,
-		// The key as xlb's flow_key starts: source, destination, ports.
-		asm.LoadMem(asm.R5, asm.R2, offSrcIP, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff, asm.R5, asm.Word),
-		asm.LoadMem(asm.R5, asm.R2, offSrcIP+4, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff+16, asm.R5, asm.Word),
-		asm.LoadMem(asm.R5, asm.R2, offSrcPort, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff+32, asm.R5, asm.Word),
 		asm.LoadMapPtr(asm.R1, table.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(keyOff)),
@@ -109,19 +93,8 @@ func tableOnly(b *testing.B, like *ebpf.Map) *ebpf.Program {
 		asm.Add.Imm(asm.R3, int32(valueOff)),
 		asm.Mov.Imm(asm.R4, int32(ebpf.UpdateNoExist)),
 		asm.FnMapUpdateElem.Call(),
-		asm.Mov.Imm(asm.R0, int32(xdpTX)),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, int32(xdpDrop)).WithSymbol("known"),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, int32(xdpPass)).WithSymbol("pass"),
-		asm.Return(),
 	)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "MIT", Instructions: insns})
-	if err != nil {
-		b.Fatalf("load reference program: %v", err)
-	}
-	b.Cleanup(func() { prog.Close() })
-	return prog
+	return loadReference(b, insns)
 }
 
 // bucketWayBits sizes bucketOnly's table: 2^20 ways of 64 bytes, two to a
@@ -156,27 +129,10 @@ func bucketOnly(b *testing.B) *ebpf.Program {
 	b.Cleanup(func() { table.Close() })
 	const keyOff, idxOff = -40, -48
 	const golden = -1640531535 // 0x9E3779B1
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, offSrcPort+4),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-		asm.Mov.Imm(asm.R0, 0),
-	}
-	for off := int16(keyOff); off < 0; off += 8 {
-		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R0, asm.DWord))
-	}
+	insns := referenceStart(keyOff)
+	insns = append(insns, referenceKey(keyOff)...)
 	insns = append(insns,
-		// The key at xlb's flow_key offsets: source, destination, ports and
-		// family (the protocol left 0).
-		asm.LoadMem(asm.R5, asm.R2, offSrcIP, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff, asm.R5, asm.Word),
-		asm.LoadMem(asm.R6, asm.R2, offSrcIP+4, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff+16, asm.R6, asm.Word),
-		asm.LoadMem(asm.R7, asm.R2, offSrcPort, asm.Word),
-		asm.StoreMem(asm.RFP, keyOff+32, asm.R7, asm.Word),
-		asm.StoreImm(asm.RFP, keyOff+37, 2, asm.Byte),
+		asm.StoreImm(asm.RFP, keyOff+37, 2, asm.Byte), // the family
 		// The bucket: a multiplicative hash of the three words.
 		asm.Mul.Imm32(asm.R5, golden),
 		asm.Xor.Reg32(asm.R5, asm.R6),
@@ -223,6 +179,48 @@ func bucketOnly(b *testing.B) *ebpf.Program {
 		asm.StoreImm(asm.R6, 44, 0, asm.Word),
 		asm.StoreImm(asm.R6, 48, 1, asm.Word),
 		asm.StoreImm(asm.R6, 52, 1, asm.Word),
+	)
+	return loadReference(b, insns)
+}
+
+// referenceStart begins a reference program: r2 the packet, which must
+// hold its IPv4 ports (else it passes), and the stack from zeroFrom up
+// zeroed (r0 left 0).
+func referenceStart(zeroFrom int16) asm.Instructions {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, offSrcPort+4),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.Mov.Imm(asm.R0, 0),
+	}
+	for off := zeroFrom; off < 0; off += 8 {
+		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R0, asm.DWord))
+	}
+	return insns
+}
+
+// referenceKey writes the packet's (r2's) flow key at keyOff on the stack,
+// at xlb's flow_key offsets: source, destination and ports (family and
+// protocol left as they are), keeping them in r5, r6 and r7.
+func referenceKey(keyOff int16) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R5, asm.R2, offSrcIP, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff, asm.R5, asm.Word),
+		asm.LoadMem(asm.R6, asm.R2, offSrcIP+4, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff+16, asm.R6, asm.Word),
+		asm.LoadMem(asm.R7, asm.R2, offSrcPort, asm.Word),
+		asm.StoreMem(asm.RFP, keyOff+32, asm.R7, asm.Word),
+	}
+}
+
+// loadReference ends a reference program that falls through after an
+// insert (XDP_TX) or jumps to "known" (the flow was there: XDP_DROP) or
+// "pass" (not a flow's packet), and loads it for the benchmark's length.
+func loadReference(b *testing.B, body asm.Instructions) *ebpf.Program {
+	b.Helper()
+	insns := append(body,
 		asm.Mov.Imm(asm.R0, int32(xdpTX)),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, int32(xdpDrop)).WithSymbol("known"),
