@@ -66,6 +66,11 @@ enum limits {
 	XLB_FLOW_CACHE_BITS = 15,
 	/* The longest a flow cache slot serves after it was filled, in seconds. */
 	XLB_FLOW_CACHE_TTL_SECONDS = 1,
+	/*
+	 * The most CPUs whose caches a reopening SYN reads (Linux's largest
+	 * NR_CPUS); the loop ends at the flow cache's last CPU.
+	 */
+	XLB_MAX_CPUS = 8192,
 };
 
 /*

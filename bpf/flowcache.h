@@ -17,10 +17,13 @@
  * time (xlbd's sweeper allows for that second) and LRU position, and
  * refills the slot. Refreshing every quarter second instead cost the
  * end-to-end bench's packets about 4 ns each in table lookups. A flow
- * that leaves the table while a slot may still serve it (a SYN reopening
- * an ended flow; xlbd's sweeper deleting one whose last table lookup was
- * less than the TTL ago, as a slot is filled just after a lookup) bumps
- * flow_cache_gen, which empties every CPU's cache at once (maps.h).
+ * that leaves the table while a slot may still serve it must leave every
+ * CPU's cache too. A SYN reopening an ended flow clears that flow's slots
+ * on every CPU: the same set on each, so the other flows stay cached
+ * however often clients reuse their ports. xlbd's sweeper deleting flows
+ * whose last table lookup was less than the TTL ago (a slot is filled
+ * just after a lookup) bumps flow_cache_gen, which empties every CPU's
+ * cache at once (maps.h).
  * A flow the LRU evicts when the table is full may keep its real on a CPU
  * that cached it for up to that second.
  */
@@ -44,32 +47,26 @@ _Static_assert(sizeof(struct flow_cache_entry) == 128 &&
 /* fcache_gen is the generation a slot must have to be used. */
 static __always_inline __u32 fcache_gen(void)
 {
-	__u32 dataplane = 0, control = 1;
-	__u32 *a = bpf_map_lookup_elem(&flow_cache_gen, &dataplane);
-	__u32 *b = bpf_map_lookup_elem(&flow_cache_gen, &control);
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&flow_cache_gen, &zero);
 
-	return (a ? *a : 0) + (b ? *b : 0);
+	return gen ? *gen : 0;
 }
 
-/* fcache_flush empties every CPU's cache: a flow left the connection table. */
-static __always_inline void fcache_flush(void)
-{
-	__u32 dataplane = 0;
-	__u32 *gen = bpf_map_lookup_elem(&flow_cache_gen, &dataplane);
-
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
-}
-
-/* fcache_set is the index of this CPU's first slot of k's set of two. */
-static __always_inline __u32 fcache_set(const struct flow_key *k)
+/* fcache_set_of is the first slot of k's set of two among each CPU's slots. */
+static __always_inline __u32 fcache_set_of(const struct flow_key *k)
 {
 	__u32 h = k->src[0] ^ k->src[1] ^ k->src[2] ^ k->src[3];
 
 	h = h * 0x9E3779B1U ^ k->dst[0] ^ k->dst[1] ^ k->dst[2] ^ k->dst[3];
 	h = (h ^ ((__u32)k->sport << 16 | k->dport) ^ k->proto) * 0x9E3779B1U;
-	return bpf_get_smp_processor_id() * XLB_FLOW_CACHE_SLOTS +
-	       ((h >> (32 - XLB_FLOW_CACHE_BITS)) & ~1U);
+	return (h >> (32 - XLB_FLOW_CACHE_BITS)) & ~1U;
+}
+
+/* fcache_set is the index of this CPU's first slot of k's set of two. */
+static __always_inline __u32 fcache_set(const struct flow_key *k)
+{
+	return bpf_get_smp_processor_id() * XLB_FLOW_CACHE_SLOTS + fcache_set_of(k);
 }
 
 /* fcache_holds: does slot e hold k? Compared as five 64-bit words. */
@@ -79,6 +76,44 @@ static __always_inline int fcache_holds(const struct flow_cache_entry *e, const 
 
 	_Static_assert(sizeof(*k) == 5 * sizeof(__u64), "flow_key is five 64-bit words");
 	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+/* What fcache_forget_on clears: the key, in the slots of set on every CPU. */
+struct fcache_forget {
+	struct flow_key key;
+	__u32 set;
+};
+
+/*
+ * fcache_forget_on is bpf_loop's step cpu: CPU cpu's slots of the set
+ * stop holding the key. 1 (stop) past the last CPU's slots.
+ */
+static int fcache_forget_on(__u32 cpu, void *data)
+{
+	struct fcache_forget *f = data;
+	__u32 idx = cpu * XLB_FLOW_CACHE_SLOTS + f->set;
+	struct flow_cache_entry *e;
+
+	for (int i = 0; i < 2; i++, idx++) {
+		e = bpf_map_lookup_elem(&flow_cache, &idx);
+		if (!e)
+			return 1;
+		if (fcache_holds(e, &f->key))
+			e->key.family = 0; /* no packet's */
+	}
+	return 0;
+}
+
+/*
+ * fcache_forget makes every CPU's cache forget k, whose flow left the
+ * connection table. It reads two slots a CPU, where emptying every cache
+ * (as xlbd's sweeper does) would send all their flows to the table.
+ */
+static __always_inline void fcache_forget(const struct flow_key *k)
+{
+	struct fcache_forget f = {.key = *k, .set = fcache_set_of(k)};
+
+	bpf_loop(XLB_MAX_CPUS, fcache_forget_on, &f, 0);
 }
 
 /* fcache_find is the slot of this CPU's set for k that holds k, if one does. */

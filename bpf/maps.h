@@ -170,18 +170,17 @@ struct {
 } flow_cache SEC(".maps");
 
 /*
- * The flow cache's generation: [0] bumped by the program, [1] by xlbd
- * (each the only writer of its element, so xlbd needs no atomic update),
- * when a flow a cache may still serve leaves the connection table
- * (flowcache.h). A slot is good while its gen is their sum, so a bump
- * empties every CPU's cache at once. Pinned, so that every program
- * running over the same connection table sees the bumps.
+ * The flow cache's generation, bumped by xlbd (its only writer) when flows
+ * a cache may still serve leave the connection table (flowcache.h). A
+ * slot is good while its gen is this, so a bump empties every CPU's cache
+ * at once. Pinned, so that every program running over the same
+ * connection table sees the bumps.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, 2);
+	__uint(max_entries, 1);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_cache_gen SEC(".maps");
 

@@ -179,7 +179,7 @@ static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, s
 		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (f) {
 		ct_end(key, f);
-		fcache_flush();
+		fcache_forget(key);
 	}
 	copy = *svc;
 	return new_flow(p, key, &copy);

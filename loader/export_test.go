@@ -25,11 +25,8 @@ func (d *Dataplane) HZ() uint32 { return d.hz }
 // no good slot holds the flow.
 func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol) (realID, slot uint32, ok bool, err error) {
 	want := flowKeyOf(src, dst, proto)
-	var dataplaneGen, controlGen uint32
-	if err := d.objs.FlowCacheGen.Lookup(uint32(0), &dataplaneGen); err != nil {
-		return 0, 0, false, err
-	}
-	if err := d.objs.FlowCacheGen.Lookup(uint32(1), &controlGen); err != nil {
+	var gen uint32
+	if err := d.objs.FlowCacheGen.Lookup(uint32(0), &gen); err != nil {
 		return 0, 0, false, err
 	}
 	var e xlbFlowCacheEntry
@@ -37,7 +34,7 @@ func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol)
 		if err := d.objs.FlowCache.Lookup(uint32(cpu)*flowCacheSlots+slot, &e); err != nil {
 			return 0, 0, false, err
 		}
-		if e.Key == want && e.Gen == dataplaneGen+controlGen {
+		if e.Key == want && e.Gen == gen {
 			return e.RealId, slot, true, nil
 		}
 	}

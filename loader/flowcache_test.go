@@ -216,15 +216,17 @@ func TestXDPFlowCacheFlushedBySweep(t *testing.T) {
 	}
 }
 
-// TestXDPFlowCacheFlushedByReopen: a SYN reopening an ended flow on one CPU
-// is scheduled afresh; another CPU that cached the old flow must follow
-// the new real, not the old one.
-func TestXDPFlowCacheFlushedByReopen(t *testing.T) {
+// TestXDPFlowCacheReopen: a SYN reopening an ended flow on one CPU is
+// scheduled afresh; another CPU that cached the old flow must follow the
+// new real, not the old one. Every other flow stays cached on every CPU:
+// clients reusing their ports must not empty the caches.
+func TestXDPFlowCacheReopen(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs two CPUs")
 	}
 	h := newXDPHarness(t, goldenState(nil, nil))
 	syn := fromClient(vipRR, 80, 42020, layers.IPProtocolTCP)
+	other := fromClient(vipRR, 80, 42021, layers.IPProtocolTCP)
 	send := func(desc string, in frame) net.HardwareAddr {
 		t.Helper()
 		v, mac := h.sentTo(t, in.bytes(), h.ifA)
@@ -235,16 +237,32 @@ func TestXDPFlowCacheFlushedByReopen(t *testing.T) {
 	}
 
 	h.onCPU(t, 0)
+	send("CPU 0: other flow's SYN", other)
+	send("CPU 0: other flow's ACK", other.with(ack))
 	old := send("CPU 0: SYN", syn)
 	send("CPU 0: ACK", syn.with(ack))
+	h.onCPU(t, 1)
+	send("CPU 1: other flow's ACK", other.with(ack))
+	for cpu := range 2 {
+		if !h.cached(t, cpu, other.src, other.dst, loader.ProtoTCP) {
+			t.Fatalf("other established flow not cached on CPU %d", cpu)
+		}
+	}
 	if !h.cached(t, 0, syn.src, syn.dst, loader.ProtoTCP) {
 		t.Fatal("established flow not cached on CPU 0")
 	}
-	h.onCPU(t, 1)
 	send("CPU 1: RST", syn.with(func(f *frame) { f.rst = true }))
 	reopened := send("CPU 1: SYN reopening the closed flow", syn)
 	if reopened.String() == old.String() {
 		t.Fatalf("round robin over two reals sent the reopened flow to the same real %s: nothing to tell apart", old)
+	}
+	if h.cached(t, 0, syn.src, syn.dst, loader.ProtoTCP) {
+		t.Error("CPU 0 still caches the reopened flow's old real")
+	}
+	for cpu := range 2 {
+		if !h.cached(t, cpu, other.src, other.dst, loader.ProtoTCP) {
+			t.Errorf("reopening a flow emptied CPU %d's cache of another flow", cpu)
+		}
 	}
 	h.onCPU(t, 0)
 	if got := send("CPU 0: ACK of the reopened flow", syn.with(ack)); got.String() != reopened.String() {

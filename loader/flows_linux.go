@@ -119,20 +119,19 @@ const flowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
 // deleting only entries idle for longer, a sweep's usual work, keeps the
 // caches. A CPU that looked an entry up just before its delete may still
 // fill a slot from it; that slot sends the flow to its real for the TTL,
-// as if the delete had come a moment later. xlbd is the only writer of
-// its half of the generation (bpf/maps.h).
+// as if the delete had come a moment later. xlbd is the generation's only
+// writer (bpf/maps.h).
 func (d *Dataplane) flushFlowCacheFor(lastTouched uint64) error {
 	now, err := d.now()
 	ttl := uint64(d.hz) * uint64(xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS)
 	if err == nil && ttl > 0 && int64(now.jiffies-lastTouched) > int64(ttl) {
 		return nil
 	}
-	const control = uint32(1)
 	var gen uint32
-	if err := d.objs.FlowCacheGen.Lookup(control, &gen); err != nil {
+	if err := d.objs.FlowCacheGen.Lookup(uint32(0), &gen); err != nil {
 		return fmt.Errorf("flush the flow cache: %w", err)
 	}
-	if err := d.objs.FlowCacheGen.Put(control, gen+1); err != nil {
+	if err := d.objs.FlowCacheGen.Put(uint32(0), gen+1); err != nil {
 		return fmt.Errorf("flush the flow cache: %w", err)
 	}
 	return nil

@@ -123,6 +123,7 @@ const (
 	xlbLimitsXLB_FLOW_CACHE_SLOTS       xlbLimits = 32768
 	xlbLimitsXLB_FLOW_CACHE_BITS        xlbLimits = 15
 	xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS xlbLimits = 1
+	xlbLimitsXLB_MAX_CPUS               xlbLimits = 8192
 )
 
 type xlbMethod uint32
