@@ -67,10 +67,12 @@ enum limits {
 	/* The longest a flow cache slot serves after it was filled, in seconds. */
 	XLB_FLOW_CACHE_TTL_SECONDS = 1,
 	/*
-	 * The most CPUs whose caches a reopening SYN reads (Linux's largest
+	 * The most CPUs whose caches a reopening SYN may read (Linux's largest
 	 * NR_CPUS); the loop ends at the flow cache's last CPU.
 	 */
 	XLB_MAX_CPUS = 8192,
+	/* flow.cached_on: more than one CPU may cache the flow. */
+	XLB_CACHED_ON_MANY = 0xffffffff,
 };
 
 /*

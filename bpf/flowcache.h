@@ -18,12 +18,14 @@
  * refills the slot. Refreshing every quarter second instead cost the
  * end-to-end bench's packets about 4 ns each in table lookups. A flow
  * that leaves the table while a slot may still serve it must leave every
- * CPU's cache too. A SYN reopening an ended flow clears that flow's slots
- * on every CPU: the same set on each, so the other flows stay cached
- * however often clients reuse their ports. xlbd's sweeper deleting flows
- * whose last table lookup was less than the TTL ago (a slot is filled
- * just after a lookup) bumps flow_cache_gen, which empties every CPU's
- * cache at once (maps.h).
+ * CPU's cache too. A SYN reopening an ended flow clears that flow's set
+ * on the CPU its entry names as caching it (flow.cached_on: with RSS, the
+ * one CPU its packets come to), or on every CPU when more than one may:
+ * the other flows stay cached however often clients reuse their ports,
+ * and a reopen reads two slots, not two for every CPU. xlbd's sweeper
+ * deleting flows whose last table lookup was less than the TTL ago (a
+ * slot is filled just after a lookup) bumps flow_cache_gen, which empties
+ * every CPU's cache at once (maps.h).
  * A flow the LRU evicts when the table is full may keep its real on a CPU
  * that cached it for up to that second.
  */
@@ -84,36 +86,64 @@ struct fcache_forget {
 	__u32 set;
 };
 
-/*
- * fcache_forget_on is bpf_loop's step cpu: CPU cpu's slots of the set
- * stop holding the key. 1 (stop) past the last CPU's slots.
- */
-static int fcache_forget_on(__u32 cpu, void *data)
+/* fcache_forget_cpu clears CPU cpu's slots of the set that hold the key; -1: no such CPU. */
+static __always_inline int fcache_forget_cpu(__u32 cpu, const struct fcache_forget *f)
 {
-	struct fcache_forget *f = data;
 	__u32 idx = cpu * XLB_FLOW_CACHE_SLOTS + f->set;
 	struct flow_cache_entry *e;
 
 	for (int i = 0; i < 2; i++, idx++) {
 		e = bpf_map_lookup_elem(&flow_cache, &idx);
 		if (!e)
-			return 1;
+			return -1;
 		if (fcache_holds(e, &f->key))
 			e->key.family = 0; /* no packet's */
 	}
 	return 0;
 }
 
+/* fcache_forget_on is bpf_loop's step cpu; 1 (stop) past the last CPU's slots. */
+static int fcache_forget_on(__u32 cpu, void *data)
+{
+	return fcache_forget_cpu(cpu, data) < 0;
+}
+
 /*
- * fcache_forget makes every CPU's cache forget k, whose flow left the
- * connection table. It reads two slots a CPU, where emptying every cache
- * (as xlbd's sweeper does) would send all their flows to the table.
+ * fcache_forget makes the caches of the CPUs cached_on names (the old
+ * entry's, read before its delete) forget k, whose flow left the
+ * connection table; every CPU's when it names more than one. Not
+ * inlined: inlined, it cost every established packet about 7 ns (A/B,
+ * the bench's "DR established"), though none of them runs it.
  */
-static __always_inline void fcache_forget(const struct flow_key *k)
+static __noinline void fcache_forget(const struct flow_key *k, __u32 cached_on)
 {
 	struct fcache_forget f = {.key = *k, .set = fcache_set_of(k)};
 
-	bpf_loop(XLB_MAX_CPUS, fcache_forget_on, &f, 0);
+	if (!cached_on)
+		return;
+	if (cached_on != XLB_CACHED_ON_MANY)
+		fcache_forget_cpu(cached_on - 1, &f);
+	else
+		bpf_loop(XLB_MAX_CPUS, fcache_forget_on, &f, 0);
+}
+
+/*
+ * fcache_mark records in the forward entry f that this CPU is about to
+ * cache it, so that a SYN reopening the flow clears this CPU's slot. A
+ * second CPU makes it XLB_CACHED_ON_MANY; only the first mark is written.
+ */
+static __always_inline void fcache_mark(struct flow *f)
+{
+	__u32 me = bpf_get_smp_processor_id() + 1, was = f->cached_on;
+
+	if (was == me || was == XLB_CACHED_ON_MANY)
+		return;
+	if (was == 0) {
+		was = __sync_val_compare_and_swap(&f->cached_on, 0, me);
+		if (was == 0 || was == me)
+			return;
+	}
+	f->cached_on = XLB_CACHED_ON_MANY;
 }
 
 /* fcache_find is the slot of this CPU's set for k that holds k, if one does. */
@@ -179,7 +209,7 @@ static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_ke
  * those flags.
  */
 static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
-					const struct flow *f, __u64 now)
+					struct flow *f, __u64 now)
 {
 	struct flow_cache_entry *e = fcache_find(k);
 
@@ -189,6 +219,8 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 			e = fcache_victim(k, now);
 		if (!e)
 			return;
+		if (f->dir == XLB_FLOW_FORWARD)
+			fcache_mark(f);
 		e->key = *k;
 		e->gen = fcache_gen();
 		e->stamp = now;

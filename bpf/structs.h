@@ -133,7 +133,12 @@ struct flow {
 	__u32 state; /* enum conn_state, kept in the forward entry */
 	__u32 real_id;
 	__u32 svc_id;
-	__u32 pad2;
+	/*
+	 * Forward entries: the CPUs whose flow cache may hold the flow, for a
+	 * SYN reopening it to clear (flowcache.h): 0 none, CPU c's only as
+	 * c + 1, XLB_CACHED_ON_MANY more than one.
+	 */
+	__u32 cached_on;
 	struct nexthop reply_hop; /* reply entries: the way to the client */
 };
 

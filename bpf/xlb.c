@@ -178,8 +178,10 @@ static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, s
 	if (!svc)
 		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (f) {
+		__u32 cached_on = f->cached_on;
+
 		ct_end(key, f);
-		fcache_forget(key);
+		fcache_forget(key, cached_on);
 	}
 	copy = *svc;
 	return new_flow(p, key, &copy);

@@ -3,6 +3,7 @@
 package loader_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -216,17 +217,29 @@ func TestXDPFlowCacheFlushedBySweep(t *testing.T) {
 	}
 }
 
-// TestXDPFlowCacheReopen: a SYN reopening an ended flow on one CPU is
-// scheduled afresh; another CPU that cached the old flow must follow the
-// new real, not the old one. Every other flow stays cached on every CPU:
+// TestXDPFlowCacheReopen: a SYN reopening an ended flow is scheduled
+// afresh; a CPU that cached the old flow must follow the new real, not the
+// old one: the CPU the flow's entry names as caching it, or every CPU when
+// more than one cached it. Every other flow stays cached on every CPU:
 // clients reusing their ports must not empty the caches.
 func TestXDPFlowCacheReopen(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs two CPUs")
 	}
 	h := newXDPHarness(t, goldenState(nil, nil))
-	syn := fromClient(vipRR, 80, 42020, layers.IPProtocolTCP)
-	other := fromClient(vipRR, 80, 42021, layers.IPProtocolTCP)
+	one := fromClient(vipRR, 80, 42020, layers.IPProtocolTCP)
+	many := fromClient(vipRR, 80, 42021, layers.IPProtocolTCP)
+	// A flow of one's set, cached first, so that one takes the set's second slot.
+	var first frame
+	for port := uint16(20000); port < 60000 && first.dst == (netip.AddrPort{}); port++ {
+		f := fromClient(vipRR, 80, port, layers.IPProtocolTCP)
+		if port != one.src.Port() && loader.FlowCacheSlot(f.src, f.dst, loader.ProtoTCP)&^1 == loader.FlowCacheSlot(one.src, one.dst, loader.ProtoTCP)&^1 {
+			first = f
+		}
+	}
+	if first.dst == (netip.AddrPort{}) {
+		t.Fatal("found no flow of the first flow's set")
+	}
 	send := func(desc string, in frame) net.HardwareAddr {
 		t.Helper()
 		v, mac := h.sentTo(t, in.bytes(), h.ifA)
@@ -235,38 +248,61 @@ func TestXDPFlowCacheReopen(t *testing.T) {
 		}
 		return mac
 	}
+	establish := func(cpu int, desc string, f frame) net.HardwareAddr {
+		t.Helper()
+		real := send(fmt.Sprintf("CPU %d: %s's SYN", cpu, desc), f)
+		send(fmt.Sprintf("CPU %d: %s's ACK", cpu, desc), f.with(ack))
+		return real
+	}
+	reopen := func(cpu int, desc string, f frame, old net.HardwareAddr) net.HardwareAddr {
+		t.Helper()
+		send(fmt.Sprintf("CPU %d: %s's RST", cpu, desc), f.with(func(f *frame) { f.rst = true }))
+		real := send(fmt.Sprintf("CPU %d: SYN reopening %s", cpu, desc), f)
+		if real.String() == old.String() {
+			t.Fatalf("round robin over two reals sent the reopened %s to the same real %s: nothing to tell apart", desc, old)
+		}
+		return real
+	}
+	expect := func(when string, cpu int, f frame, desc string, want bool) {
+		t.Helper()
+		if got := h.cached(t, cpu, f.src, f.dst, loader.ProtoTCP); got != want {
+			t.Errorf("%s: %s cached on CPU %d: %v, want %v", when, desc, cpu, got, want)
+		}
+	}
 
 	h.onCPU(t, 0)
-	send("CPU 0: other flow's SYN", other)
-	send("CPU 0: other flow's ACK", other.with(ack))
-	old := send("CPU 0: SYN", syn)
-	send("CPU 0: ACK", syn.with(ack))
+	establish(0, "the set's first flow", first)
+	oldMany := establish(0, "a flow of two CPUs", many)
+	oldOne := establish(0, "a flow of one CPU", one)
+	if _, slot, _, _ := h.dp.FlowCached(0, one.src, one.dst, loader.ProtoTCP); slot&1 != 1 {
+		t.Fatalf("the flow of one CPU is in slot %d, want its set's second", slot)
+	}
 	h.onCPU(t, 1)
-	send("CPU 1: other flow's ACK", other.with(ack))
+	send("CPU 1: ACK of the flow of two CPUs", many.with(ack))
+	expect("before", 1, many, "the flow of two CPUs", true)
+
+	// Cached on CPU 0 only, reopened on CPU 1.
+	newOne := reopen(1, "the flow of one CPU", one, oldOne)
+	expect("after the reopen on CPU 1", 0, one, "its flow", false)
 	for cpu := range 2 {
-		if !h.cached(t, cpu, other.src, other.dst, loader.ProtoTCP) {
-			t.Fatalf("other established flow not cached on CPU %d", cpu)
-		}
+		expect("after the reopen on CPU 1", cpu, many, "another flow", true)
 	}
-	if !h.cached(t, 0, syn.src, syn.dst, loader.ProtoTCP) {
-		t.Fatal("established flow not cached on CPU 0")
-	}
-	send("CPU 1: RST", syn.with(func(f *frame) { f.rst = true }))
-	reopened := send("CPU 1: SYN reopening the closed flow", syn)
-	if reopened.String() == old.String() {
-		t.Fatalf("round robin over two reals sent the reopened flow to the same real %s: nothing to tell apart", old)
-	}
-	if h.cached(t, 0, syn.src, syn.dst, loader.ProtoTCP) {
-		t.Error("CPU 0 still caches the reopened flow's old real")
-	}
-	for cpu := range 2 {
-		if !h.cached(t, cpu, other.src, other.dst, loader.ProtoTCP) {
-			t.Errorf("reopening a flow emptied CPU %d's cache of another flow", cpu)
-		}
-	}
+	expect("after the reopen on CPU 1", 0, first, "another flow of its set", true)
 	h.onCPU(t, 0)
-	if got := send("CPU 0: ACK of the reopened flow", syn.with(ack)); got.String() != reopened.String() {
-		t.Errorf("CPU 0 sent the reopened flow's ACK to %s (the old real); want %s", got, reopened)
+	if got := send("CPU 0: ACK of the reopened flow", one.with(ack)); got.String() != newOne.String() {
+		t.Errorf("CPU 0 sent the reopened flow's ACK to %s (the old real); want %s", got, newOne)
+	}
+
+	// Cached on both CPUs, reopened on CPU 0.
+	newMany := reopen(0, "the flow of two CPUs", many, oldMany)
+	for cpu := range 2 {
+		expect("after the reopen on CPU 0", cpu, many, "its flow", false)
+	}
+	expect("after the reopen on CPU 0", 0, one, "another flow", true)
+	expect("after the reopen on CPU 0", 0, first, "another flow", true)
+	h.onCPU(t, 1)
+	if got := send("CPU 1: ACK of the reopened flow", many.with(ack)); got.String() != newMany.String() {
+		t.Errorf("CPU 1 sent the reopened flow's ACK to %s (the old real); want %s", got, newMany)
 	}
 }
 

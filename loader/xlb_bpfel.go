@@ -62,7 +62,7 @@ type xlbFlow struct {
 	State    uint32
 	RealId   uint32
 	SvcId    uint32
-	Pad2     uint32
+	CachedOn uint32
 	ReplyHop xlbNexthop
 }
 
@@ -124,6 +124,7 @@ const (
 	xlbLimitsXLB_FLOW_CACHE_BITS        xlbLimits = 15
 	xlbLimitsXLB_FLOW_CACHE_TTL_SECONDS xlbLimits = 1
 	xlbLimitsXLB_MAX_CPUS               xlbLimits = 8192
+	xlbLimitsXLB_CACHED_ON_MANY         xlbLimits = 4294967295
 )
 
 type xlbMethod uint32
