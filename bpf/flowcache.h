@@ -80,7 +80,7 @@ static __always_inline int fcache_holds(const struct flow_cache_entry *e, const 
 	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
 }
 
-/* What fcache_forget_on clears: the key, in the slots of set on every CPU. */
+/* What fcache_forget_cpu clears: the key, from the slots of set. */
 struct fcache_forget {
 	struct flow_key key;
 	__u32 set;
@@ -219,7 +219,8 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 			e = fcache_victim(k, now);
 		if (!e)
 			return;
-		if (f->dir == XLB_FLOW_FORWARD)
+		/* UDP flows are never reopened. */
+		if (f->dir == XLB_FLOW_FORWARD && f->state != XLB_CS_UDP)
 			fcache_mark(f);
 		e->key = *k;
 		e->gen = fcache_gen();

@@ -41,6 +41,24 @@ func (d *Dataplane) FlowCached(cpu int, src, dst netip.AddrPort, proto Protocol)
 	return 0, 0, false, nil
 }
 
+// FlowCachedOn is the connection table entry's record of the CPUs whose
+// flow cache may hold the flow src -> dst: CPUs lists the one CPU it
+// names, many is true when it names several.
+func (d *Dataplane) FlowCachedOn(src, dst netip.AddrPort, proto Protocol) (cpus []int, many bool, err error) {
+	var f xlbFlow
+	k := flowKeyOf(src, dst, proto)
+	if err := d.objs.Flows.Lookup(&k, &f); err != nil {
+		return nil, false, err
+	}
+	switch f.CachedOn {
+	case 0:
+		return nil, false, nil
+	case uint32(xlbLimitsXLB_CACHED_ON_MANY):
+		return nil, true, nil
+	}
+	return []int{int(f.CachedOn) - 1}, false, nil
+}
+
 // FlowCacheSlot is the slot among a CPU's that the flow src -> dst hashes
 // to; its set is that slot and its neighbour (slot &^ 1). The hash of
 // fcache_set in bpf/flowcache.h, computed again.

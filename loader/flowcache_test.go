@@ -270,9 +270,25 @@ func TestXDPFlowCacheReopen(t *testing.T) {
 		}
 	}
 
+	// recorded checks what the flow's entry records as caching it.
+	recorded := func(f frame, desc string, wantCPUs []int, wantMany bool) {
+		t.Helper()
+		cpus, many, err := h.dp.FlowCachedOn(f.src, f.dst, loader.ProtoTCP)
+		if err != nil {
+			t.Fatalf("read %s's entry: %v", desc, err)
+		}
+		if fmt.Sprint(cpus) != fmt.Sprint(wantCPUs) || many != wantMany {
+			t.Errorf("%s's entry records CPUs %v (several: %v) as caching it, want %v (several: %v)", desc, cpus, many, wantCPUs, wantMany)
+		}
+	}
+
 	h.onCPU(t, 0)
 	establish(0, "the set's first flow", first)
-	oldMany := establish(0, "a flow of two CPUs", many)
+	send("CPU 0: the flow of two CPUs' SYN", many)
+	recorded(many, "a flow in SYN_RECV", nil, false)
+	send("CPU 0: the flow of two CPUs' ACK", many.with(ack))
+	oldMany := send("CPU 0: the flow of two CPUs' second ACK", many.with(ack))
+	recorded(many, "a flow cached on CPU 0", []int{0}, false)
 	oldOne := establish(0, "a flow of one CPU", one)
 	if _, slot, _, _ := h.dp.FlowCached(0, one.src, one.dst, loader.ProtoTCP); slot&1 != 1 {
 		t.Fatalf("the flow of one CPU is in slot %d, want its set's second", slot)
@@ -280,6 +296,8 @@ func TestXDPFlowCacheReopen(t *testing.T) {
 	h.onCPU(t, 1)
 	send("CPU 1: ACK of the flow of two CPUs", many.with(ack))
 	expect("before", 1, many, "the flow of two CPUs", true)
+	recorded(many, "a flow cached on CPUs 0 and 1", nil, true)
+	recorded(one, "a flow cached on CPU 0", []int{0}, false)
 
 	// Cached on CPU 0 only, reopened on CPU 1.
 	newOne := reopen(1, "the flow of one CPU", one, oldOne)
