@@ -117,10 +117,12 @@ static int fcache_forget_on(__u32 cpu, void *data)
  */
 static __noinline void fcache_forget(const struct flow_key *k, __u32 cached_on)
 {
-	struct fcache_forget f = {.key = *k, .set = fcache_set_of(k)};
+	struct fcache_forget f;
 
 	if (!cached_on)
 		return;
+	f.key = *k;
+	f.set = fcache_set_of(k);
 	if (cached_on != XLB_CACHED_ON_MANY)
 		fcache_forget_cpu(cached_on - 1, &f);
 	else
