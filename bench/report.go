@@ -43,7 +43,7 @@ func report(r *Results) string {
 	p("The packets enter on the interface they would arrive on in the golden-packet namespace (loader's tests). ")
 	p("The connection table has xlbd's default size (1,048,576); \"1M flows\" cases first put 1,000,000 flows in it through the program itself, ")
 	p("so their inserts run in a full LRU table, as on a busy director. ")
-	p("\"table only\" cases are a reference, not xlb: a program doing only a new flow's table work (a lookup that misses, an insert) in a table like xlb's, filled the same way. " +
+	p("\"table only\" cases are a reference, not xlb: a program doing only a new flow's table work (for a TCP SYN, as xlb: an insert that must not replace, with no lookup before it) in a table like xlb's, filled the same way. " +
 		"\"bucket only\" is the least such work in any table that holds xlb's keys and state: a program that reads and writes the one 128-byte bucket a hash of the flow picks, in an array of buckets for 1M flows of 64 bytes each, filled the same way. ")
 	p("Scheduler cases: one DR service per scheduler and size, reals of weights 1-4, each call a new TCP SYN.\n\n")
 	p("| case | calls | median ns | p99 ns | mean ns | above floor ns | above floor, trimmed ns | x floor | other verdicts |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

@@ -145,15 +145,22 @@ static __always_inline void ct_advance(struct flow *f, int table, __u8 flags)
 	}
 }
 
+/* ct_opens: is p a client's TCP SYN without ACK, which opens a connection? */
+static __always_inline int ct_opens(struct packet *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+}
+
 /*
  * ct_reusable reports whether p, a client's SYN, opens a new connection on
- * the 5-tuple of one that has ended (TIME_WAIT or CLOSE). As IPVS does with
- * conn_reuse_mode 1, such a SYN is scheduled afresh instead of following
- * the old connection to its real, which may have been removed since.
+ * the 5-tuple of the forward flow f, which has ended (TIME_WAIT or CLOSE).
+ * As IPVS does with conn_reuse_mode 1, such a SYN is scheduled afresh
+ * instead of following the old connection to its real, which may have
+ * been removed since.
  */
 static __always_inline int ct_reusable(struct packet *p, struct flow *f)
 {
-	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	return ct_opens(p) && f->dir == XLB_FLOW_FORWARD &&
 	       (f->state == XLB_CS_TIME_WAIT || f->state == XLB_CS_CLOSE);
 }
 
@@ -178,12 +185,14 @@ static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 }
 
 /*
- * ct_insert_forward records a new flow in state and counts it. When another
- * CPU recorded the same flow first (a retransmitted SYN), its choice wins
- * and is returned.
+ * ct_insert_forward records a new flow in state and counts it; -1 when the
+ * table has the flow already (a retransmitted SYN, another CPU's packet
+ * first, a reused port). That failed insert changes no flow, but in a
+ * full table it may have evicted the least recently used one: the kernel
+ * takes a free entry before it looks in the bucket.
  */
-static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct service *svc,
-					       __u32 real_id, __u64 now, __u32 state)
+static __always_inline int ct_insert_forward(struct flow_key *k, struct service *svc, __u32 real_id,
+					     __u64 now, __u32 state)
 {
 	struct flow f = {
 	    .atime = now,
@@ -192,14 +201,11 @@ static __always_inline __u32 ct_insert_forward(struct flow_key *k, struct servic
 	    .real_id = real_id,
 	    .svc_id = svc->id,
 	};
-	struct flow *won;
 
-	if (bpf_map_update_elem(&flows, k, &f, BPF_NOEXIST) == 0) {
-		conn_count(real_id, state, 1);
-		return real_id;
-	}
-	won = bpf_map_lookup_elem(&flows, k);
-	return won ? won->real_id : real_id;
+	if (bpf_map_update_elem(&flows, k, &f, BPF_NOEXIST))
+		return -1;
+	conn_count(real_id, state, 1);
+	return 0;
 }
 
 /* ct_insert_reply records where a NAT real's replies for this flow go. */
@@ -270,16 +276,26 @@ static __always_inline void persist_key_of(struct service *svc, struct flow_key 
 }
 
 /*
- * persist_pick finds the real a client's template names, if the template
- * is younger than the timeout and the real still takes new flows.
+ * persist_pick finds the real the template of k's client names, if the
+ * template is younger than the timeout and the real still takes new
+ * flows. persist_pick and persist_record are global functions, as
+ * sched_pick is, so that the verifier checks each once: inlined, each of
+ * their ways out was another state for every path after a new flow's
+ * scheduling, which the packet paths after a SYN's insert (xlb.c's
+ * open_flow) multiplied past the verifier's limit.
  */
-static __always_inline int persist_pick(struct service *svc, struct persist_key *pk, __u64 now,
-					__u32 *real_id)
+__noinline int persist_pick(struct service *svc, struct flow_key *k, __u64 now, __u32 *real_id)
 {
-	struct persist *t = bpf_map_lookup_elem(&persist_tmpl, pk);
+	struct persist_key pk = {};
+	struct persist *t;
 	struct real *rl;
 	__u32 id;
 
+	/* A global function's pointers may be NULL for the verifier. */
+	if (!svc || !k || !real_id)
+		return -1;
+	persist_key_of(svc, k, &pk);
+	t = bpf_map_lookup_elem(&persist_tmpl, &pk);
 	/* The sweeper's refresh may stamp it a tick ahead of this CPU's now. */
 	if (!t || (now > t->atime && now - t->atime > (__u64)svc->persist_timeout * clock_hz()))
 		return -1;
@@ -292,11 +308,16 @@ static __always_inline int persist_pick(struct service *svc, struct persist_key 
 	return 0;
 }
 
-static __always_inline void persist_record(struct persist_key *pk, __u32 real_id, __u64 now)
+/* persist_record makes real_id the real of k's client's template. */
+__noinline int persist_record(struct service *svc, struct flow_key *k, __u32 real_id, __u64 now)
 {
+	struct persist_key pk = {};
 	struct persist t = {.atime = now, .real_id = real_id};
 
-	bpf_map_update_elem(&persist_tmpl, pk, &t, BPF_ANY);
+	if (!svc || !k)
+		return -1;
+	persist_key_of(svc, k, &pk);
+	return bpf_map_update_elem(&persist_tmpl, &pk, &t, BPF_ANY);
 }
 
 #endif /* XLB_CONNTRACK_H */

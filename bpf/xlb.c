@@ -33,16 +33,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline int schedule(struct service *svc, struct flow_key *key, __u64 now,
 				    __u32 *real_id)
 {
-	struct persist_key pk = {};
-
 	if (!svc->persist_timeout)
 		return sched_pick(svc, key, real_id);
-	persist_key_of(svc, key, &pk);
-	if (persist_pick(svc, &pk, now, real_id) == 0)
+	if (persist_pick(svc, key, now, real_id) == 0)
 		return 0;
 	if (sched_pick(svc, key, real_id) < 0)
 		return -1;
-	persist_record(&pk, *real_id, now);
+	persist_record(svc, key, *real_id, now);
 	return 0;
 }
 
@@ -82,21 +79,19 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, __u32
 /*
  * new_flow schedules a client's first packet of a flow to a real of svc (a
  * copy: a service element may be replaced under a packet that still reads
- * it) and records the flow.
+ * it), unless the packet was (scheduled: *real_id holds its real), and
+ * records the flow. It returns 0 with the real in *real_id; -1 when no
+ * real takes new flows; -2 when the table has the flow already (a
+ * retransmitted SYN, a reused port, another CPU's packet first).
  */
-static __always_inline int new_flow(struct packet *p, struct flow_key *key, struct service *svc)
+static __always_inline int new_flow(struct packet *p, struct flow_key *key, struct service *svc,
+				    __u32 *real_id, int scheduled, __u64 now)
 {
-	/*
-	 * Read again rather than passed down from to_service: one load, where
-	 * the extra live register cost the verifier 80k more instructions.
-	 */
-	__u64 now = clock_now();
-	__u32 real_id;
-
-	if (schedule(svc, key, now, &real_id) < 0)
-		return count_reason(p, XLB_DROP_NO_REAL, XDP_DROP);
-	real_id = ct_insert_forward(key, svc, real_id, now, first_state(p));
-	return forward(p, key, real_id, now, 1);
+	if (!scheduled && schedule(svc, key, now, real_id) < 0)
+		return -1;
+	if (ct_insert_forward(key, svc, *real_id, now, first_state(p)) < 0)
+		return -2;
+	return 0;
 }
 
 /* touch records that the flow f saw a packet now (a write only when the clock moved). */
@@ -156,27 +151,62 @@ static __always_inline int from_nat_real(struct packet *p, struct flow_key *key,
 	return to_client(p, key, f->real_id, f->vaddr, f->vport, &f->reply_hop, now);
 }
 
-/*
- * to_new_flow handles a client's packet of no flow, or a SYN reopening
- * the ended flow f: it goes to the service of its destination, if any.
- */
-static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, struct flow *f,
-				       __u32 flags)
+/* service_of is the service of k's destination, if any. */
+static __always_inline struct service *service_of(struct flow_key *k, __u32 flags)
 {
 	struct endpoint ep = {};
-	struct service *svc, copy;
+	struct service *svc;
 
-	addr_copy(ep.addr, key->dst);
-	ep.port = key->dport;
-	ep.proto = key->proto;
-	ep.family = key->family;
+	addr_copy(ep.addr, k->dst);
+	ep.port = k->dport;
+	ep.proto = k->proto;
+	ep.family = k->family;
 	svc = bpf_map_lookup_elem(&services, &ep);
 	if (!svc && (flags & XLB_DP_F_ANY_PORT)) {
 		ep.port = 0;
 		svc = bpf_map_lookup_elem(&services, &ep);
 	}
+	return svc;
+}
+
+/*
+ * open_flow schedules and records a client's SYN without a lookup in the
+ * table: such a SYN almost always opens a flow the table does not have,
+ * and the insert walks the flow's bucket anyway (a lookup before it cost
+ * each new flow about 60 ns). It returns new_flow's answer (0: recorded),
+ * or -1 when the SYN has no service. When it is not 0 the SYN goes the
+ * way of any other packet; -2 leaves its real in *real_id, for a SYN
+ * reopening an ended flow, so that it is not scheduled twice.
+ */
+static __always_inline int open_flow(struct packet *p, struct flow_key *key, __u32 flags,
+				     __u32 *real_id, __u64 now)
+{
+	struct service *svc = service_of(key, flags), copy;
+
 	if (!svc)
-		return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
+		return -1;
+	copy = *svc;
+	return new_flow(p, key, &copy, real_id, 0, now);
+}
+
+/*
+ * to_new_flow schedules (unless scheduled: *real_id holds the real) and
+ * records a client's packet of no flow, or a SYN reopening the ended flow
+ * f, to the service of its destination. It returns 0 with the real in
+ * *real_id, or -1 with the packet's *verdict when there is no service or
+ * no real.
+ */
+static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, struct flow *f,
+				       __u32 flags, __u32 *real_id, int scheduled, int *verdict,
+				       __u64 now)
+{
+	struct service *svc = service_of(key, flags), copy;
+	struct flow *won;
+
+	if (!svc) {
+		*verdict = count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
+		return -1;
+	}
 	if (f) {
 		__u32 cached_on = f->cached_on;
 
@@ -184,22 +214,52 @@ static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, s
 		fcache_forget(key, cached_on);
 	}
 	copy = *svc;
-	return new_flow(p, key, &copy);
+	switch (new_flow(p, key, &copy, real_id, scheduled, now)) {
+	case -1:
+		*verdict = count_reason(p, XLB_DROP_NO_REAL, XDP_DROP);
+		return -1;
+	case -2:
+		/* Another CPU recorded the flow first: its choice wins. */
+		won = bpf_map_lookup_elem(&flows, key);
+		if (won)
+			*real_id = won->real_id;
+	}
+	return 0;
+}
+
+/* to_known_flow takes a packet of the flow f from the connection table. */
+static __always_inline int to_known_flow(struct packet *p, struct flow_key *key, struct flow *f,
+					 __u64 now)
+{
+	int verdict;
+
+	touch(f, now);
+	if (f->dir == XLB_FLOW_REPLY) {
+		verdict = from_nat_real(p, key, f, now);
+	} else {
+		known_flow(p, f);
+		verdict = forward(p, key, f->real_id, now, 0);
+	}
+	/* After forwarding: the copy has the next hop the packet's route cached. */
+	fcache_note(p, key, f, now);
+	return verdict;
 }
 
 /*
  * to_service handles a TCP or UDP packet. The connection table comes
  * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
  * after the service changed or left; only a packet of no flow (or a SYN
- * reopening an ended one) looks up a service. This CPU's flow cache comes
- * before the table for the packets it may serve.
+ * reopening an ended one) is scheduled. This CPU's flow cache comes
+ * before the table for the packets it may serve, and a client's SYN is
+ * looked up only when open_flow did not take it.
  */
 static __always_inline int to_service(struct packet *p, __u32 flags)
 {
 	struct flow_key key = {};
 	struct flow_cache_entry *e;
 	struct flow *f;
-	int verdict;
+	int verdict, opened = -1;
+	__u32 real_id;
 	__u64 now;
 
 	flow_key_of(p, &key);
@@ -209,19 +269,16 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 		return e->dir == XLB_FLOW_REPLY
 			   ? to_client(p, &key, e->real_id, e->vaddr, e->vport, &e->reply_hop, now)
 			   : forward(p, &key, e->real_id, now, 0);
-	f = bpf_map_lookup_elem(&flows, &key);
-	if (!f || (f->dir == XLB_FLOW_FORWARD && ct_reusable(p, f)))
-		return to_new_flow(p, &key, f, flags);
-	touch(f, now);
-	if (f->dir == XLB_FLOW_REPLY) {
-		verdict = from_nat_real(p, &key, f, now);
-	} else {
-		known_flow(p, f);
-		verdict = forward(p, &key, f->real_id, now, 0);
+	if (ct_opens(p))
+		opened = open_flow(p, &key, flags, &real_id, now);
+	if (opened < 0) {
+		f = bpf_map_lookup_elem(&flows, &key);
+		if (f && !ct_reusable(p, f))
+			return to_known_flow(p, &key, f, now);
+		if (to_new_flow(p, &key, f, flags, &real_id, opened == -2, &verdict, now) < 0)
+			return verdict;
 	}
-	/* After forwarding: the copy has the next hop the packet's route cached. */
-	fcache_note(p, &key, f, now);
-	return verdict;
+	return forward(p, &key, real_id, now, 1);
 }
 
 SEC("xdp")
