@@ -187,9 +187,10 @@ static __always_inline void flow_key_of(struct packet *p, struct flow_key *k)
 /*
  * ct_insert_forward records a new flow in state and counts it; -1 when the
  * table has the flow already (a retransmitted SYN, another CPU's packet
- * first, a reused port). That failed insert changes no flow, but in a
- * full table it may have evicted the least recently used one: the kernel
- * takes a free entry before it looks in the bucket.
+ * first, a reused port). In a full table the kernel takes a free entry,
+ * evicting the least recently used flow, before it looks in the bucket:
+ * an insert that fails has still evicted a flow, and when the evicted
+ * flow is k's own, the insert succeeds as for a new flow.
  */
 static __always_inline int ct_insert_forward(struct flow_key *k, struct service *svc, __u32 real_id,
 					     __u64 now, __u32 state)

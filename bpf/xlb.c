@@ -77,12 +77,11 @@ static __always_inline int forward(struct packet *p, struct flow_key *key, __u32
 }
 
 /*
- * new_flow schedules a client's first packet of a flow to a real of svc (a
- * copy: a service element may be replaced under a packet that still reads
- * it), unless the packet was (scheduled: *real_id holds its real), and
- * records the flow. It returns 0 with the real in *real_id; -1 when no
- * real takes new flows; -2 when the table has the flow already (a
- * retransmitted SYN, a reused port, another CPU's packet first).
+ * new_flow records a client's first packet of a flow to a real of svc (a
+ * copy, service_of): the one in *real_id when scheduled, else the one it
+ * schedules. It returns 0 with the real in *real_id; -1 when no real takes
+ * new flows; -2 when the table has the flow already (a retransmitted SYN,
+ * a reused port, another CPU's packet first).
  */
 static __always_inline int new_flow(struct packet *p, struct flow_key *key, struct service *svc,
 				    __u32 *real_id, int scheduled, __u64 now)
@@ -151,70 +150,50 @@ static __always_inline int from_nat_real(struct packet *p, struct flow_key *key,
 	return to_client(p, key, f->real_id, f->vaddr, f->vport, &f->reply_hop, now);
 }
 
-/* service_of is the service of k's destination, if any. */
-static __always_inline struct service *service_of(struct flow_key *k, __u32 flags)
+/*
+ * service_of copies the service of k's destination into svc; -1: none. A
+ * copy, as a service element may be replaced under a packet that still
+ * reads it.
+ */
+static __always_inline int service_of(struct flow_key *k, __u32 flags, struct service *svc)
 {
 	struct endpoint ep = {};
-	struct service *svc;
+	struct service *found;
 
 	addr_copy(ep.addr, k->dst);
 	ep.port = k->dport;
 	ep.proto = k->proto;
 	ep.family = k->family;
-	svc = bpf_map_lookup_elem(&services, &ep);
-	if (!svc && (flags & XLB_DP_F_ANY_PORT)) {
+	found = bpf_map_lookup_elem(&services, &ep);
+	if (!found && (flags & XLB_DP_F_ANY_PORT)) {
 		ep.port = 0;
-		svc = bpf_map_lookup_elem(&services, &ep);
+		found = bpf_map_lookup_elem(&services, &ep);
 	}
-	return svc;
-}
-
-/*
- * open_flow schedules and records a client's SYN without a lookup in the
- * table: such a SYN almost always opens a flow the table does not have,
- * and the insert walks the flow's bucket anyway (a lookup before it cost
- * each new flow about 60 ns). It returns new_flow's answer (0: recorded),
- * or -1 when the SYN has no service. When it is not 0 the SYN goes the
- * way of any other packet; -2 leaves its real in *real_id, for a SYN
- * reopening an ended flow, so that it is not scheduled twice.
- */
-static __always_inline int open_flow(struct packet *p, struct flow_key *key, __u32 flags,
-				     __u32 *real_id, __u64 now)
-{
-	struct service *svc = service_of(key, flags), copy;
-
-	if (!svc)
+	if (!found)
 		return -1;
-	copy = *svc;
-	return new_flow(p, key, &copy, real_id, 0, now);
+	*svc = *found;
+	return 0;
 }
 
 /*
  * to_new_flow schedules (unless scheduled: *real_id holds the real) and
  * records a client's packet of no flow, or a SYN reopening the ended flow
- * f, to the service of its destination. It returns 0 with the real in
- * *real_id, or -1 with the packet's *verdict when there is no service or
- * no real.
+ * f, to a real of svc. It returns 0 with the real in *real_id, or -1 with
+ * the packet's *verdict when no real takes new flows.
  */
 static __always_inline int to_new_flow(struct packet *p, struct flow_key *key, struct flow *f,
-				       __u32 flags, __u32 *real_id, int scheduled, int *verdict,
-				       __u64 now)
+				       struct service *svc, __u32 *real_id, int scheduled,
+				       int *verdict, __u64 now)
 {
-	struct service *svc = service_of(key, flags), copy;
 	struct flow *won;
 
-	if (!svc) {
-		*verdict = count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
-		return -1;
-	}
 	if (f) {
 		__u32 cached_on = f->cached_on;
 
 		ct_end(key, f);
 		fcache_forget(key, cached_on);
 	}
-	copy = *svc;
-	switch (new_flow(p, key, &copy, real_id, scheduled, now)) {
+	switch (new_flow(p, key, svc, real_id, scheduled, now)) {
 	case -1:
 		*verdict = count_reason(p, XLB_DROP_NO_REAL, XDP_DROP);
 		return -1;
@@ -250,15 +229,25 @@ static __always_inline int to_known_flow(struct packet *p, struct flow_key *key,
  * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
  * after the service changed or left; only a packet of no flow (or a SYN
  * reopening an ended one) is scheduled. This CPU's flow cache comes
- * before the table for the packets it may serve, and a client's SYN is
- * looked up only when open_flow did not take it.
+ * before the table for the packets it may serve.
+ *
+ * A client's SYN (ct_opens) to a service without persistence is
+ * scheduled and inserted before any lookup: it almost always opens a flow
+ * the table does not have, and the insert walks the flow's bucket anyway
+ * (a lookup before it cost each new flow about 60 ns). Only when the
+ * insert finds the flow there (a retransmitted SYN, a reused port,
+ * another CPU's packet first), or no real takes it, does the SYN go the
+ * way of other packets; a reused port's SYN then keeps the real it was
+ * given (opened -2). A persistent service's SYN goes that way at once, so
+ * that a SYN that follows its flow leaves the client's template be.
  */
 static __always_inline int to_service(struct packet *p, __u32 flags)
 {
 	struct flow_key key = {};
 	struct flow_cache_entry *e;
+	struct service svc;
 	struct flow *f;
-	int verdict, opened = -1;
+	int verdict, opened = -1, has_svc = 0; /* has_svc: 0 not looked up, 1 yes, -1 no */
 	__u32 real_id;
 	__u64 now;
 
@@ -269,13 +258,20 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 		return e->dir == XLB_FLOW_REPLY
 			   ? to_client(p, &key, e->real_id, e->vaddr, e->vport, &e->reply_hop, now)
 			   : forward(p, &key, e->real_id, now, 0);
-	if (ct_opens(p))
-		opened = open_flow(p, &key, flags, &real_id, now);
-	if (opened < 0) {
+	if (ct_opens(p)) {
+		has_svc = service_of(&key, flags, &svc) == 0 ? 1 : -1;
+		if (has_svc > 0 && !svc.persist_timeout)
+			opened = new_flow(p, &key, &svc, &real_id, 0, now);
+	}
+	if (opened != 0) {
 		f = bpf_map_lookup_elem(&flows, &key);
 		if (f && !ct_reusable(p, f))
 			return to_known_flow(p, &key, f, now);
-		if (to_new_flow(p, &key, f, flags, &real_id, opened == -2, &verdict, now) < 0)
+		if (!has_svc)
+			has_svc = service_of(&key, flags, &svc) == 0 ? 1 : -1;
+		if (has_svc < 0)
+			return count_reason(p, XLB_PASS_NO_SERVICE, XDP_PASS);
+		if (to_new_flow(p, &key, f, &svc, &real_id, opened == -2, &verdict, now) < 0)
 			return verdict;
 	}
 	return forward(p, &key, real_id, now, 1);

@@ -60,10 +60,10 @@ func TestIntegrationXDPConnectionReuse(t *testing.T) {
 }
 
 // A client's SYN is inserted into the connection table before any lookup
-// (open_flow); on a connection the table has, the insert fails and the SYN
-// follows the connection as any packet does: retransmitted (and counted
-// once), with every real of its service quiescent, and with its service
-// gone.
+// (to_service); on a connection the table has, the insert fails and the
+// SYN follows the connection as any packet does: retransmitted (and
+// counted once), with every real of its service quiescent, and with its
+// service gone.
 func TestIntegrationXDPSynFollowsItsConnection(t *testing.T) {
 	both := []control.Real{{Addr: addrReal2, Port: 80, Weight: 1}, {Addr: addrReal3, Port: 80, Weight: 1}}
 	h := newXDPHarness(t, goldenState(both, nil))
@@ -84,9 +84,23 @@ func TestIntegrationXDPSynFollowsItsConnection(t *testing.T) {
 		return real
 	}
 	refs := map[netip.Addr]*realRef{addrReal2: {epRR, addrReal2, 80}, addrReal3: {epRR, addrReal3, 80}}
+	scheduled := func(r *realRef) uint64 {
+		t.Helper()
+		id, err := h.realID(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := h.dp.RealStats(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Conns
+	}
 	before := map[netip.Addr]loader.ConnCounts{}
+	beforeConns := map[netip.Addr]uint64{}
 	for a, r := range refs {
 		before[a] = h.conns(t, r)
+		beforeConns[a] = scheduled(r)
 	}
 
 	first := send("first SYN")
@@ -100,6 +114,13 @@ func TestIntegrationXDPSynFollowsItsConnection(t *testing.T) {
 		}
 		if got := h.conns(t, r); got != want {
 			t.Errorf("%s: ActiveConn/InActConn %+v after a SYN and its retransmission, want %+v", r, got, want)
+		}
+		wantConns := beforeConns[a]
+		if a == first {
+			wantConns++
+		}
+		if got := scheduled(r); got != wantConns {
+			t.Errorf("%s: %d connections counted after a SYN and its retransmission, want %d", r, got, wantConns)
 		}
 	}
 
