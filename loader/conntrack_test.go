@@ -34,13 +34,19 @@ func (h *xdpHarness) flowState(t testing.TB, client, vip netip.AddrPort) (loader
 	return st, found
 }
 
-func (h *xdpHarness) conns(t testing.TB, r *realRef) loader.ConnCounts {
+// mustRealID is realID, failing the test when the real has no id.
+func (h *xdpHarness) mustRealID(t testing.TB, r *realRef) uint32 {
 	t.Helper()
 	id, err := h.realID(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := h.dp.RealConns(id)
+	return id
+}
+
+func (h *xdpHarness) conns(t testing.TB, r *realRef) loader.ConnCounts {
+	t.Helper()
+	c, err := h.dp.RealConns(h.mustRealID(t, r))
 	if err != nil {
 		t.Fatal(err)
 	}

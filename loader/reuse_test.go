@@ -86,11 +86,7 @@ func TestIntegrationXDPSynFollowsItsConnection(t *testing.T) {
 	refs := map[netip.Addr]*realRef{addrReal2: {epRR, addrReal2, 80}, addrReal3: {epRR, addrReal3, 80}}
 	scheduled := func(r *realRef) uint64 {
 		t.Helper()
-		id, err := h.realID(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := h.dp.RealStats(id)
+		c, err := h.dp.RealStats(h.mustRealID(t, r))
 		if err != nil {
 			t.Fatal(err)
 		}
