@@ -228,8 +228,8 @@ static __always_inline int to_known_flow(struct packet *p, struct flow_key *key,
  * to_service handles a TCP or UDP packet. The connection table comes
  * first, as in IPVS: a flow keeps its real, and a NAT reply its VIP, even
  * after the service changed or left; only a packet of no flow (or a SYN
- * reopening an ended one) is scheduled. This CPU's flow cache comes
- * before the table for the packets it may serve.
+ * reopening an ended one) gets a real of its own. This CPU's flow cache
+ * comes before the table for the packets it may serve.
  *
  * A client's SYN (ct_opens) to a service without persistence is
  * scheduled and inserted before any lookup: it almost always opens a flow
