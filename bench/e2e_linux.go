@@ -637,13 +637,33 @@ var (
 )
 
 // wrk runs wrk from the client against url, a new connection per request,
-// bounded by wrkSeconds (and a hard limit of four times that).
-func (e *e2e) wrk(ctx context.Context, setup, url string) ConnCase {
+// bounded by wrkSeconds (and a hard limit of four times that). balancer,
+// when not nil, is the balancer's own CPU time so far.
+func (e *e2e) wrk(ctx context.Context, setup, url string, balancer func() (time.Duration, error)) ConnCase {
 	c := ConnCase{Setup: setup}
 	ctx, cancel := context.WithTimeout(ctx, 4*wrkSeconds*time.Second+10*time.Second)
 	defer cancel()
+	var bal0 time.Duration
+	if balancer != nil {
+		var err error
+		if bal0, err = balancer(); err != nil {
+			c.Errors = fmt.Sprintf("balancer CPU time: %v", err)
+			return c
+		}
+	}
+	cpu0 := cpuBusy()
 	out, err := e.topo.Client.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(wrkConns), "-d", fmt.Sprintf("%ds", wrkSeconds),
 		"--timeout", "2s", "-H", "Connection: close", url).CombinedOutput()
+	cpu := cpuBusy() - cpu0
+	var bal time.Duration
+	if balancer != nil && err == nil {
+		bal1, berr := balancer()
+		if berr != nil {
+			c.Errors = fmt.Sprintf("balancer CPU time: %v", berr)
+			return c
+		}
+		bal = bal1 - bal0
+	}
 	if err != nil {
 		c.Errors = fmt.Sprintf("wrk: %v: %s", err, out)
 		return c
@@ -657,10 +677,14 @@ func (e *e2e) wrk(ctx context.Context, setup, url string) ConnCase {
 	if m := reqCount.FindSubmatch(out); m != nil {
 		c.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
+	if c.Requests > 0 {
+		c.CPUUsPerConn = float64(cpu.Nanoseconds()) / 1e3 / float64(c.Requests)
+		c.BalancerUsPerConn = float64(bal.Nanoseconds()) / 1e3 / float64(c.Requests)
+	}
 	if errs := reqErrs.FindAll(out, -1); len(errs) > 0 {
 		c.Errors = string(regexp.MustCompile(`\s+`).ReplaceAll([]byte(strings.TrimSpace(string(bytesJoin(errs)))), []byte(" ")))
 	}
-	logf("e2e: %-16s %.0f conn/s (%d requests) %s", setup, c.PerSec, c.Requests, c.Errors)
+	logf("e2e: %-16s %.0f conn/s (%d requests, CPU µs/conn: machine %.1f, balancer %.2f) %s", setup, c.PerSec, c.Requests, c.CPUUsPerConn, c.BalancerUsPerConn, c.Errors)
 	return c
 }
 
@@ -691,37 +715,88 @@ func (e *e2e) connSetups(ctx context.Context) {
 func (e *e2e) connRound(ctx context.Context) []ConnCase {
 	var out []ConnCase
 	fail := func(setup string, err error) { out = append(out, ConnCase{Setup: setup, Errors: err.Error()}) }
-	out = append(out, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:8080/", e.realIP(0))))
+	out = append(out, e.wrk(ctx, "direct", fmt.Sprintf("http://%s:8080/", e.realIP(0)), nil))
 	if err := e.withXLB(func(*loader.Dataplane) {
-		out = append(out, e.wrk(ctx, "xlb-dr", fmt.Sprintf("http://%s:80/", e2eVIP)))
-		out = append(out, e.wrk(ctx, "xlb-nat", fmt.Sprintf("http://%s:81/", e2eVIP)))
+		runTime, stop, err := e.xdpRunTime()
+		if err != nil {
+			fail("xlb", err)
+			return
+		}
+		defer stop()
+		out = append(out, e.wrk(ctx, "xlb-dr", fmt.Sprintf("http://%s:80/", e2eVIP), runTime))
+		out = append(out, e.wrk(ctx, "xlb-nat", fmt.Sprintf("http://%s:81/", e2eVIP), runTime))
 	}); err != nil {
 		fail("xlb", err)
 	}
 	if err := e.withNFT(ctx, func() {
-		out = append(out, e.wrk(ctx, "nftables-dnat", fmt.Sprintf("http://%s:82/", e2eVIP)))
+		out = append(out, e.wrk(ctx, "nftables-dnat", fmt.Sprintf("http://%s:82/", e2eVIP), nil))
 	}); err != nil {
 		fail("nftables-dnat", err)
 	}
-	if err := e.withHAProxy(ctx, func() {
-		out = append(out, e.wrk(ctx, "haproxy", fmt.Sprintf("http://%s:83/", e2eVIP)))
+	if err := e.withHAProxy(ctx, func(pid int) {
+		out = append(out, e.wrk(ctx, "haproxy", fmt.Sprintf("http://%s:83/", e2eVIP), func() (time.Duration, error) { return processCPU(pid) }))
 	}); err != nil {
 		fail("haproxy", err)
 	}
 	return out
 }
 
+// xdpRunTime turns on the kernel's BPF run-time statistics until stop and
+// gives the time the program on the director's eth0 (xlb's, on eth1 as
+// well) has run so far. The statistics cost each run two clock reads.
+func (e *e2e) xdpRunTime() (runTime func() (time.Duration, error), stop func(), err error) {
+	l, err := e.topo.Director.Link("eth0")
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.Attrs().Xdp == nil || l.Attrs().Xdp.ProgId == 0 {
+		return nil, nil, errors.New("no XDP program on the director's eth0")
+	}
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(l.Attrs().Xdp.ProgId))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the director's XDP program: %w", err)
+	}
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		prog.Close()
+		return nil, nil, fmt.Errorf("enable BPF run-time statistics: %w", err)
+	}
+	runTime = func() (time.Duration, error) {
+		st, err := prog.Stats()
+		if err != nil {
+			return 0, err
+		}
+		return st.Runtime, nil
+	}
+	return runTime, func() { stats.Close(); prog.Close() }, nil
+}
+
+// processCPU is the CPU time (user and system, every thread) that process
+// pid has used so far, from /proc/pid/stat.
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	ticks, err := statCPUTicks(string(data))
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ
+}
+
 // withHAProxy runs fn with HAProxy (mode tcp, roundrobin over the reals'
-// port 8083) listening on the VIP's port 83 in the director's namespace; it
-// stops the process it started, by its PID.
-func (e *e2e) withHAProxy(ctx context.Context, fn func()) error {
+// port 8083, its default threads: one per CPU) listening on the VIP's port
+// 83 in the director's namespace; fn gets its PID. It stops the process it
+// started, by that PID.
+func (e *e2e) withHAProxy(ctx context.Context, fn func(pid int)) error {
 	dir, err := os.MkdirTemp("", "xlbbench-haproxy-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	var b strings.Builder
-	fmt.Fprintf(&b, "global\n  maxconn 4096\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n")
+	fmt.Fprintf(&b, "global\n  maxconn 4096\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n")
 	fmt.Fprintf(&b, "frontend f\n  bind %s:83\n  default_backend b\nbackend b\n  balance roundrobin\n", e2eVIP)
 	for i, r := range e.topo.Reals {
 		fmt.Fprintf(&b, "  server r%d %s:8083\n", i, r.Addr)
@@ -763,7 +838,7 @@ func (e *e2e) withHAProxy(ctx context.Context, fn func()) error {
 	if !ready {
 		return fmt.Errorf("haproxy did not accept in 5 s: %s", out.String())
 	}
-	fn()
+	fn(cmd.Process.Pid)
 	return nil
 }
 

@@ -87,16 +87,22 @@ func report(r *Results) string {
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
-		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs one thread. ")
+		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs its default threads, one per CPU. ")
+		p("CPU µs/conn is the machine's busy CPU time per connection; balancer µs/conn is the balancer's own part of it, where it can be told apart: ")
+		p("HAProxy's process (user and system time, from /proc) and xlb's XDP program (the kernel's BPF run-time statistics, on during xlb's runs, where they add two clock reads to each run of the program). ")
 		p("Rounds and ratios as for the packet rates: %d rounds.\n\n", e.ConnRounds)
-		p("| setup | conn/s | x nftables | x haproxy | requests | rounds conn/s | errors |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
+		p("| setup | conn/s | x nftables | x haproxy | CPU µs/conn | balancer µs/conn | requests | rounds conn/s | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, c := range e.Conns {
 			var rounds []string
 			for _, v := range c.RoundsPerSec {
 				rounds = append(rounds, fmt.Sprintf("%.0f", v))
 			}
-			p("| %s | %.0f | %s | %s | %d | %s | %s |\n", c.Setup, c.PerSec, ratioText(e.cpsRatio(c.Setup, "nftables-dnat")), ratioText(e.cpsRatio(c.Setup, "haproxy")),
-				c.Requests, strings.Join(rounds, " / "), oneLine(c.Errors))
+			balancer := ""
+			if c.BalancerUsPerConn > 0 {
+				balancer = fmt.Sprintf("%.2f", c.BalancerUsPerConn)
+			}
+			p("| %s | %.0f | %s | %s | %.0f | %s | %d | %s | %s |\n", c.Setup, c.PerSec, ratioText(e.cpsRatio(c.Setup, "nftables-dnat")), ratioText(e.cpsRatio(c.Setup, "haproxy")),
+				c.CPUUsPerConn, balancer, c.Requests, strings.Join(rounds, " / "), oneLine(c.Errors))
 		}
 	}
 
@@ -254,6 +260,12 @@ func notes(b *strings.Builder, r *Results) {
 			p("- TCP connections per second: wrk, the Go HTTP servers of the reals and the director share the same %d CPUs, so each figure is bounded by the whole machine's work per connection (`direct`, one real and no balancer: %.0f conn/s), and the spread between runs is wide: ratios of a few percent between balancers are within it.", r.Machine.CPUs, d)
 			if x, n := e.cpsRatio("xlb-nat", "direct"), e.cpsRatio("nftables-dnat", "direct"); x > 0 && n > 0 {
 				p(" Within rounds, xlb NAT runs at %.2fx `direct`'s rate and nftables DNAT at %.2fx: with xlb at the rate of no balancer at all, its ratio to nftables is bounded by `direct`'s, %.2fx here.", x, n, 1/n)
+			}
+			if dc, xc, hc := e.connCase("direct"), e.connCase("xlb-nat"), e.connCase("haproxy"); dc != nil && xc != nil && hc != nil && dc.CPUUsPerConn > 0 {
+				d, h := dc.CPUUsPerConn, hc.CPUUsPerConn
+				p(" Per connection the machine spent %.0f CPU µs with `direct`, %.0f with xlb NAT, of which its program %.2f, and %.0f with HAProxy, of which its process %.0f. ", d, xc.CPUUsPerConn, xc.BalancerUsPerConn, h, hc.BalancerUsPerConn)
+				p("With the machine kept busy, a setup's rate goes as the inverse of its cost, so xlb's ratio to HAProxy is bounded by HAProxy's cost over `direct`'s, %.2fx here, the ratio of a balancer that cost nothing: ", h/d)
+				p("2x needs HAProxy to add (%.0f µs) at least as much as wrk, the servers and every host's TCP cost without a balancer (%.0f µs).", h-d, d)
 			}
 			p("\n")
 		}

@@ -26,8 +26,9 @@ func sampleResults() *Results {
 				{Setup: "xlb-nat", PPS: 800, RoundsPPS: []float64{800, 400, 880}},
 				{Setup: "nftables-dnat", Error: "nothing delivered"},
 			},
-			Conns: []ConnCase{{Setup: "xlb-nat", PerSec: 300, Requests: 900, RoundsPerSec: []float64{300, 200, 330}},
-				{Setup: "haproxy", PerSec: 100, Requests: 300, RoundsPerSec: []float64{100, 100, 100}}},
+			Conns: []ConnCase{{Setup: "direct", PerSec: 290, Requests: 870, CPUUsPerConn: 120, RoundsPerSec: []float64{290, 190, 320}},
+				{Setup: "xlb-nat", PerSec: 300, Requests: 900, CPUUsPerConn: 118, BalancerUsPerConn: 0.61, RoundsPerSec: []float64{300, 200, 330}},
+				{Setup: "haproxy", PerSec: 100, Requests: 300, CPUUsPerConn: 210, BalancerUsPerConn: 85, RoundsPerSec: []float64{100, 100, 100}}},
 		},
 		Control: &ControlResults{Services: 1000, RealsPerService: 64, ApplyMs: 500,
 			Touched: Touched{Services: []string{"TCP 198.18.12.1:80"}, Reals: []uint32{7}, OnlyChanged: true}},
@@ -78,6 +79,11 @@ func TestReport(t *testing.T) {
 		"| xlb-dr | 960 | 0.96 |",
 		"only that service's entries: true",
 		"450 CPU ns with xlb DR and 400 with the floor, 50 more; 95% of the floor's rate leaves room for 21 more.",
+		"| xlb-nat | 300 |  | 3.00 | 118 | 0.61 | 900 |",
+		"| direct | 290 |  | 2.90 | 120 |  | 870 |",
+		"120 CPU µs with `direct`, 118 with xlb NAT, of which its program 0.61, and 210 with HAProxy, of which its process 85.",
+		"bounded by HAProxy's cost over `direct`'s, 1.75x here",
+		"2x needs HAProxy to add (90 µs) at least as much as wrk, the servers and every host's TCP cost without a balancer (120 µs).",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q:\n%s", want, doc)

@@ -105,6 +105,14 @@ type ConnCase struct {
 	PerSec   float64 `json:"conns_per_sec"`
 	Requests int64   `json:"requests"`
 	Errors   string  `json:"errors,omitempty"`
+	// CPUUsPerConn is the busy CPU time of the whole machine (wrk, the
+	// servers, the director and the kernel's TCP on every host) per
+	// connection.
+	CPUUsPerConn float64 `json:"cpu_us_per_conn"`
+	// BalancerUsPerConn is the CPU time of the balancer itself per
+	// connection, where it can be told apart: HAProxy's process, xlb's XDP
+	// program (the kernel's run-time statistics). Zero for the others.
+	BalancerUsPerConn float64 `json:"balancer_us_per_conn,omitempty"`
 	// RoundsPerSec are the rates of every round; the fields above are of
 	// the median round.
 	RoundsPerSec []float64 `json:"rounds_conns_per_sec,omitempty"`
@@ -177,12 +185,20 @@ func roundsRatio(a, b []float64) float64 {
 }
 
 func (e *E2EResults) cps(setup string) float64 {
-	for _, c := range e.Conns {
-		if c.Setup == setup && c.Errors == "" {
-			return c.PerSec
-		}
+	if c := e.connCase(setup); c != nil {
+		return c.PerSec
 	}
 	return 0
+}
+
+// connCase is ppsCase for the TCP connection rates.
+func (e *E2EResults) connCase(setup string) *ConnCase {
+	for i := range e.Conns {
+		if e.Conns[i].Setup == setup && e.Conns[i].Errors == "" {
+			return &e.Conns[i]
+		}
+	}
+	return nil
 }
 
 // ControlResults are the control plane's figures.

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// statCPUTicks is utime plus stime, in clock ticks, from a /proc/PID/stat
+// line: its 14th and 15th fields, counted after the command's closing
+// parenthesis (the command may hold one).
+func statCPUTicks(stat string) (uint64, error) {
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, errors.New("no command in parentheses")
+	}
+	f := strings.Fields(stat[end+1:]) // from the 3rd field, state, on
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%d fields after the command, want 13 or more", len(f))
+	}
+	var ticks uint64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("utime or stime: %w", err)
+		}
+		ticks += n
+	}
+	return ticks, nil
+}
