@@ -261,11 +261,12 @@ func notes(b *strings.Builder, r *Results) {
 			if x, n := e.cpsRatio("xlb-nat", "direct"), e.cpsRatio("nftables-dnat", "direct"); x > 0 && n > 0 {
 				p(" Within rounds, xlb NAT runs at %.2fx `direct`'s rate and nftables DNAT at %.2fx: with xlb at the rate of no balancer at all, its ratio to nftables is bounded by `direct`'s, %.2fx here.", x, n, 1/n)
 			}
-			if dc, xc, hc := e.connCase("direct"), e.connCase("xlb-nat"), e.connCase("haproxy"); dc != nil && xc != nil && hc != nil && dc.CPUUsPerConn > 0 {
-				d, h := dc.CPUUsPerConn, hc.CPUUsPerConn
-				p(" Per connection the machine spent %.0f CPU µs with `direct`, %.0f with xlb NAT, of which its program %.2f, and %.0f with HAProxy, of which its process %.0f. ", d, xc.CPUUsPerConn, xc.BalancerUsPerConn, h, hc.BalancerUsPerConn)
-				p("With the machine kept busy, a setup's rate goes as the inverse of its cost, so xlb's ratio to HAProxy is bounded by HAProxy's cost over `direct`'s, %.2fx here, the ratio of a balancer that cost nothing: ", h/d)
-				p("2x needs HAProxy to add (%.0f µs) at least as much as wrk, the servers and every host's TCP cost without a balancer (%.0f µs).", h-d, d)
+			if dc, xc, hc := e.connCase("direct"), e.connCase("xlb-nat"), e.connCase("haproxy"); dc != nil && xc != nil && hc != nil && xc.CPUUsPerConn > xc.BalancerUsPerConn {
+				d, x, own, h := dc.CPUUsPerConn, xc.CPUUsPerConn, xc.BalancerUsPerConn, hc.CPUUsPerConn
+				p(" Per connection the machine spent %.0f CPU µs with `direct`, %.0f with xlb NAT, of which its program %.2f, and %.0f with HAProxy, of which its process %.0f. ", d, x, own, h, hc.BalancerUsPerConn)
+				p("With the machine kept busy, rates go as the inverse of these costs (HAProxy's over xlb NAT's: %.2fx). ", h/x)
+				p("Of xlb's %.0f µs, all but its program's %.2f are wrk, the servers and every host's TCP, which a balancer that cost nothing would leave too: ", x, own)
+				p("so xlb's ratio to HAProxy cannot exceed %.2fx here, and 2x needs HAProxy to cost the machine %.0f µs per connection, not %.0f.", h/(x-own), 2*(x-own), h)
 			}
 			p("\n")
 		}

@@ -82,8 +82,8 @@ func TestReport(t *testing.T) {
 		"| xlb-nat | 300 |  | 3.00 | 118 | 0.61 | 900 |",
 		"| direct | 290 |  | 2.90 | 120 |  | 870 |",
 		"120 CPU µs with `direct`, 118 with xlb NAT, of which its program 0.61, and 210 with HAProxy, of which its process 85.",
-		"bounded by HAProxy's cost over `direct`'s, 1.75x here",
-		"2x needs HAProxy to add (90 µs) at least as much as wrk, the servers and every host's TCP cost without a balancer (120 µs).",
+		"(HAProxy's over xlb NAT's: 1.78x)",
+		"so xlb's ratio to HAProxy cannot exceed 1.79x here, and 2x needs HAProxy to cost the machine 235 µs per connection, not 210.",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q:\n%s", want, doc)
