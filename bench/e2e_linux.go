@@ -85,7 +85,7 @@ func cpuBusy() time.Duration {
 		}
 		busy += n
 	}
-	return time.Duration(busy) * time.Second / 100 // USER_HZ
+	return clockTicks(busy)
 }
 
 // blaster sends one setup's frames with the generator and adds up what
@@ -782,7 +782,7 @@ func processCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ
+	return clockTicks(ticks), nil
 }
 
 // withHAProxy runs fn with HAProxy (mode tcp, roundrobin over the reals'

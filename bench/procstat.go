@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// clockTicks is n of /proc's clock ticks (USER_HZ, 100 a second on Linux).
+func clockTicks(n uint64) time.Duration { return time.Duration(n) * time.Second / 100 }
 
 // statCPUTicks is utime plus stime, in clock ticks, from a /proc/PID/stat
 // line: its 14th and 15th fields, counted after the command's closing
