@@ -69,23 +69,16 @@ func (e *e2e) udpFrame(dst netip.Addr, dport uint16) []byte {
 	return f
 }
 
-// cpuBusy is the machine's busy CPU time so far, from /proc/stat.
-func cpuBusy() time.Duration {
+// readMachineCPU is the machine's CPU time so far, from /proc/stat; zero
+// when it cannot be read.
+func readMachineCPU() machineCPU {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return machineCPU{}
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line)
-	var busy uint64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseUint(v, 10, 64)
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		busy += n
-	}
-	return clockTicks(busy)
+	m, _ := parseStatCPU(line)
+	return m
 }
 
 // blaster sends one setup's frames with the generator and adds up what
@@ -142,7 +135,7 @@ func (b *blaster) slice(d time.Duration, maxPackets uint64) error {
 	if err != nil {
 		return err
 	}
-	cpu0 := cpuBusy()
+	cpu0 := readMachineCPU().busy
 	start := time.Now()
 	var sent uint64
 	for sent < maxPackets && time.Since(start) < d {
@@ -152,7 +145,7 @@ func (b *blaster) slice(d time.Duration, maxPackets uint64) error {
 		sent += genChunk
 	}
 	el := time.Since(start)
-	b.cpu += cpuBusy() - cpu0
+	b.cpu += readMachineCPU().busy - cpu0
 	time.Sleep(genDrain)
 	after, err := b.count()
 	if err != nil {
@@ -651,10 +644,11 @@ func (e *e2e) wrk(ctx context.Context, setup, url string, balancer func() (time.
 			return c
 		}
 	}
-	cpu0 := cpuBusy()
-	out, err := e.topo.Client.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(wrkConns), "-d", fmt.Sprintf("%ds", wrkSeconds),
-		"--timeout", "2s", "-H", "Connection: close", url).CombinedOutput()
-	cpu := cpuBusy() - cpu0
+	cpu0, servers0 := readMachineCPU(), ownCPU()
+	cmd := e.topo.Client.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(wrkConns), "-d", fmt.Sprintf("%ds", wrkSeconds),
+		"--timeout", "2s", "-H", "Connection: close", url)
+	out, err := cmd.CombinedOutput()
+	cpu, servers := readMachineCPU().minus(cpu0), ownCPU()-servers0
 	var bal time.Duration
 	if balancer != nil && err == nil {
 		bal1, berr := balancer()
@@ -678,13 +672,18 @@ func (e *e2e) wrk(ctx context.Context, setup, url string, balancer func() (time.
 		c.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
 	if c.Requests > 0 {
-		c.CPUUsPerConn = float64(cpu.Nanoseconds()) / 1e3 / float64(c.Requests)
-		c.BalancerUsPerConn = float64(bal.Nanoseconds()) / 1e3 / float64(c.Requests)
+		perConn := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(c.Requests) }
+		c.CPUUsPerConn = perConn(cpu.busy)
+		c.SoftirqUsPerConn = perConn(cpu.softirq)
+		c.ClientUsPerConn = perConn(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime())
+		c.ServersUsPerConn = perConn(servers)
+		c.BalancerUsPerConn = perConn(bal)
 	}
 	if errs := reqErrs.FindAll(out, -1); len(errs) > 0 {
 		c.Errors = string(regexp.MustCompile(`\s+`).ReplaceAll([]byte(strings.TrimSpace(string(bytesJoin(errs)))), []byte(" ")))
 	}
-	logf("e2e: %-16s %.0f conn/s (%d requests, CPU µs/conn: machine %.1f, balancer %.2f) %s", setup, c.PerSec, c.Requests, c.CPUUsPerConn, c.BalancerUsPerConn, c.Errors)
+	logf("e2e: %-16s %.0f conn/s (%d requests, CPU µs/conn: machine %.1f, softirq %.1f, wrk %.1f, servers %.1f, balancer %.2f) %s",
+		setup, c.PerSec, c.Requests, c.CPUUsPerConn, c.SoftirqUsPerConn, c.ClientUsPerConn, c.ServersUsPerConn, c.BalancerUsPerConn, c.Errors)
 	return c
 }
 
@@ -783,6 +782,13 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return clockTicks(ticks), nil
+}
+
+// ownCPU is this process's CPU time so far: during a wrk run, the reals'
+// Go HTTP servers (ServeHTTP), which run in it.
+func ownCPU() time.Duration {
+	d, _ := processCPU(os.Getpid())
+	return d
 }
 
 // withHAProxy runs fn with HAProxy (mode tcp, roundrobin over the reals'

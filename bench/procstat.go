@@ -33,3 +33,36 @@ func statCPUTicks(stat string) (uint64, error) {
 	}
 	return ticks, nil
 }
+
+// machineCPU is CPU time of the whole machine: busy (all but idle and
+// iowait), and the part of it spent in softirq, where every host's packet
+// receive runs, XDP programs included.
+type machineCPU struct{ busy, softirq time.Duration }
+
+func (m machineCPU) minus(o machineCPU) machineCPU {
+	return machineCPU{busy: m.busy - o.busy, softirq: m.softirq - o.softirq}
+}
+
+// parseStatCPU reads /proc/stat's first line: "cpu" and clock ticks of
+// user, nice, system, idle, iowait, irq, softirq, steal and more.
+func parseStatCPU(line string) (machineCPU, error) {
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return machineCPU{}, fmt.Errorf("not a cpu line with 7 or more times: %q", line)
+	}
+	var busy, softirq uint64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return machineCPU{}, fmt.Errorf("time %d: %w", i+1, err)
+		}
+		switch i {
+		case 3, 4: // idle, iowait
+			continue
+		case 6:
+			softirq = n
+		}
+		busy += n
+	}
+	return machineCPU{busy: clockTicks(busy), softirq: clockTicks(softirq)}, nil
+}

@@ -88,10 +88,12 @@ func report(r *Results) string {
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
 		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs its default threads, one per CPU. ")
-		p("CPU µs/conn is the machine's busy CPU time per connection; balancer µs/conn is the balancer's own part of it, where it can be told apart: ")
+		p("CPU µs/conn is the machine's busy CPU time per connection (/proc/stat); the next columns are parts of it: wrk's process, the servers' (this process), ")
+		p("softirq (every host's packet receive, TCP and XDP programs included, which the kernel also counts in the time of the process it interrupts), ")
+		p("and the balancer's own, where it can be told apart: ")
 		p("HAProxy's process (user and system time, from /proc) and xlb's XDP program (the kernel's BPF run-time statistics, on during xlb's runs, where they add two clock reads to each run of the program). ")
 		p("Rounds and ratios as for the packet rates: %d rounds.\n\n", e.ConnRounds)
-		p("| setup | conn/s | x nftables | x haproxy | CPU µs/conn | balancer µs/conn | requests | rounds conn/s | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+		p("| setup | conn/s | x nftables | x haproxy | CPU µs/conn | wrk | servers | softirq | balancer | requests | rounds conn/s | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, c := range e.Conns {
 			var rounds []string
 			for _, v := range c.RoundsPerSec {
@@ -101,8 +103,8 @@ func report(r *Results) string {
 			if c.BalancerUsPerConn > 0 {
 				balancer = fmt.Sprintf("%.2f", c.BalancerUsPerConn)
 			}
-			p("| %s | %.0f | %s | %s | %.0f | %s | %d | %s | %s |\n", c.Setup, c.PerSec, ratioText(e.cpsRatio(c.Setup, "nftables-dnat")), ratioText(e.cpsRatio(c.Setup, "haproxy")),
-				c.CPUUsPerConn, balancer, c.Requests, strings.Join(rounds, " / "), oneLine(c.Errors))
+			p("| %s | %.0f | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %d | %s | %s |\n", c.Setup, c.PerSec, ratioText(e.cpsRatio(c.Setup, "nftables-dnat")), ratioText(e.cpsRatio(c.Setup, "haproxy")),
+				c.CPUUsPerConn, c.ClientUsPerConn, c.ServersUsPerConn, c.SoftirqUsPerConn, balancer, c.Requests, strings.Join(rounds, " / "), oneLine(c.Errors))
 		}
 	}
 
@@ -265,7 +267,7 @@ func notes(b *strings.Builder, r *Results) {
 				d, x, own, h := dc.CPUUsPerConn, xc.CPUUsPerConn, xc.BalancerUsPerConn, hc.CPUUsPerConn
 				p(" Per connection the machine spent %.0f CPU µs with `direct`, %.0f with xlb NAT, of which its program %.2f, and %.0f with HAProxy, of which its process %.0f. ", d, x, own, h, hc.BalancerUsPerConn)
 				p("With the machine kept busy, rates go as the inverse of these costs (HAProxy's over xlb NAT's: %.2fx). ", h/x)
-				p("Of xlb's %.0f µs, all but its program's %.2f are wrk, the servers and every host's TCP, which a balancer that cost nothing would leave too: ", x, own)
+				p("Of xlb's %.0f µs, all but its program's %.2f are wrk (%.0f), the servers (%.0f) and every host's TCP, which a balancer that cost nothing would leave too: ", x, own, xc.ClientUsPerConn, xc.ServersUsPerConn)
 				p("so xlb's ratio to HAProxy cannot exceed %.2fx here, and 2x needs HAProxy to cost the machine %.0f µs per connection, not %.0f.", h/(x-own), 2*(x-own), h)
 			}
 			p("\n")

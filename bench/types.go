@@ -113,6 +113,14 @@ type ConnCase struct {
 	// connection, where it can be told apart: HAProxy's process, xlb's XDP
 	// program (the kernel's run-time statistics). Zero for the others.
 	BalancerUsPerConn float64 `json:"balancer_us_per_conn,omitempty"`
+	// SoftirqUsPerConn is the machine's softirq time per connection: every
+	// host's packet receive (TCP included), the balancer's XDP program too.
+	SoftirqUsPerConn float64 `json:"softirq_us_per_conn,omitempty"`
+	// ClientUsPerConn is wrk's CPU time per connection (its process).
+	ClientUsPerConn float64 `json:"client_us_per_conn,omitempty"`
+	// ServersUsPerConn is the reals' Go HTTP servers' CPU time per
+	// connection (the bench's own process, which runs them).
+	ServersUsPerConn float64 `json:"servers_us_per_conn,omitempty"`
 	// RoundsPerSec are the rates of every round; the fields above are of
 	// the median round.
 	RoundsPerSec []float64 `json:"rounds_conns_per_sec,omitempty"`
