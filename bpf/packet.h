@@ -11,17 +11,24 @@
 struct packet {
 	struct xdp_md *ctx;
 	struct ethhdr *eth;
-	struct iphdr *ip; /* IPv4 */
+	struct iphdr *ip;    /* IPv4 */
 	struct ipv6hdr *ip6; /* IPv6 */
-	__be16 *sport; /* in the TCP or UDP header */
+	__be16 *sport;	     /* in the TCP or UDP header */
 	__be16 *dport;
 	__sum16 *l4_csum;
-	__u32 len; /* frame length, for byte counters */
-	__u32 l4_off; /* offset of the TCP/UDP header in the frame */
+	__u32 len;     /* frame length, for byte counters */
+	__u32 l4_off;  /* offset of the TCP/UDP header in the frame */
 	__u32 ingress; /* ifindex the frame came in on */
-	int vlans; /* VLAN tags in front of the IP header */
-	__u8 family; /* AF_INET or AF_INET6 */
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	int vlans;     /* VLAN tags in front of the IP header */
+	/*
+	 * AF_INET or AF_INET6, in a stack slot of its own: the verifier keeps
+	 * a constant stored whole, and so knows which of ip and ip6 is set. A
+	 * byte beside proto and tcp_flags it forgets, and then, as clang
+	 * lays the code out, it may follow an IPv6 packet down the IPv4 path
+	 * (ip NULL) and reject the program.
+	 */
+	__u64 family;
+	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 tcp_flags; /* TCP: the segment's flags; UDP: 0 */
 };
 
