@@ -87,44 +87,38 @@ struct lc_walk {
 /* lc_consider compares real id with the best so far; 1: it takes the flow. */
 static __always_inline int lc_consider(struct lc_walk *w, __u32 id)
 {
-	struct conn_counts *cc;
+	struct conn_counts *cc = bpf_map_lookup_elem(&real_conns, &id);
 	struct real *rl;
-	__u64 act, inact, oh, wt;
+	__u64 act, oh, wt;
 
-	rl = bpf_map_lookup_elem(&reals, &id);
-	cc = bpf_map_lookup_elem(&real_conns, &id);
-	if (!rl || !cc)
+	if (!cc)
 		return 0;
 	/* The sweeper's recount may race an update: never below zero. */
 	act = cc->active > 0 ? cc->active : 0;
-	inact = cc->inactive > 0 ? cc->inactive : 0;
-	/*
-	 * The ring says which reals take new flows (the control plane leaves
-	 * out weight 0 and removed ones). A real's weight is written before
-	 * the ring that drops it goes live: for that instant its old ring
-	 * still holds it, so weight 0 counts as 1 rather than as "none left".
-	 */
-	wt = rl->weight ? rl->weight : 1;
-	switch (w->sched) {
-	case XLB_SCHED_LC:
-		oh = (act << 8) + inact;
+	if (w->sched == XLB_SCHED_NQ && act == 0) {
+		/* An idle real takes the flow at once. */
+		w->best_id = id;
+		w->found = 1;
+		return 1;
+	}
+	if (w->sched == XLB_SCHED_LC || w->sched == XLB_SCHED_WLC)
+		oh = (act << 8) + (cc->inactive > 0 ? cc->inactive : 0);
+	else /* sed, nq */
+		oh = act + 1;
+	if (w->sched == XLB_SCHED_LC) {
 		wt = 1;
-		break;
-	case XLB_SCHED_WLC:
-		oh = (act << 8) + inact;
-		break;
-	case XLB_SCHED_NQ:
-		if (act == 0) {
-			/* An idle real takes the flow at once. */
-			w->best_id = id;
-			w->found = 1;
-			return 1;
-		}
-		oh = act + 1;
-		break;
-	default: /* sed */
-		oh = act + 1;
-		break;
+	} else {
+		/*
+		 * The ring says which reals take new flows (the control plane
+		 * leaves out weight 0 and removed ones). A real's weight is
+		 * written before the ring that drops it goes live: for that
+		 * instant its old ring still holds it, so weight 0 counts as 1
+		 * rather than as "none left".
+		 */
+		rl = bpf_map_lookup_elem(&reals, &id);
+		if (!rl)
+			return 0;
+		wt = rl->weight ? rl->weight : 1;
 	}
 	/* oh/wt < best_oh/best_w; the first real wins a tie, as in IPVS. */
 	if (!w->found || oh * w->best_w < w->best_oh * wt) {
