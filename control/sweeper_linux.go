@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,8 +13,15 @@ import (
 	"github.com/xlbproject/xlb/loader"
 )
 
-// DefaultSweepInterval is how often xlbd sweeps the connection table.
+// DefaultSweepInterval is how often xlbd sweeps the connection table, at
+// most (Sweeper.Run).
 const DefaultSweepInterval = time.Second
+
+// sweepDuty is the share of one CPU a sweeper takes at most: Run waits for
+// the next sweep until (1/sweepDuty - 1) times the last sweep's time has
+// passed. A sweep reads the whole table, about half a second of CPU time
+// for a million entries (docs/PERFORMANCE.md).
+const sweepDuty = 10 // percent
 
 // Sweeper expires connection table entries whose state timed out, expires
 // persistence templates, and recounts every real's ActiveConn and
@@ -27,6 +35,10 @@ type Sweeper struct {
 
 	mu       sync.Mutex // guards timeouts, set by reloads while Run sweeps
 	timeouts Timeouts
+
+	// nat is a sweep's NAT flows, kept from sweep to sweep so that a big
+	// table's map is not grown anew each time.
+	nat map[flowID]natFlow
 }
 
 // SweepResult says what one sweep did.
@@ -42,7 +54,7 @@ func NewSweeper(dp *loader.Dataplane, timeouts Timeouts, log *slog.Logger) *Swee
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sweeper{dp: dp, log: log, timeouts: timeouts}
+	return &Sweeper{dp: dp, log: log, timeouts: timeouts, nat: make(map[flowID]natFlow)}
 }
 
 // SetTimeouts changes the timeouts from the next sweep on (a reload); it
@@ -53,20 +65,32 @@ func (s *Sweeper) SetTimeouts(t Timeouts) {
 	s.mu.Unlock()
 }
 
-// Run sweeps every interval until ctx is done.
+// Run sweeps until ctx is done: every interval, or, when the table is so
+// big that a sweep takes longer than sweepDuty percent of that, as often
+// as keeps the sweeper to that share of one CPU.
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	wait := time.NewTimer(interval)
+	defer wait.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-wait.C:
+			start := time.Now()
 			if _, err := s.Sweep(); err != nil {
 				s.log.Warn("connection table sweep failed", "error", err)
 			}
+			took := time.Since(start)
+			wait.Reset(sweepPeriod(interval, took) - took)
 		}
 	}
+}
+
+// sweepPeriod is the time from a sweep's start to the next one's, for a
+// sweep that took took: interval, or longer so that sweeping takes at most
+// sweepDuty percent of the time.
+func sweepPeriod(interval, took time.Duration) time.Duration {
+	return max(interval, took*100/sweepDuty)
 }
 
 // clientOf names a persistence template's client prefix with its real.
@@ -82,57 +106,45 @@ type flowID struct {
 	proto       loader.Protocol
 }
 
-// Sweep runs once. An entry's idle time is its SinceLastPacket. A
-// NAT flow's idle time is the shorter of its two entries' (replies keep a
-// flow alive too); its reply entry goes with its forward entry, and a
-// reply entry whose forward entry is gone (evicted) goes when it has been
-// idle for longer than the sweep itself took.
+// natFlow is what a sweep saw of a NAT flow's forward and reply entries.
+type natFlow struct {
+	fwd, reply         bool          // the entries seen
+	fwdIdle, replyIdle time.Duration // their SinceLastPacket
+	state              loader.ConnState
+	real               uint32
+	replySrc           netip.AddrPort // the reply entry's source: the real
+}
+
+// forward is the Flow that names id's forward entry.
+func (id flowID) forward() loader.Flow {
+	return loader.Flow{Src: id.client, Dst: id.vip, Proto: id.proto}
+}
+
+// reply is the Flow that names the reply entry of id's NAT flow n.
+func (id flowID) reply(n natFlow) loader.Flow {
+	return loader.Flow{Src: n.replySrc, Dst: id.client, Proto: id.proto, Reply: true, VIP: id.vip}
+}
+
+// Sweep runs once: one pass over the table reads every entry, and the
+// entries found expired are read again and deleted if still so. An
+// entry's idle time is its SinceLastPacket. A NAT flow's idle time is the
+// shorter of its two entries' (replies keep a flow alive too); its reply
+// entry goes with its forward entry, and a reply entry whose forward entry
+// is gone (evicted) goes when it has been idle for longer than the sweep
+// has taken so far.
 func (s *Sweeper) Sweep() (SweepResult, error) {
 	s.mu.Lock()
 	tmo := s.timeouts
 	s.mu.Unlock()
 	var res SweepResult
 	start := time.Now()
-	// Pass 1, read only: every forward entry and the idle time of replies.
-	type fwdInfo struct {
-		idle  time.Duration
-		state loader.ConnState
-		real  uint32
-	}
-	fwd := make(map[flowID]fwdInfo)
-	replyIdle := make(map[flowID]time.Duration)
-	_, _, err := s.dp.ScanFlows(func(f *loader.Flow) bool {
-		if f.Reply {
-			c, v := f.ForwardKey()
-			replyIdle[flowID{c, v, f.Proto}] = f.SinceLastPacket()
-		} else {
-			fwd[flowID{f.Src, f.Dst, f.Proto}] = fwdInfo{f.SinceLastPacket(), f.State, f.RealID}
-		}
-		return false
-	})
-	if err != nil {
-		return res, fmt.Errorf("sweep connections: %w", err)
-	}
 	reals, err := s.dp.Reals()
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
-	expired := make(map[flowID]bool)
-	for id, fi := range fwd {
-		if tmo.ExpireRemoved && reals[fi.real].Removed {
-			expired[id] = true
-			continue
-		}
-		idle := fi.idle
-		if r, ok := replyIdle[id]; ok {
-			idle = min(idle, r)
-		}
-		if idle > tmo.Of(fi.state) {
-			expired[id] = true
-		}
+	expired := func(state loader.ConnState, idle time.Duration, real uint32) bool {
+		return tmo.ExpireRemoved && reals[real].Removed || idle > tmo.Of(state)
 	}
-	grace := time.Since(start)
-
 	// The persistent services, to find the clients their templates name.
 	services, err := s.dp.Services()
 	if err != nil {
@@ -146,51 +158,135 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	for _, svc := range services {
 		persist[svc.ID] = persistence{time.Duration(svc.PersistTimeout) * time.Second, int(svc.PersistPrefix)}
 	}
-	liveClients := make(map[clientOf]bool)
+	// liveClient names the template f's connection keeps alive, if any.
+	liveClient := func(f *loader.Flow) (clientOf, bool) {
+		p, ok := persist[f.ServiceID]
+		if !ok || p.timeout <= 0 {
+			return clientOf{}, false
+		}
+		pfx, err := f.Src.Addr().Prefix(p.bits)
+		return clientOf{f.ServiceID, pfx.Addr(), f.RealID}, err == nil
+	}
 
-	// Pass 2: delete, and count what stays. A real whose counts the
-	// program did not move during the pass gets the recount. For one it
-	// did move, the recount is not a snapshot (writing it would undo the
-	// program's changes made meanwhile: a flow counted here that then
-	// changed state would count twice), so it only loses what the pass
-	// deleted, unless the recount says its counts are off by more than
-	// the program moved them (entries the LRU evicted): then the recount,
-	// shifted by that movement, is the better guess.
-	before, err := s.dp.AllRealConns()
+	// The pass. A real whose counts the program did not move meanwhile
+	// gets the recount. For one it did move, the recount is not a snapshot
+	// (writing it would undo the program's changes made meanwhile: a flow
+	// counted here that then changed state would count twice), so it only
+	// loses what the sweep deleted, unless the recount says its counts
+	// are off by more than the program moved them (entries the LRU
+	// evicted): then the recount, shifted by that movement, is the better
+	// guess.
+	var ids uint32 // the real ids in use are below it
+	for id := range reals {
+		ids = max(ids, id+1)
+	}
+	before, err := s.dp.RealConnsBelow(ids)
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
 	counts := make(map[uint32]loader.ConnCounts)
-	deleted := make(map[uint32]loader.ConnCounts)
-	res.Flows, res.Expired, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
+	clients := make(map[clientOf]int) // forward entries of each persistent client
+	var direct []loader.Flow          // forward entries of DR flows found expired
+	clear(s.nat)
+	res.Flows, _, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
 		if f.Reply {
 			c, v := f.ForwardKey()
 			id := flowID{c, v, f.Proto}
-			if expired[id] {
-				return true
+			n := s.nat[id]
+			n.reply, n.replyIdle, n.replySrc = true, f.SinceLastPacket(), f.Src
+			s.nat[id] = n
+			return false
+		}
+		counts[f.RealID] = countFlow(counts[f.RealID], f.State, 1)
+		if c, ok := liveClient(f); ok {
+			clients[c]++
+		}
+		// A flow whose real is unknown may be NAT: it waits for its reply too.
+		if r, ok := reals[f.RealID]; ok && r.Method == loader.MethodDR {
+			if expired(f.State, f.SinceLastPacket(), f.RealID) {
+				direct = append(direct, *f)
 			}
-			_, known := fwd[id]
-			return !known && f.Idle > grace
+			return false
 		}
 		id := flowID{f.Src, f.Dst, f.Proto}
-		// A packet since pass 1 keeps the flow, unless its real is gone.
-		if expired[id] && (f.SinceLastPacket() > tmo.Of(f.State) || tmo.ExpireRemoved && reals[f.RealID].Removed) {
-			deleted[f.RealID] = countFlow(deleted[f.RealID], f.State)
-			return true
-		}
-		if p, ok := persist[f.ServiceID]; ok && p.timeout > 0 {
-			if pfx, err := f.Src.Addr().Prefix(p.bits); err == nil {
-				liveClients[clientOf{f.ServiceID, pfx.Addr(), f.RealID}] = true
-			}
-		}
-		counts[f.RealID] = countFlow(counts[f.RealID], f.State)
+		n := s.nat[id]
+		n.fwd, n.fwdIdle, n.state, n.real = true, f.SinceLastPacket(), f.State, f.RealID
+		s.nat[id] = n
 		return false
 	})
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
 
-	after, err := s.dp.AllRealConns()
+	// Read again what the pass found expired: a packet since keeps it.
+	var doomed []loader.Flow
+	lookup := func(f loader.Flow) (loader.Flow, bool) {
+		fresh, ok, lerr := s.dp.LookupFlow(&f)
+		err = cmp.Or(err, lerr)
+		return fresh, ok
+	}
+	for _, f := range direct {
+		if fresh, ok := lookup(f); ok && expired(fresh.State, fresh.SinceLastPacket(), fresh.RealID) {
+			doomed = append(doomed, fresh)
+		}
+	}
+	for id, n := range s.nat {
+		switch {
+		case n.fwd:
+			idle := n.fwdIdle
+			if n.reply {
+				idle = min(idle, n.replyIdle)
+			}
+			if !expired(n.state, idle, n.real) {
+				continue
+			}
+			fwd, ok := lookup(id.forward())
+			if !ok {
+				continue
+			}
+			idle = fwd.SinceLastPacket()
+			reply, replied := lookup(id.reply(n))
+			if replied {
+				idle = min(idle, reply.SinceLastPacket())
+			}
+			if !expired(fwd.State, idle, fwd.RealID) {
+				continue
+			}
+			doomed = append(doomed, fwd)
+			if replied {
+				doomed = append(doomed, reply)
+			}
+		default: // a reply entry alone: its forward entry was evicted, or is new
+			if _, ok := lookup(id.forward()); ok {
+				continue
+			}
+			if reply, ok := lookup(id.reply(n)); ok && reply.Idle > time.Since(start) {
+				doomed = append(doomed, reply)
+			}
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
+	gone, err := s.dp.DeleteFlows(doomed)
+	res.Expired = len(gone)
+	if err != nil {
+		return res, fmt.Errorf("sweep connections: %w", err)
+	}
+	deleted := make(map[uint32]loader.ConnCounts)
+	for i := range gone {
+		f := &gone[i]
+		if f.Reply {
+			continue
+		}
+		deleted[f.RealID] = countFlow(deleted[f.RealID], f.State, 1)
+		counts[f.RealID] = countFlow(counts[f.RealID], f.State, -1)
+		if c, ok := liveClient(f); ok {
+			clients[c]--
+		}
+	}
+
+	after, err := s.dp.RealConnsBelow(ids)
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
@@ -219,7 +315,7 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			return loader.PersistDelete
 		case t.Idle <= p.timeout:
 			return loader.PersistKeep
-		case liveClients[clientOf{t.ServiceID, t.Client, t.RealID}]:
+		case clients[clientOf{t.ServiceID, t.Client, t.RealID}] > 0:
 			return loader.PersistRefresh
 		}
 		return loader.PersistDelete
@@ -230,12 +326,12 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	return res, nil
 }
 
-// countFlow adds a flow in state to c.
-func countFlow(c loader.ConnCounts, state loader.ConnState) loader.ConnCounts {
+// countFlow adds n flows in state to c.
+func countFlow(c loader.ConnCounts, state loader.ConnState, n int64) loader.ConnCounts {
 	if state == loader.StateEstablished {
-		c.Active++
+		c.Active += n
 	} else {
-		c.Inactive++
+		c.Inactive += n
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"testing"
+	"time"
 
 	"github.com/xlbproject/xlb/loader"
 )
@@ -22,6 +23,21 @@ func TestBusyRecount(t *testing.T) {
 	} {
 		if got := busyRecount(tc.recount, tc.was, tc.now, tc.deleted); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.desc, got, tc.want)
+		}
+	}
+}
+
+func TestSweepPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		took, want time.Duration
+	}{
+		{20 * time.Millisecond, time.Second},      // a small table: every interval
+		{100 * time.Millisecond, time.Second},     // a tenth of the interval
+		{600 * time.Millisecond, 6 * time.Second}, // a million flows: a tenth of a CPU
+		{3 * time.Second, 30 * time.Second},       // however long a sweep takes
+	} {
+		if got := sweepPeriod(time.Second, tc.took); got != tc.want {
+			t.Errorf("sweep of %v: next one %v after its start, want %v", tc.took, got, tc.want)
 		}
 	}
 }

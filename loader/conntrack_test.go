@@ -4,6 +4,7 @@ package loader_test
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"runtime"
 	"sync/atomic"
@@ -353,6 +354,44 @@ func TestIntegrationSweeper(t *testing.T) {
 	}
 	if c := h.conns(t, nat); c != (loader.ConnCounts{Active: 1, Inactive: 1}) {
 		t.Errorf("real's connections after the sweep %+v, want 1 active (48001) and 1 inactive (48002)", c)
+	}
+}
+
+// TestIntegrationSweeperOrphanReply: a NAT reply entry whose forward entry
+// left the table (the LRU evicted it) is deleted by the next sweep once it
+// has been idle for longer than the sweep took; a NAT flow with both
+// entries stays whole.
+func TestIntegrationSweeperOrphanReply(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	const orphan, whole = 48100, 48101
+	for _, sport := range []uint16{orphan, whole} {
+		if v, _, err := h.run(fromClient(vipNAT, 80, sport, layers.IPProtocolTCP).bytes(), h.ifA); err != nil || !forwarded(v) {
+			t.Fatalf("SYN from port %d: verdict %s, error %v", sport, verdictName(v), err)
+		}
+	}
+	client := func(p uint16) netip.AddrPort { return netip.AddrPortFrom(addrClient, p) }
+	if _, deleted, err := h.dp.ScanFlows(func(f *loader.Flow) bool { return !f.Reply && f.Src == client(orphan) }); err != nil || deleted != 1 {
+		t.Fatalf("evicting the forward entry: %d deleted, error %v", deleted, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	res, err := control.NewSweeper(h.dp, control.DefaultTimeouts(), nil).Sweep()
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	left := map[string]bool{}
+	if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+		if f.Reply {
+			left["reply to "+f.Dst.String()] = true
+		} else {
+			left[f.Src.String()] = true
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{client(whole).String(): true, "reply to " + client(whole).String(): true}
+	if !maps.Equal(left, want) || res.Expired != 1 {
+		t.Errorf("after the sweep (%d deleted) the table holds %v, want %v (the orphan reply deleted)", res.Expired, left, want)
 	}
 }
 

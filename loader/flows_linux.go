@@ -45,6 +45,36 @@ func (f *Flow) ForwardKey() (src, dst netip.AddrPort) {
 
 const scanBatch = 4096
 
+// flowOf is the Flow of the connection table entry k, v, read at now.
+func flowOf(k *xlbFlowKey, v *xlbFlow, now clockNow) Flow {
+	f := Flow{
+		Src:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Src), portFromBPF(k.Sport)),
+		Dst:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Dst), portFromBPF(k.Dport)),
+		Proto:     Protocol(k.Proto),
+		Reply:     v.Dir == xlbFlowDirXLB_FLOW_REPLY,
+		State:     ConnState(v.State),
+		RealID:    v.RealId,
+		ServiceID: v.SvcId,
+		Idle:      now.since(v.Atime),
+	}
+	if f.Reply {
+		f.VIP = netip.AddrPortFrom(addrFromBPF(k.Family, v.Vaddr), portFromBPF(v.Vport))
+	}
+	return f
+}
+
+// keyOf is the connection table key of f's entry: its Src, Dst and Proto.
+func keyOf(f *Flow) xlbFlowKey {
+	return xlbFlowKey{
+		Src:    addrToBPF(f.Src.Addr()),
+		Dst:    addrToBPF(f.Dst.Addr()),
+		Sport:  portToBPF(f.Src.Port()),
+		Dport:  portToBPF(f.Dst.Port()),
+		Proto:  uint8(f.Proto),
+		Family: familyOf(f.Src.Addr()),
+	}
+}
+
 // ScanFlows calls visit for every connection table entry, in batches; the
 // entries visit returns true for are deleted. It returns how many entries
 // it saw and deleted.
@@ -60,23 +90,10 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 			return seen, deleted, err
 		}
 		for i := 0; i < n; i++ {
-			k, v := keys[i], vals[i]
-			f := Flow{
-				Src:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Src), portFromBPF(k.Sport)),
-				Dst:       netip.AddrPortFrom(addrFromBPF(k.Family, k.Dst), portFromBPF(k.Dport)),
-				Proto:     Protocol(k.Proto),
-				Reply:     v.Dir == xlbFlowDirXLB_FLOW_REPLY,
-				State:     ConnState(v.State),
-				RealID:    v.RealId,
-				ServiceID: v.SvcId,
-				Idle:      now.since(v.Atime),
-			}
-			if f.Reply {
-				f.VIP = netip.AddrPortFrom(addrFromBPF(k.Family, v.Vaddr), portFromBPF(v.Vport))
-			}
+			f := flowOf(&keys[i], &vals[i], now)
 			seen++
 			if visit(&f) {
-				del = append(del, k)
+				del = append(del, keys[i])
 			}
 		}
 		if errors.Is(lerr, ebpf.ErrKeyNotExist) {
@@ -86,24 +103,67 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 			return seen, deleted, fmt.Errorf("scan connection table: %w", lerr)
 		}
 	}
-	var derr error
+	gone, err := d.deleteFlows(del)
+	return seen, len(gone), err
+}
+
+// LookupFlow reads the entry of f's flow (its Src, Dst and Proto) afresh;
+// ok is false when the table has no such entry.
+func (d *Dataplane) LookupFlow(f *Flow) (fresh Flow, ok bool, err error) {
+	k := keyOf(f)
+	var v xlbFlow
+	if err := d.objs.Flows.Lookup(&k, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return Flow{}, false, nil
+	} else if err != nil {
+		return Flow{}, false, fmt.Errorf("read connection %s -> %s: %w", f.Src, f.Dst, err)
+	}
+	now, err := d.now()
+	if err != nil {
+		return Flow{}, false, err
+	}
+	return flowOf(&k, &v, now), true, nil
+}
+
+// DeleteFlows deletes the entries of flows (each named by its Src, Dst and
+// Proto) and returns them as they were when deleted; an entry no longer in
+// the table is left out.
+func (d *Dataplane) DeleteFlows(flows []Flow) (gone []Flow, err error) {
+	keys := make([]xlbFlowKey, len(flows))
+	for i := range flows {
+		keys[i] = keyOf(&flows[i])
+	}
+	return d.deleteFlows(keys)
+}
+
+// deleteFlows deletes the entries of keys, returns them as they were when
+// deleted, and empties the flow caches if one may still serve them.
+func (d *Dataplane) deleteFlows(keys []xlbFlowKey) (gone []Flow, err error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	now, err := d.now()
+	if err != nil {
+		return nil, err
+	}
 	// The latest last packet of the deleted entries, as each was when
-	// deleted (a packet may have come since the scan read it).
+	// deleted (a packet may have come since the caller read it).
 	var lastTouched uint64
-	var gone xlbFlow
-	for _, k := range del {
-		if err := d.objs.Flows.LookupAndDelete(&k, &gone); err == nil {
-			deleted++
-			lastTouched = max(lastTouched, gone.Atime)
-		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			derr = fmt.Errorf("expire connection: %w", err)
+	var v xlbFlow
+	for i := range keys {
+		if err = d.objs.Flows.LookupAndDelete(&keys[i], &v); err == nil {
+			gone = append(gone, flowOf(&keys[i], &v, now))
+			lastTouched = max(lastTouched, v.Atime)
+		} else if errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = nil
+		} else {
+			err = fmt.Errorf("expire connection: %w", err)
 			break
 		}
 	}
-	if deleted > 0 {
-		derr = errors.Join(derr, d.flushFlowCacheFor(lastTouched))
+	if len(gone) > 0 {
+		err = errors.Join(err, d.flushFlowCacheFor(lastTouched))
 	}
-	return seen, deleted, derr
+	return gone, err
 }
 
 // flowCacheSlots is how many flows each CPU's flow cache holds: the
