@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -36,9 +37,9 @@ type Sweeper struct {
 	mu       sync.Mutex // guards timeouts, set by reloads while Run sweeps
 	timeouts Timeouts
 
-	// nat is a sweep's NAT flows, kept from sweep to sweep so that a big
-	// table's map is not grown anew each time.
-	nat map[flowID]natFlow
+	// A sweep's NAT flows, kept from sweep to sweep so that a big table's
+	// are not allocated anew each time (natFlows).
+	nat natFlows
 }
 
 // SweepResult says what one sweep did.
@@ -54,7 +55,7 @@ func NewSweeper(dp *loader.Dataplane, timeouts Timeouts, log *slog.Logger) *Swee
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sweeper{dp: dp, log: log, timeouts: timeouts, nat: make(map[flowID]natFlow)}
+	return &Sweeper{dp: dp, log: log, timeouts: timeouts}
 }
 
 // SetTimeouts changes the timeouts from the next sweep on (a reload); it
@@ -81,15 +82,15 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 				s.log.Warn("connection table sweep failed", "error", err)
 			}
 			took := time.Since(start)
-			wait.Reset(sweepPeriod(interval, took) - took)
+			wait.Reset(SweepPeriod(interval, took) - took)
 		}
 	}
 }
 
-// sweepPeriod is the time from a sweep's start to the next one's, for a
+// SweepPeriod is the time from a sweep's start to the next one's, for a
 // sweep that took took: interval, or longer so that sweeping takes at most
 // sweepDuty percent of the time.
-func sweepPeriod(interval, took time.Duration) time.Duration {
+func SweepPeriod(interval, took time.Duration) time.Duration {
 	return max(interval, took*100/sweepDuty)
 }
 
@@ -108,11 +109,55 @@ type flowID struct {
 
 // natFlow is what a sweep saw of a NAT flow's forward and reply entries.
 type natFlow struct {
+	id                 flowID
 	fwd, reply         bool          // the entries seen
 	fwdIdle, replyIdle time.Duration // their SinceLastPacket
 	state              loader.ConnState
 	real               uint32
 	replySrc           netip.AddrPort // the reply entry's source: the real
+}
+
+// natFlows pairs a sweep's NAT entries by flow. The flows are found by a
+// 64-bit hash of their flowID, cheaper to look up among a million than the
+// 72-byte flowID itself; a flow whose hash another has already is looked
+// up by its flowID.
+type natFlows struct {
+	seed   maphash.Seed
+	byHash map[uint64]int // index in flows
+	byID   map[flowID]int // flows whose hash another has
+	flows  []natFlow
+}
+
+// reset empties the pairs for a new sweep, with a new seed so that no two
+// flows share a hash sweep after sweep.
+func (n *natFlows) reset() {
+	n.seed = maphash.MakeSeed()
+	if n.byHash == nil {
+		n.byHash, n.byID = make(map[uint64]int), make(map[flowID]int)
+	}
+	clear(n.byHash)
+	clear(n.byID)
+	n.flows = n.flows[:0]
+}
+
+// of is flow id's entry, added if new.
+func (n *natFlows) of(id flowID) *natFlow {
+	h := maphash.Comparable(n.seed, id)
+	i, ok := n.byHash[h]
+	if !ok {
+		n.byHash[h] = len(n.flows)
+		n.flows = append(n.flows, natFlow{id: id})
+		return &n.flows[len(n.flows)-1]
+	}
+	if n.flows[i].id == id {
+		return &n.flows[i]
+	}
+	if i, ok = n.byID[id]; !ok {
+		i = len(n.flows)
+		n.byID[id] = i
+		n.flows = append(n.flows, natFlow{id: id})
+	}
+	return &n.flows[i]
 }
 
 // forward is the Flow that names id's forward entry.
@@ -187,14 +232,12 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 	counts := make(map[uint32]loader.ConnCounts)
 	clients := make(map[clientOf]int) // forward entries of each persistent client
 	var direct []loader.Flow          // forward entries of DR flows found expired
-	clear(s.nat)
+	s.nat.reset()
 	res.Flows, _, err = s.dp.ScanFlows(func(f *loader.Flow) bool {
 		if f.Reply {
 			c, v := f.ForwardKey()
-			id := flowID{c, v, f.Proto}
-			n := s.nat[id]
+			n := s.nat.of(flowID{c, v, f.Proto})
 			n.reply, n.replyIdle, n.replySrc = true, f.SinceLastPacket(), f.Src
-			s.nat[id] = n
 			return false
 		}
 		counts[f.RealID] = countFlow(counts[f.RealID], f.State, 1)
@@ -208,10 +251,8 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			}
 			return false
 		}
-		id := flowID{f.Src, f.Dst, f.Proto}
-		n := s.nat[id]
+		n := s.nat.of(flowID{f.Src, f.Dst, f.Proto})
 		n.fwd, n.fwdIdle, n.state, n.real = true, f.SinceLastPacket(), f.State, f.RealID
-		s.nat[id] = n
 		return false
 	})
 	if err != nil {
@@ -230,7 +271,8 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			doomed = append(doomed, fresh)
 		}
 	}
-	for id, n := range s.nat {
+	for _, n := range s.nat.flows {
+		id := n.id
 		switch {
 		case n.fwd:
 			idle := n.fwdIdle

@@ -36,7 +36,7 @@ func TestSweepPeriod(t *testing.T) {
 		{600 * time.Millisecond, 6 * time.Second}, // a million flows: a tenth of a CPU
 		{3 * time.Second, 30 * time.Second},       // however long a sweep takes
 	} {
-		if got := sweepPeriod(time.Second, tc.took); got != tc.want {
+		if got := SweepPeriod(time.Second, tc.took); got != tc.want {
 			t.Errorf("sweep of %v: next one %v after its start, want %v", tc.took, got, tc.want)
 		}
 	}
