@@ -121,6 +121,15 @@ func report(r *Results) string {
 			c.Touched.Services, c.Touched.Reals, c.Touched.OnlyChanged)
 	}
 
+	if len(r.Sweep) > 0 {
+		p("\n## Connection table sweep\n\n`go test -bench BenchmarkSweep -benchtime 3x ./loader/`: xlbd's sweeper (expiry by state timeout, persistence templates, the recount of ActiveConn and InActConn) over a connection table of xlbd's default size, nothing old enough to expire. ")
+		p("xlbd sweeps once a second, or, when a sweep takes longer than a tenth of that, ten times the last sweep's time after its start: the share of one CPU is the sweep's CPU time over that period.\n\n")
+		p("| table | entries | CPU ms per sweep | wall ms per sweep | share of one CPU |\n| --- | ---: | ---: | ---: | ---: |\n")
+		for _, s := range r.Sweep {
+			p("| %s | %.0f | %.0f | %.0f | %.1f%% |\n", benchLabel(s.Name), s.Metrics["entries"], s.Metrics["cpu-ms/sweep"], s.Metrics["wall-ms/sweep"], s.Metrics["cpu-%"])
+		}
+	}
+
 	if len(r.Health) > 0 {
 		p("\n## Health checks\n\n`go test -bench BenchmarkMonitor -cpu 1 ./health/` (loopback servers, one core; `HTTP10kRemote` runs the servers in another process on the other CPU, so the checker has its core to itself, as when checking reals on other machines):\n\n")
 		p("| benchmark | checks/s | peak fds | max lag ms |\n| --- | ---: | ---: | ---: |\n")

@@ -22,9 +22,11 @@ type Results struct {
 	ProgramSize []GoBench       `json:"program_size,omitempty"`
 	E2E         *E2EResults     `json:"end_to_end,omitempty"`
 	Control     *ControlResults `json:"control,omitempty"`
-	Health      []GoBench       `json:"health"`
-	VRRP        []GoBench       `json:"vrrp"`
-	Targets     []Target        `json:"targets"`
+	// Sweep is xlbd's connection table sweeper (BenchmarkSweep).
+	Sweep   []GoBench `json:"sweep,omitempty"`
+	Health  []GoBench `json:"health"`
+	VRRP    []GoBench `json:"vrrp"`
+	Targets []Target  `json:"targets"`
 	// Errors lists the parts that failed; their figures are missing.
 	Errors []string `json:"errors,omitempty"`
 }

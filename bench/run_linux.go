@@ -83,6 +83,11 @@ func run(o options) error {
 		if err != nil {
 			fail("control", err)
 		}
+		b, err := runGoBench(ctx, "./loader/", "^BenchmarkSweep$", 10*time.Minute, "-benchtime", "3x")
+		res.Sweep = b
+		if err != nil {
+			fail("sweep", err)
+		}
 	}
 	if o.want("health") {
 		b, err := runGoBench(ctx, "./health/", "^BenchmarkMonitor(TCP10k|TCPSaturated|HTTP10k|HTTP10kRemote)$", 10*time.Minute, "-benchtime", "20000x", "-cpu", "1")
