@@ -1,7 +1,6 @@
 package control
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -18,10 +17,10 @@ import (
 // most (Sweeper.Run).
 const DefaultSweepInterval = time.Second
 
-// sweepDuty is the share of one CPU a sweeper takes at most: Run waits for
-// the next sweep until (1/sweepDuty - 1) times the last sweep's time has
-// passed. A sweep reads the whole table, about half a second of CPU time
-// for a million entries (docs/PERFORMANCE.md).
+// sweepDuty is about the share of one CPU a sweeper takes: Run starts the
+// next sweep 100/sweepDuty times the last sweep's (wall) time after its
+// start. A sweep reads the whole table: 0.6-0.8 s of CPU time for a
+// million DR flows (BenchmarkSweep, docs/PERFORMANCE.md).
 const sweepDuty = 10 // percent
 
 // Sweeper expires connection table entries whose state timed out, expires
@@ -68,7 +67,7 @@ func (s *Sweeper) SetTimeouts(t Timeouts) {
 
 // Run sweeps until ctx is done: every interval, or, when the table is so
 // big that a sweep takes longer than sweepDuty percent of that, as often
-// as keeps the sweeper to that share of one CPU.
+// as keeps the sweeper to about that share of one CPU.
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	wait := time.NewTimer(interval)
 	defer wait.Stop()
@@ -160,6 +159,27 @@ func (n *natFlows) of(id flowID) *natFlow {
 	return &n.flows[i]
 }
 
+// A check is an expiry the pass proposed, confirmed on the entries read
+// again: the forward entry at first in the list read, and for checkNAT
+// and checkOrphan the reply entry after it.
+type check struct {
+	kind  checkKind
+	first int
+}
+
+type checkKind int
+
+const (
+	checkForward checkKind = iota // a forward entry with no reply entry seen
+	checkNAT                      // a NAT flow's two entries, expired together
+	checkOrphan                   // a reply entry, expired if its forward entry is gone
+)
+
+// confirmChunk is how many checks are read again and deleted at a time:
+// a packet between an entry's second read and its delete does not keep
+// it, so the two are close.
+const confirmChunk = 1024
+
 // forward is the Flow that names id's forward entry.
 func (id flowID) forward() loader.Flow {
 	return loader.Flow{Src: id.client, Dst: id.vip, Proto: id.proto}
@@ -171,7 +191,8 @@ func (id flowID) reply(n natFlow) loader.Flow {
 }
 
 // Sweep runs once: one pass over the table reads every entry, and the
-// entries found expired are read again and deleted if still so. An
+// entries found expired are read again and deleted if still so. One
+// sweep at a time: a Sweeper keeps a sweep's NAT flows for the next. An
 // entry's idle time is its SinceLastPacket. A NAT flow's idle time is the
 // shorter of its two entries' (replies keep a flow alive too); its reply
 // entry goes with its forward entry, and a reply entry whose forward entry
@@ -259,58 +280,80 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 		return res, fmt.Errorf("sweep connections: %w", err)
 	}
 
-	// Read again what the pass found expired: a packet since keeps it.
-	var doomed []loader.Flow
-	lookup := func(f loader.Flow) (loader.Flow, bool) {
-		fresh, ok, lerr := s.dp.LookupFlow(&f)
-		err = cmp.Or(err, lerr)
-		return fresh, ok
+	// Read again what the pass found expired, a chunk at a time, and
+	// delete at once what is still expired: a packet since keeps it.
+	var gone, names []loader.Flow
+	var checks []check
+	confirm := func() error {
+		fresh, found, err := s.dp.LookupFlows(names)
+		if err != nil {
+			return err
+		}
+		var doomed []loader.Flow
+		for _, c := range checks {
+			fwd, reply := c.first, c.first+1
+			switch c.kind {
+			case checkForward:
+				if found[fwd] && expired(fresh[fwd].State, fresh[fwd].SinceLastPacket(), fresh[fwd].RealID) {
+					doomed = append(doomed, fresh[fwd])
+				}
+			case checkNAT:
+				if !found[fwd] {
+					continue
+				}
+				idle := fresh[fwd].SinceLastPacket()
+				if found[reply] {
+					idle = min(idle, fresh[reply].SinceLastPacket())
+				}
+				if expired(fresh[fwd].State, idle, fresh[fwd].RealID) {
+					doomed = append(doomed, fresh[fwd])
+					if found[reply] {
+						doomed = append(doomed, fresh[reply])
+					}
+				}
+			case checkOrphan:
+				if !found[fwd] && found[reply] && fresh[reply].Idle > time.Since(start) {
+					doomed = append(doomed, fresh[reply])
+				}
+			}
+		}
+		g, err := s.dp.DeleteFlows(doomed)
+		gone = append(gone, g...)
+		checks, names = checks[:0], names[:0]
+		return err
+	}
+	propose := func(kind checkKind, entries ...loader.Flow) error {
+		checks = append(checks, check{kind, len(names)})
+		names = append(names, entries...)
+		if len(checks) < confirmChunk {
+			return nil
+		}
+		return confirm()
 	}
 	for _, f := range direct {
-		if fresh, ok := lookup(f); ok && expired(fresh.State, fresh.SinceLastPacket(), fresh.RealID) {
-			doomed = append(doomed, fresh)
+		if err := propose(checkForward, f); err != nil {
+			return res, fmt.Errorf("sweep connections: %w", err)
 		}
 	}
 	for _, n := range s.nat.flows {
 		id := n.id
 		switch {
+		case n.fwd && n.reply:
+			if expired(n.state, min(n.fwdIdle, n.replyIdle), n.real) {
+				err = propose(checkNAT, id.forward(), id.reply(n))
+			}
 		case n.fwd:
-			idle := n.fwdIdle
-			if n.reply {
-				idle = min(idle, n.replyIdle)
-			}
-			if !expired(n.state, idle, n.real) {
-				continue
-			}
-			fwd, ok := lookup(id.forward())
-			if !ok {
-				continue
-			}
-			idle = fwd.SinceLastPacket()
-			reply, replied := lookup(id.reply(n))
-			if replied {
-				idle = min(idle, reply.SinceLastPacket())
-			}
-			if !expired(fwd.State, idle, fwd.RealID) {
-				continue
-			}
-			doomed = append(doomed, fwd)
-			if replied {
-				doomed = append(doomed, reply)
+			if expired(n.state, n.fwdIdle, n.real) {
+				err = propose(checkForward, id.forward())
 			}
 		default: // a reply entry alone: its forward entry was evicted, or is new
-			if _, ok := lookup(id.forward()); ok {
-				continue
-			}
-			if reply, ok := lookup(id.reply(n)); ok && reply.Idle > time.Since(start) {
-				doomed = append(doomed, reply)
-			}
+			err = propose(checkOrphan, id.forward(), id.reply(n))
+		}
+		if err != nil {
+			return res, fmt.Errorf("sweep connections: %w", err)
 		}
 	}
-	if err != nil {
-		return res, fmt.Errorf("sweep connections: %w", err)
-	}
-	gone, err := s.dp.DeleteFlows(doomed)
+	err = confirm()
 	res.Expired = len(gone)
 	if err != nil {
 		return res, fmt.Errorf("sweep connections: %w", err)

@@ -107,21 +107,27 @@ func (d *Dataplane) ScanFlows(visit func(*Flow) bool) (seen, deleted int, err er
 	return seen, len(gone), err
 }
 
-// LookupFlow reads the entry of f's flow (its Src, Dst and Proto) afresh;
-// ok is false when the table has no such entry.
-func (d *Dataplane) LookupFlow(f *Flow) (fresh Flow, ok bool, err error) {
-	k := keyOf(f)
-	var v xlbFlow
-	if err := d.objs.Flows.Lookup(&k, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
-		return Flow{}, false, nil
-	} else if err != nil {
-		return Flow{}, false, fmt.Errorf("read connection %s -> %s: %w", f.Src, f.Dst, err)
-	}
+// LookupFlows reads the entries of flows (each named by its Src, Dst and
+// Proto) afresh: fresh[i] is flows[i]'s entry if found[i]. Idle times are
+// reckoned from one clock reading taken before the reads, so none is more
+// than its entry's.
+func (d *Dataplane) LookupFlows(flows []Flow) (fresh []Flow, found []bool, err error) {
 	now, err := d.now()
 	if err != nil {
-		return Flow{}, false, err
+		return nil, nil, err
 	}
-	return flowOf(&k, &v, now), true, nil
+	fresh, found = make([]Flow, len(flows)), make([]bool, len(flows))
+	var v xlbFlow
+	for i := range flows {
+		k := keyOf(&flows[i])
+		if err := d.objs.Flows.Lookup(&k, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("read connection %s -> %s: %w", flows[i].Src, flows[i].Dst, err)
+		}
+		fresh[i], found[i] = flowOf(&k, &v, now), true
+	}
+	return fresh, found, nil
 }
 
 // DeleteFlows deletes the entries of flows (each named by its Src, Dst and
