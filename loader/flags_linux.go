@@ -1,12 +1,9 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-
-	"github.com/cilium/ebpf"
 )
 
 // SetAnyPort tells the program whether some service has port 0 (all the
@@ -46,16 +43,17 @@ func (d *Dataplane) setFlag(flag uint32, on bool) error {
 func (d *Dataplane) SetAddrFilter(vips, natReals []netip.Addr) error {
 	want := addrFilterWords(vips, natReals)
 	if d.filter == nil {
-		keys := make([]uint32, len(want))
-		words := make([]uint64, len(want))
-		var cursor ebpf.MapBatchCursor
-		n, err := d.objs.AddrFilter.BatchLookup(&cursor, keys, words, nil)
-		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) || n != len(words) {
-			return fmt.Errorf("read address filter (%d of %d words): %w", n, len(words), err)
-		}
 		held := make([]uint64, len(want))
-		for i, k := range keys {
-			held[k] = words[i]
+		n := 0
+		err := readArray(d.objs.AddrFilter, uint32(len(want)), func(k uint32, w *uint64) {
+			held[k] = *w
+			n++
+		})
+		if err != nil {
+			return fmt.Errorf("read address filter: %w", err)
+		}
+		if n != len(held) {
+			return fmt.Errorf("read address filter: %d of %d words", n, len(held))
 		}
 		d.filter = held
 	}
