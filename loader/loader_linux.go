@@ -47,6 +47,8 @@ type Dataplane struct {
 	// filter is what the address filter holds, as SetAddrFilter last wrote
 	// or read it; nil until then.
 	filter []uint64
+	// realsEnd bounds the reals map's written ids (maps_linux.go).
+	realsEnd realsEnd
 }
 
 // Open loads the XDP program. Maps already pinned under opts.PinDir are

@@ -1,0 +1,98 @@
+//go:build linux
+
+package loader
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+)
+
+// Reals reads only up to where the written reals end once it has found
+// that, and still finds a real written above it afterwards; another
+// Dataplane over the same pins (a restarted xlbd) reads them all.
+func TestIntegrationRealsEnd(t *testing.T) {
+	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbtest-reals-%d", os.Getpid())
+	if _, err := EnsureBPFFS(pinDir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := RemovePins(pinDir); err != nil {
+			t.Errorf("remove pins: %v", err)
+		}
+	})
+	dp, err := Open(Options{PinDir: pinDir, FlowTableSize: 1 << 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+
+	set := func(d *Dataplane, id uint32) {
+		t.Helper()
+		addr := netip.AddrFrom4([4]byte{198, 18, byte(id >> 8), byte(id)})
+		if err := d.SetReal(id, Real{Addr: addr, Port: 80, Method: MethodDR, ServiceID: 1, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(d *Dataplane, want ...uint32) {
+		t.Helper()
+		reals, err := d.Reals()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Sorted(maps.Keys(reals)); !slices.Equal(got, want) {
+			t.Errorf("reals %v, want %v", got, want)
+		}
+	}
+
+	read(dp)
+	if end, _ := dp.realsEnd.get(dp.maxReals); end != 0 {
+		t.Errorf("after reading no reals the end is %d, want 0", end)
+	}
+	set(dp, 1)
+	set(dp, 3)
+	read(dp, 1, 3)
+	if end, _ := dp.realsEnd.get(dp.maxReals); end != 4 {
+		t.Errorf("after reading reals 1 and 3 the end is %d, want 4", end)
+	}
+	set(dp, dp.maxReals-1)
+	read(dp, 1, 3, dp.maxReals-1)
+
+	again, err := Open(Options{PinDir: pinDir, FlowTableSize: 1 << 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	read(again, 1, 3, dp.maxReals-1)
+}
+
+// A read that a SetReal raced does not lower the end: the read may have
+// passed the real's id before it was written.
+func TestRealsEndRacedRead(t *testing.T) {
+	var e realsEnd
+	if end, _ := e.get(100); end != 100 {
+		t.Fatalf("unknown end read as %d, want the map's size", end)
+	}
+	_, writes := e.get(100)
+	e.wrote(7) // during the read, which saw none
+	e.lower(0, writes)
+	if end, _ := e.get(100); end != 100 {
+		t.Errorf("a raced read made the end %d, want it still unknown (100)", end)
+	}
+	_, writes = e.get(100)
+	e.lower(8, writes)
+	if end, _ := e.get(100); end != 8 {
+		t.Errorf("end %d after a read that saw up to id 7, want 8", end)
+	}
+	e.wrote(3)
+	if end, _ := e.get(100); end != 8 {
+		t.Errorf("writing id 3 moved the end to %d, want 8", end)
+	}
+	e.wrote(20)
+	if end, _ := e.get(100); end != 21 {
+		t.Errorf("writing id 20 left the end at %d, want 21", end)
+	}
+}
