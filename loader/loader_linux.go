@@ -93,7 +93,7 @@ func Open(opts Options) (*Dataplane, error) {
 	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
 		return nil, err
 	}
-	d := &Dataplane{pinDir: opts.PinDir, log: log, ringSpec: spec.Maps[xlbMapSvcRings].InnerMap.Copy()}
+	d := &Dataplane{pinDir: opts.PinDir, log: log, ringSpec: spec.Maps[xlbMapSvcRings].InnerMap.Copy(), realsEnd: realsEnd{writer: true}}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: opts.PinDir},
 	})

@@ -249,23 +249,25 @@ func (d *Dataplane) Reals() (map[uint32]Real, error) {
 }
 
 // realsEnd is where the written reals end: every id at or above it is
-// empty. A real is never cleared, and only this process writes them
-// (xlbd, one per pin directory), so a read of the whole map finds the
-// end, and SetReal moves it. Until a read has found it, it is the map's
-// size.
+// empty. A real is never cleared and only xlbd writes them, through the
+// Dataplane Open made (one xlbd per pin directory), so that Dataplane
+// finds the end with one read of the whole map and moves it on SetReal.
+// Another Dataplane (OpenPinned's, the CLI's) reads the whole map every
+// time: xlbd may write reals above any end it saw.
 type realsEnd struct {
 	mu     sync.Mutex
+	writer bool // the Dataplane is Open's
 	known  bool
 	end    uint32
 	writes uint64 // SetReal calls, so that a read that raced one does not lower end
 }
 
-// get is the end to read up to (max while unknown) and the writes so far.
-func (e *realsEnd) get(max uint32) (uint32, uint64) {
+// get is the end to read up to (size, the map's, while unknown) and the writes so far.
+func (e *realsEnd) get(size uint32) (uint32, uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.known {
-		return max, e.writes
+	if !e.writer || !e.known {
+		return size, e.writes
 	}
 	return e.end, e.writes
 }

@@ -9,13 +9,20 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/xlbproject/xlb/testenv"
 )
 
 // Reals reads only up to where the written reals end once it has found
-// that, and still finds a real written above it afterwards; another
-// Dataplane over the same pins (a restarted xlbd) reads them all.
+// that, and still finds a real written above it afterwards. A read-only
+// Dataplane (the CLI's) finds a real xlbd wrote above the end it saw, and
+// another Dataplane over the same pins (a restarted xlbd) reads them all.
 func TestIntegrationRealsEnd(t *testing.T) {
+	testenv.RequirePrivileged(t)
 	pinDir := fmt.Sprintf("/sys/fs/bpf/xlbtest-reals-%d", os.Getpid())
+	if err := RemovePins(pinDir); err != nil { // an earlier run's, killed
+		t.Fatal(err)
+	}
 	if _, err := EnsureBPFFS(pinDir); err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +37,10 @@ func TestIntegrationRealsEnd(t *testing.T) {
 	}
 	defer dp.Close()
 
-	set := func(d *Dataplane, id uint32) {
+	set := func(id uint32) {
 		t.Helper()
 		addr := netip.AddrFrom4([4]byte{198, 18, byte(id >> 8), byte(id)})
-		if err := d.SetReal(id, Real{Addr: addr, Port: 80, Method: MethodDR, ServiceID: 1, Weight: 1}); err != nil {
+		if err := dp.SetReal(id, Real{Addr: addr, Port: 80, Method: MethodDR, ServiceID: 1, Weight: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,32 +54,40 @@ func TestIntegrationRealsEnd(t *testing.T) {
 			t.Errorf("reals %v, want %v", got, want)
 		}
 	}
+	cli, err := OpenPinned(pinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
 
 	read(dp)
 	if end, _ := dp.realsEnd.get(dp.maxReals); end != 0 {
 		t.Errorf("after reading no reals the end is %d, want 0", end)
 	}
-	set(dp, 1)
-	set(dp, 3)
+	set(1)
+	set(3)
 	read(dp, 1, 3)
+	read(cli, 1, 3)
 	if end, _ := dp.realsEnd.get(dp.maxReals); end != 4 {
 		t.Errorf("after reading reals 1 and 3 the end is %d, want 4", end)
 	}
-	set(dp, dp.maxReals-1)
-	read(dp, 1, 3, dp.maxReals-1)
+	last := dp.maxReals - 1
+	set(last)
+	read(dp, 1, 3, last)
+	read(cli, 1, 3, last)
 
 	again, err := Open(Options{PinDir: pinDir, FlowTableSize: 1 << 12})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	read(again, 1, 3, dp.maxReals-1)
+	read(again, 1, 3, last)
 }
 
 // A read that a SetReal raced does not lower the end: the read may have
 // passed the real's id before it was written.
 func TestRealsEndRacedRead(t *testing.T) {
-	var e realsEnd
+	e := realsEnd{writer: true}
 	if end, _ := e.get(100); end != 100 {
 		t.Fatalf("unknown end read as %d, want the map's size", end)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xlbproject/xlb/testenv"
 )
 
 // A ring's entries survive the packing into chunks and back, for lengths
@@ -41,6 +43,7 @@ func TestRingChunks(t *testing.T) {
 // quietly. Without that the verifier rejects the program, checked against
 // the old rings' template.
 func TestIntegrationRingLayoutUpgrade(t *testing.T) {
+	testenv.RequirePrivileged(t)
 	for _, tc := range []struct {
 		name    string
 		oldRing bool
