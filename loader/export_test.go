@@ -72,6 +72,5 @@ func FlowCacheSlot(src, dst netip.AddrPort, proto Protocol) uint32 {
 }
 
 func flowKeyOf(src, dst netip.AddrPort, proto Protocol) xlbFlowKey {
-	return xlbFlowKey{Src: addrToBPF(src.Addr()), Dst: addrToBPF(dst.Addr()), Sport: portToBPF(src.Port()),
-		Dport: portToBPF(dst.Port()), Proto: uint8(proto), Family: familyOf(src.Addr())}
+	return keyOf(&Flow{Src: src, Dst: dst, Proto: proto})
 }
