@@ -209,7 +209,7 @@ func notes(b *strings.Builder, r *Results) {
 		many, ok2 := get("BenchmarkXDP/DR_established,_65536_flows", "above-floor-ns")
 		if ok1 && ok2 {
 			p("- An established packet costs %.0f ns above the floor when every call is the same flow, %.0f ns when the calls take 4,096 flows in turn "+
-				"(as many as the end-to-end generator's) and %.0f ns with 65,536. Established packets come from the CPU's flow cache (32,768 slots, two cache lines each, of which a forward flow's packet reads one); "+
+				"(as many as the end-to-end generator's) and %.0f ns with 65,536. Established packets come from the CPU's flow cache (32,768 slots of a cache line each, a set's two slots on one 128-byte block; a NAT reply's VIP and next hop are on a line apart); "+
 				"4,096 flows fit in it, though their slots are no longer all in the CPU's caches and TLB; "+
 				"65,536 do not fit: the flows that took a set's two slots keep them for a second at least, and the others' packets read the slots and then the connection table's bucket and entry (three or four cache lines more, on pages of their own). "+
 				"With many flows the established path is bound by those memory reads, not by its instructions.\n", one, some, many)

@@ -14,8 +14,10 @@
  * which refills it, or another flow's, so a busy flow keeps its slot and
  * one kept out gets in within about the TTL. A hit
  * costs an inlined array read and a 40-byte compare (two for the set's
- * second slot); the table costs a jhash of the key, a bucket walk and the
- * LRU's bookkeeping, about half of what an established packet cost in all.
+ * second slot, on the same 128-byte block), and for a NAT reply one more
+ * line (flow_cache_reply); the table costs a jhash of the key, a bucket
+ * walk and the LRU's bookkeeping, about half of what an established
+ * packet cost in all.
  *
  * Only what cannot change without the table is cached: a flow in
  * ESTABLISHED (or UDP), or a reply entry, for packets without SYN, FIN or
@@ -50,9 +52,8 @@
 
 _Static_assert(XLB_FLOW_CACHE_SLOTS == 1 << XLB_FLOW_CACHE_BITS,
 	       "flow cache slots and index bits agree");
-_Static_assert(sizeof(struct flow_cache_entry) == 128 &&
-		   __builtin_offsetof(struct flow_cache_entry, vaddr) == 64,
-	       "a flow cache slot is two cache lines, a forward hit reads the first");
+_Static_assert(sizeof(struct flow_cache_entry) == 64 && sizeof(struct flow_cache_reply) == 64,
+	       "a flow cache slot and its reply part are a cache line each");
 
 /* fcache_gen is the generation a slot must have to be used. */
 static __always_inline __u32 fcache_gen(void)
@@ -156,17 +157,27 @@ static __always_inline void fcache_mark(struct flow *f)
 	f->cached_on = XLB_CACHED_ON_MANY;
 }
 
-/* fcache_find is the slot of this CPU's set for k that holds k, if one does. */
-static __always_inline struct flow_cache_entry *fcache_find(const struct flow_key *k)
+/*
+ * fcache_find is the slot of this CPU's set for k that holds k, if one
+ * does, and its index in *idx.
+ */
+static __always_inline struct flow_cache_entry *fcache_find(const struct flow_key *k, __u32 *idx)
 {
-	__u32 idx = fcache_set(k);
-	struct flow_cache_entry *e = bpf_map_lookup_elem(&flow_cache, &idx);
+	struct flow_cache_entry *e;
 
+	*idx = fcache_set(k);
+	e = bpf_map_lookup_elem(&flow_cache, idx);
 	if (e && fcache_holds(e, k))
 		return e;
-	idx++;
-	e = bpf_map_lookup_elem(&flow_cache, &idx);
+	++*idx;
+	e = bpf_map_lookup_elem(&flow_cache, idx);
 	return e && fcache_holds(e, k) ? e : NULL;
+}
+
+/* fcache_reply is the NAT reply part of slot idx. */
+static __always_inline struct flow_cache_reply *fcache_reply(__u32 idx)
+{
+	return bpf_map_lookup_elem(&flow_cache_reply, &idx);
 }
 
 /* fcache_good: may slot e serve, by its generation and age? */
@@ -176,19 +187,23 @@ static __always_inline int fcache_good(const struct flow_cache_entry *e, __u64 n
 }
 
 /*
- * fcache_victim is the slot of k's set to fill with k: one that cannot
- * serve (empty, flushed, too old); NULL while both serve.
+ * fcache_victim is the slot of k's set to fill with k, and its index in
+ * *idx: one that cannot serve (empty, flushed, too old); NULL while both
+ * serve.
  */
-static __always_inline struct flow_cache_entry *fcache_victim(const struct flow_key *k, __u64 now)
+static __always_inline struct flow_cache_entry *fcache_victim(const struct flow_key *k, __u64 now,
+							      __u32 *idx)
 {
-	__u32 idx = fcache_set(k), idx1 = idx + 1;
-	struct flow_cache_entry *e0 = bpf_map_lookup_elem(&flow_cache, &idx);
+	__u32 idx0 = fcache_set(k), idx1 = idx0 + 1;
+	struct flow_cache_entry *e0 = bpf_map_lookup_elem(&flow_cache, &idx0);
 	struct flow_cache_entry *e1 = bpf_map_lookup_elem(&flow_cache, &idx1);
 
 	if (!e0 || !e1)
 		return NULL;
+	*idx = idx0;
 	if (!e0->key.family || !fcache_good(e0, now))
 		return e0;
+	*idx = idx1;
 	if (!e1->key.family || !fcache_good(e1, now))
 		return e1;
 	return NULL;
@@ -201,12 +216,13 @@ static __always_inline int fcache_may_serve(const struct packet *p)
 }
 
 /*
- * fcache_flow finds k's flow in this CPU's cache: the slot, whose
- * reply_hop route() may refill.
+ * fcache_flow finds k's flow in this CPU's cache: the slot, and its index
+ * in *idx (the reply part's, whose reply_hop route() may refill).
  */
-static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_key *k, __u64 now)
+static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_key *k, __u64 now,
+							    __u32 *idx)
 {
-	struct flow_cache_entry *e = fcache_find(k);
+	struct flow_cache_entry *e = fcache_find(k, idx);
 
 	return e && fcache_good(e, now) ? e : NULL;
 }
@@ -221,14 +237,24 @@ static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_ke
 static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
 					struct flow *f, __u64 now)
 {
-	struct flow_cache_entry *e = fcache_find(k);
+	struct flow_cache_reply *r;
+	__u32 idx;
+	struct flow_cache_entry *e = fcache_find(k, &idx);
 
 	if (fcache_may_serve(p) && (f->dir == XLB_FLOW_REPLY || f->state == XLB_CS_ESTABLISHED ||
 				    f->state == XLB_CS_UDP)) {
 		if (!e)
-			e = fcache_victim(k, now);
+			e = fcache_victim(k, now, &idx);
 		if (!e)
 			return;
+		if (f->dir == XLB_FLOW_REPLY) {
+			r = fcache_reply(idx);
+			if (!r)
+				return;
+			addr_copy(r->vaddr, f->vaddr);
+			r->vport = f->vport;
+			r->reply_hop = f->reply_hop;
+		}
 		/* UDP flows are never reopened. */
 		if (f->dir == XLB_FLOW_FORWARD && f->state != XLB_CS_UDP)
 			fcache_mark(f);
@@ -237,11 +263,6 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 		e->stamp = now;
 		e->real_id = f->real_id;
 		e->dir = f->dir;
-		if (f->dir == XLB_FLOW_REPLY) {
-			addr_copy(e->vaddr, f->vaddr);
-			e->vport = f->vport;
-			e->reply_hop = f->reply_hop;
-		}
 	} else if (e) {
 		e->key.family = 0; /* no packet's */
 	}

@@ -144,9 +144,10 @@ struct flow {
 
 /*
  * A slot of the flow cache (flowcache.h): what a packet of a cached flow
- * reads, as the connection table had it when the slot was filled. Two
- * cache lines (the map's values start on a page): a forward flow's
- * packet reads only the first, a NAT reply's both.
+ * reads, as the connection table had it when the slot was filled. One
+ * cache line (the map's values start on a page), so that a set's two
+ * slots are one 128-byte block; a NAT reply's VIP and next hop are in
+ * flow_cache_reply, at the same index.
  */
 struct flow_cache_entry {
 	struct flow_key key;
@@ -159,13 +160,16 @@ struct flow_cache_entry {
 	__u32 real_id;
 	enum flow_dir dir;
 	__u32 pad;
-	/* NAT reply entries only: */
+};
+
+/* What a flow cache slot holding a NAT reply entry adds: the way back to the client. */
+struct flow_cache_reply {
 	__be32 vaddr[4];
 	__be16 vport;
-	__u16 pad2;
-	__u32 pad3;
+	__u16 pad;
+	__u32 pad2;
 	struct nexthop reply_hop;
-	__u64 pad4;
+	__u64 pad3;
 };
 
 /* Persistence template key: a client prefix of one service. */

@@ -245,19 +245,20 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 {
 	struct flow_key key = {};
 	struct flow_cache_entry *e;
+	struct flow_cache_reply *r;
 	struct service svc;
 	struct flow *f;
 	int verdict, opened = -1, has_svc = 0; /* has_svc: 0 not looked up, 1 yes, -1 no */
-	__u32 real_id;
+	__u32 real_id, slot;
 	__u64 now;
 
 	flow_key_of(p, &key);
 	now = clock_now();
-	e = fcache_may_serve(p) ? fcache_flow(&key, now) : NULL;
-	if (e)
-		return e->dir == XLB_FLOW_REPLY
-			   ? to_client(p, &key, e->real_id, e->vaddr, e->vport, &e->reply_hop, now)
-			   : forward(p, &key, e->real_id, now, 0);
+	e = fcache_may_serve(p) ? fcache_flow(&key, now, &slot) : NULL;
+	if (e && e->dir != XLB_FLOW_REPLY)
+		return forward(p, &key, e->real_id, now, 0);
+	if (e && (r = fcache_reply(slot)))
+		return to_client(p, &key, e->real_id, r->vaddr, r->vport, &r->reply_hop, now);
 	if (ct_opens(p)) {
 		has_svc = service_of(&key, flags, &svc) == 0 ? 1 : -1;
 		if (has_svc > 0 && !svc.persist_timeout)

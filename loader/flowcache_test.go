@@ -3,6 +3,7 @@
 package loader_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -102,6 +103,60 @@ func TestXDPFlowCache(t *testing.T) {
 		}
 		if got := h.cached(t, 0, udp.src, udp.dst, loader.ProtoUDP); got != want {
 			t.Errorf("UDP packet %d: cached %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// TestXDPFlowCacheReplySets: the replies of two NAT flows whose reply
+// entries share a set of two slots are each served from their own slot,
+// with their own VIP port restored: a slot's reply part (flow_cache_reply)
+// is the one at its index, not its set's other.
+func TestXDPFlowCacheReplySets(t *testing.T) {
+	h := newXDPHarness(t, goldenState(nil, nil))
+	h.onCPU(t, 0)
+	tcpReal, udpReal := netip.AddrPortFrom(addrReal2, 8080), netip.AddrPortFrom(addrReal3, 5353)
+	client := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(addrClient, port) }
+	tcpPortOfSet := map[uint32]uint16{}
+	for port := uint16(20000); port < 30000; port++ {
+		tcpPortOfSet[loader.FlowCacheSlot(tcpReal, client(port), loader.ProtoTCP)&^1] = port
+	}
+	var tcpPort, udpPort uint16
+	for port := uint16(30000); port < 40000 && tcpPort == 0; port++ {
+		if p, ok := tcpPortOfSet[loader.FlowCacheSlot(udpReal, client(port), loader.ProtoUDP)&^1]; ok {
+			tcpPort, udpPort = p, port
+		}
+	}
+	if tcpPort == 0 {
+		t.Fatal("found no TCP and UDP replies of one flow cache set")
+	}
+
+	tcpSyn := fromClient(vipNAT, 80, tcpPort, layers.IPProtocolTCP)
+	for _, in := range []frame{tcpSyn, tcpSyn.with(ack), fromClient(vipNAT, 53, udpPort, layers.IPProtocolUDP)} {
+		if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
+			t.Fatalf("client packet from port %d: verdict %s, want redirect", in.src.Port(), verdictName(v))
+		}
+	}
+	replies := []struct {
+		in    frame
+		proto loader.Protocol
+		vip   netip.AddrPort
+	}{
+		{fromReal(tcpReal, tcpPort, macReal2, layers.IPProtocolTCP), loader.ProtoTCP, netip.AddrPortFrom(vipNAT, 80)},
+		{fromReal(udpReal, udpPort, macReal3, layers.IPProtocolUDP), loader.ProtoUDP, netip.AddrPortFrom(vipNAT, 53)},
+	}
+	// The first round fills both slots from the table, the second is served from them.
+	for round := range 2 {
+		for _, r := range replies {
+			v, out, err := h.run(r.in.bytes(), h.ifB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := r.in.with(natReplyFrom(r.vip)).bytes(); v != xdpRedirect || !bytes.Equal(out, want) {
+				t.Errorf("round %d, reply from %v: verdict %s, frame\n%x\nwant redirect of\n%x", round+1, r.in.src, verdictName(v), out, want)
+			}
+			if !h.cached(t, 0, r.in.src, r.in.dst, r.proto) {
+				t.Errorf("round %d, reply from %v: not cached", round+1, r.in.src)
+			}
 		}
 	}
 }

@@ -89,6 +89,7 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("size the flow cache: %w", err)
 	}
 	spec.Maps[xlbMapFlowCache].MaxEntries = uint32(cpus) * flowCacheSlots
+	spec.Maps[xlbMapFlowCacheReply].MaxEntries = uint32(cpus) * flowCacheSlots
 
 	if err := resetIncompatible(spec, opts.PinDir, log); err != nil {
 		return nil, err

@@ -67,19 +67,23 @@ type xlbFlow struct {
 }
 
 type xlbFlowCacheEntry struct {
+	_      structs.HostLayout
+	Key    xlbFlowKey
+	Stamp  uint64
+	Gen    uint32
+	RealId uint32
+	Dir    xlbFlowDir
+	Pad    uint32
+}
+
+type xlbFlowCacheReply struct {
 	_        structs.HostLayout
-	Key      xlbFlowKey
-	Stamp    uint64
-	Gen      uint32
-	RealId   uint32
-	Dir      xlbFlowDir
-	Pad      uint32
 	Vaddr    [4]uint32
 	Vport    uint16
-	Pad2     uint16
-	Pad3     uint32
+	Pad      uint16
+	Pad2     uint32
 	ReplyHop xlbNexthop
-	Pad4     uint64
+	Pad3     uint64
 }
 
 type xlbFlowDir uint32
@@ -260,6 +264,7 @@ const (
 	xlbMapFibGen                = "fib_gen"
 	xlbMapFlowCache             = "flow_cache"
 	xlbMapFlowCacheGen          = "flow_cache_gen"
+	xlbMapFlowCacheReply        = "flow_cache_reply"
 	xlbMapFlows                 = "flows"
 	xlbMapIfSlotNames           = "if_slot_names"
 	xlbMapIfSlots               = "if_slots"
@@ -332,25 +337,26 @@ type xlbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbMapSpecs struct {
-	AddrFilter   *ebpf.MapSpec `ebpf:"addr_filter"`
-	ClockHzMap   *ebpf.MapSpec `ebpf:"clock_hz_map"`
-	DpFlags      *ebpf.MapSpec `ebpf:"dp_flags"`
-	FibGen       *ebpf.MapSpec `ebpf:"fib_gen"`
-	FlowCache    *ebpf.MapSpec `ebpf:"flow_cache"`
-	FlowCacheGen *ebpf.MapSpec `ebpf:"flow_cache_gen"`
-	Flows        *ebpf.MapSpec `ebpf:"flows"`
-	IfSlotNames  *ebpf.MapSpec `ebpf:"if_slot_names"`
-	IfSlots      *ebpf.MapSpec `ebpf:"if_slots"`
-	NatReals     *ebpf.MapSpec `ebpf:"nat_reals"`
-	PersistTmpl  *ebpf.MapSpec `ebpf:"persist_tmpl"`
-	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
-	RealNexthops *ebpf.MapSpec `ebpf:"real_nexthops"`
-	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals        *ebpf.MapSpec `ebpf:"reals"`
-	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
-	SchedStates  *ebpf.MapSpec `ebpf:"sched_states"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	SvcRings     *ebpf.MapSpec `ebpf:"svc_rings"`
+	AddrFilter     *ebpf.MapSpec `ebpf:"addr_filter"`
+	ClockHzMap     *ebpf.MapSpec `ebpf:"clock_hz_map"`
+	DpFlags        *ebpf.MapSpec `ebpf:"dp_flags"`
+	FibGen         *ebpf.MapSpec `ebpf:"fib_gen"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
+	FlowCacheGen   *ebpf.MapSpec `ebpf:"flow_cache_gen"`
+	FlowCacheReply *ebpf.MapSpec `ebpf:"flow_cache_reply"`
+	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	IfSlotNames    *ebpf.MapSpec `ebpf:"if_slot_names"`
+	IfSlots        *ebpf.MapSpec `ebpf:"if_slots"`
+	NatReals       *ebpf.MapSpec `ebpf:"nat_reals"`
+	PersistTmpl    *ebpf.MapSpec `ebpf:"persist_tmpl"`
+	RealConns      *ebpf.MapSpec `ebpf:"real_conns"`
+	RealNexthops   *ebpf.MapSpec `ebpf:"real_nexthops"`
+	RealStats      *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals          *ebpf.MapSpec `ebpf:"reals"`
+	ReasonStats    *ebpf.MapSpec `ebpf:"reason_stats"`
+	SchedStates    *ebpf.MapSpec `ebpf:"sched_states"`
+	Services       *ebpf.MapSpec `ebpf:"services"`
+	SvcRings       *ebpf.MapSpec `ebpf:"svc_rings"`
 }
 
 // xlbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -384,25 +390,26 @@ func (o *xlbObjects) Close() error {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbMaps struct {
-	AddrFilter   *ebpf.Map `ebpf:"addr_filter"`
-	ClockHzMap   *ebpf.Map `ebpf:"clock_hz_map"`
-	DpFlags      *ebpf.Map `ebpf:"dp_flags"`
-	FibGen       *ebpf.Map `ebpf:"fib_gen"`
-	FlowCache    *ebpf.Map `ebpf:"flow_cache"`
-	FlowCacheGen *ebpf.Map `ebpf:"flow_cache_gen"`
-	Flows        *ebpf.Map `ebpf:"flows"`
-	IfSlotNames  *ebpf.Map `ebpf:"if_slot_names"`
-	IfSlots      *ebpf.Map `ebpf:"if_slots"`
-	NatReals     *ebpf.Map `ebpf:"nat_reals"`
-	PersistTmpl  *ebpf.Map `ebpf:"persist_tmpl"`
-	RealConns    *ebpf.Map `ebpf:"real_conns"`
-	RealNexthops *ebpf.Map `ebpf:"real_nexthops"`
-	RealStats    *ebpf.Map `ebpf:"real_stats"`
-	Reals        *ebpf.Map `ebpf:"reals"`
-	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
-	SchedStates  *ebpf.Map `ebpf:"sched_states"`
-	Services     *ebpf.Map `ebpf:"services"`
-	SvcRings     *ebpf.Map `ebpf:"svc_rings"`
+	AddrFilter     *ebpf.Map `ebpf:"addr_filter"`
+	ClockHzMap     *ebpf.Map `ebpf:"clock_hz_map"`
+	DpFlags        *ebpf.Map `ebpf:"dp_flags"`
+	FibGen         *ebpf.Map `ebpf:"fib_gen"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
+	FlowCacheGen   *ebpf.Map `ebpf:"flow_cache_gen"`
+	FlowCacheReply *ebpf.Map `ebpf:"flow_cache_reply"`
+	Flows          *ebpf.Map `ebpf:"flows"`
+	IfSlotNames    *ebpf.Map `ebpf:"if_slot_names"`
+	IfSlots        *ebpf.Map `ebpf:"if_slots"`
+	NatReals       *ebpf.Map `ebpf:"nat_reals"`
+	PersistTmpl    *ebpf.Map `ebpf:"persist_tmpl"`
+	RealConns      *ebpf.Map `ebpf:"real_conns"`
+	RealNexthops   *ebpf.Map `ebpf:"real_nexthops"`
+	RealStats      *ebpf.Map `ebpf:"real_stats"`
+	Reals          *ebpf.Map `ebpf:"reals"`
+	ReasonStats    *ebpf.Map `ebpf:"reason_stats"`
+	SchedStates    *ebpf.Map `ebpf:"sched_states"`
+	Services       *ebpf.Map `ebpf:"services"`
+	SvcRings       *ebpf.Map `ebpf:"svc_rings"`
 }
 
 func (m *xlbMaps) Close() error {
@@ -413,6 +420,7 @@ func (m *xlbMaps) Close() error {
 		m.FibGen,
 		m.FlowCache,
 		m.FlowCacheGen,
+		m.FlowCacheReply,
 		m.Flows,
 		m.IfSlotNames,
 		m.IfSlots,
