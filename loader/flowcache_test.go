@@ -12,25 +12,9 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/sys/unix"
 
 	"github.com/xlbproject/xlb/loader"
 )
-
-// onCPU keeps the harness's thread, which runs the program, on cpu: the
-// flow cache is per CPU.
-func (h *xdpHarness) onCPU(t *testing.T, cpu int) {
-	t.Helper()
-	var err error
-	h.do(func() {
-		var set unix.CPUSet
-		set.Set(cpu)
-		err = unix.SchedSetaffinity(0, &set)
-	})
-	if err != nil {
-		t.Fatalf("run on CPU %d: %v", cpu, err)
-	}
-}
 
 // cached reports whether CPU cpu's flow cache holds the flow client -> vip.
 func (h *xdpHarness) cached(t *testing.T, cpu int, client, vip netip.AddrPort, proto loader.Protocol) bool {

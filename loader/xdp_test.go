@@ -344,6 +344,21 @@ func (h *xdpHarness) do(fn func()) {
 	<-finished
 }
 
+// onCPU keeps the harness's thread, which runs the program, on cpu: the
+// flow cache is per CPU.
+func (h *xdpHarness) onCPU(t testing.TB, cpu int) {
+	t.Helper()
+	var err error
+	h.do(func() {
+		var set unix.CPUSet
+		set.Set(cpu)
+		err = unix.SchedSetaffinity(0, &set)
+	})
+	if err != nil {
+		t.Fatalf("run on CPU %d: %v", cpu, err)
+	}
+}
+
 func (h *xdpHarness) apply(st *control.State) error {
 	var err error
 	h.do(func() { err = h.rec.Apply(st) })
