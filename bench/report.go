@@ -40,6 +40,7 @@ func report(r *Results) string {
 	p("The floor is a MAC-swap `XDP_TX` program run in blocks of 1,000 calls alternating with the case's blocks, so both are timed over the same stretch of a shared machine; ")
 	p("\"above floor\" is the case's median minus the floor's median from those calls, and \"above floor, trimmed\" the same for the means of the middle 80%% of calls ")
 	p("(the kernel's clock reports a run in steps of about 10 ns here; the trimmed mean averages the steps out without the outliers of the plain mean). ")
+	p("Every call, the floor's included, runs on one CPU (the last the process may use), as RSS gives a flow's packets to one: the program's per-CPU state, its flow cache above all, is that CPU's throughout. ")
 	p("The packets enter on the interface they would arrive on in the golden-packet namespace (loader's tests). ")
 	p("The connection table has xlbd's default size (1,048,576); \"1M flows\" cases first put 1,000,000 flows in it through the program itself, ")
 	p("so their inserts run in a full LRU table, as on a busy director. ")

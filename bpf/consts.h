@@ -58,9 +58,9 @@ enum limits {
 	/* Devices with an ifindex at or above this share slot 0. */
 	XLB_MAX_IFINDEX = 65536,
 	/*
-	 * flow_cache: slots per CPU (a power of two), and their index bits;
-	 * eight for each of the 4,096 flows a CPU's cache is sized for, so that
-	 * few sets of two slots have a third flow taking turns with the other two.
+	 * flow_cache and flow_cache_reply: slots per CPU (a power of two), and
+	 * their index bits; eight for each of the 4,096 flows a CPU's cache is
+	 * sized for, so that few sets of two slots have a third flow.
 	 */
 	XLB_FLOW_CACHE_SLOTS = 32768,
 	XLB_FLOW_CACHE_BITS = 15,

@@ -159,7 +159,7 @@ static __always_inline void fcache_mark(struct flow *f)
 
 /*
  * fcache_find is the slot of this CPU's set for k that holds k, if one
- * does, and its index in *idx.
+ * does, and its index in *idx (meaningless when none does).
  */
 static __always_inline struct flow_cache_entry *fcache_find(const struct flow_key *k, __u32 *idx)
 {
@@ -188,8 +188,8 @@ static __always_inline int fcache_good(const struct flow_cache_entry *e, __u64 n
 
 /*
  * fcache_victim is the slot of k's set to fill with k, and its index in
- * *idx: one that cannot serve (empty, flushed, too old); NULL while both
- * serve.
+ * *idx: one that cannot serve (empty, flushed, too old); NULL (and *idx
+ * meaningless) while both serve.
  */
 static __always_inline struct flow_cache_entry *fcache_victim(const struct flow_key *k, __u64 now,
 							      __u32 *idx)
@@ -237,7 +237,6 @@ static __always_inline struct flow_cache_entry *fcache_flow(const struct flow_ke
 static __always_inline void fcache_note(const struct packet *p, const struct flow_key *k,
 					struct flow *f, __u64 now)
 {
-	struct flow_cache_reply *r;
 	__u32 idx;
 	struct flow_cache_entry *e = fcache_find(k, &idx);
 
@@ -248,7 +247,8 @@ static __always_inline void fcache_note(const struct packet *p, const struct flo
 		if (!e)
 			return;
 		if (f->dir == XLB_FLOW_REPLY) {
-			r = fcache_reply(idx);
+			struct flow_cache_reply *r = fcache_reply(idx);
+
 			if (!r)
 				return;
 			addr_copy(r->vaddr, f->vaddr);

@@ -255,10 +255,14 @@ static __always_inline int to_service(struct packet *p, __u32 flags)
 	flow_key_of(p, &key);
 	now = clock_now();
 	e = fcache_may_serve(p) ? fcache_flow(&key, now, &slot) : NULL;
-	if (e && e->dir != XLB_FLOW_REPLY)
-		return forward(p, &key, e->real_id, now, 0);
-	if (e && (r = fcache_reply(slot)))
-		return to_client(p, &key, e->real_id, r->vaddr, r->vport, &r->reply_hop, now);
+	if (e) {
+		if (e->dir != XLB_FLOW_REPLY)
+			return forward(p, &key, e->real_id, now, 0);
+		r = fcache_reply(slot);
+		if (r)
+			return to_client(p, &key, e->real_id, r->vaddr, r->vport, &r->reply_hop,
+					 now);
+	}
 	if (ct_opens(p)) {
 		has_svc = service_of(&key, flags, &svc) == 0 ? 1 : -1;
 		if (has_svc > 0 && !svc.persist_timeout)

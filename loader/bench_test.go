@@ -673,8 +673,9 @@ func newBenchHarness(b *testing.B, st *control.State) *xdpHarness {
 	return h
 }
 
-// lastCPU is the highest CPU this process may run on.
-func lastCPU(b *testing.B) int {
+// lastCPU is the highest CPU the calling thread may run on.
+func lastCPU(b testing.TB) int {
+	b.Helper()
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		b.Fatalf("read CPU affinity: %v", err)

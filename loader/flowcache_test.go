@@ -94,31 +94,32 @@ func TestXDPFlowCache(t *testing.T) {
 // TestXDPFlowCacheReplySets: the replies of two NAT flows whose reply
 // entries share a set of two slots are each served from their own slot,
 // with their own VIP port restored: a slot's reply part (flow_cache_reply)
-// is the one at its index, not its set's other.
+// is the one at its index, not its set's other. On the first CPU and the
+// last, whose reply parts are at the end of the map the loader sized.
 func TestXDPFlowCacheReplySets(t *testing.T) {
-	h := newXDPHarness(t, goldenState(nil, nil))
-	h.onCPU(t, 0)
 	tcpReal, udpReal := netip.AddrPortFrom(addrReal2, 8080), netip.AddrPortFrom(addrReal3, 5353)
-	client := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(addrClient, port) }
+	tcpForward := func(port uint16) uint32 {
+		return loader.FlowCacheSlot(netip.AddrPortFrom(addrClient, port), netip.AddrPortFrom(vipNAT, 80), loader.ProtoTCP) &^ 1
+	}
+	set := func(real netip.AddrPort, port uint16, proto loader.Protocol) uint32 {
+		return loader.FlowCacheSlot(real, netip.AddrPortFrom(addrClient, port), proto) &^ 1
+	}
+	// The TCP flow's forward entry is cached too: it must not take a slot
+	// of the replies' set.
 	tcpPortOfSet := map[uint32]uint16{}
 	for port := uint16(20000); port < 30000; port++ {
-		tcpPortOfSet[loader.FlowCacheSlot(tcpReal, client(port), loader.ProtoTCP)&^1] = port
+		if s := set(tcpReal, port, loader.ProtoTCP); s != tcpForward(port) {
+			tcpPortOfSet[s] = port
+		}
 	}
 	var tcpPort, udpPort uint16
 	for port := uint16(30000); port < 40000 && tcpPort == 0; port++ {
-		if p, ok := tcpPortOfSet[loader.FlowCacheSlot(udpReal, client(port), loader.ProtoUDP)&^1]; ok {
+		if p, ok := tcpPortOfSet[set(udpReal, port, loader.ProtoUDP)]; ok {
 			tcpPort, udpPort = p, port
 		}
 	}
 	if tcpPort == 0 {
 		t.Fatal("found no TCP and UDP replies of one flow cache set")
-	}
-
-	tcpSyn := fromClient(vipNAT, 80, tcpPort, layers.IPProtocolTCP)
-	for _, in := range []frame{tcpSyn, tcpSyn.with(ack), fromClient(vipNAT, 53, udpPort, layers.IPProtocolUDP)} {
-		if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
-			t.Fatalf("client packet from port %d: verdict %s, want redirect", in.src.Port(), verdictName(v))
-		}
 	}
 	replies := []struct {
 		in    frame
@@ -128,20 +129,57 @@ func TestXDPFlowCacheReplySets(t *testing.T) {
 		{fromReal(tcpReal, tcpPort, macReal2, layers.IPProtocolTCP), loader.ProtoTCP, netip.AddrPortFrom(vipNAT, 80)},
 		{fromReal(udpReal, udpPort, macReal3, layers.IPProtocolUDP), loader.ProtoUDP, netip.AddrPortFrom(vipNAT, 53)},
 	}
-	// The first round fills both slots from the table, the second is served from them.
-	for round := range 2 {
-		for _, r := range replies {
-			v, out, err := h.run(r.in.bytes(), h.ifB)
-			if err != nil {
+	cpus := []int{0}
+	if last := lastCPU(t); last != 0 {
+		cpus = append(cpus, last)
+	}
+	for _, cpu := range cpus {
+		t.Run(fmt.Sprintf("CPU %d", cpu), func(t *testing.T) {
+			h := newXDPHarness(t, goldenState(nil, nil))
+			h.onCPU(t, cpu)
+			tcpSyn := fromClient(vipNAT, 80, tcpPort, layers.IPProtocolTCP)
+			for _, in := range []frame{tcpSyn, tcpSyn.with(ack), fromClient(vipNAT, 53, udpPort, layers.IPProtocolUDP)} {
+				if v, _ := h.sentTo(t, in.bytes(), h.ifA); v != xdpRedirect {
+					t.Fatalf("client packet from port %d: verdict %s, want redirect", in.src.Port(), verdictName(v))
+				}
+			}
+			// The first round fills both slots from the table, the second,
+			// a pause later, is served from them.
+			const pause = 50 * time.Millisecond
+			for round := range 2 {
+				if round > 0 {
+					time.Sleep(pause)
+				}
+				for _, r := range replies {
+					v, out, err := h.run(r.in.bytes(), h.ifB)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := r.in.with(natReplyFrom(r.vip)).bytes(); v != xdpRedirect || !bytes.Equal(out, want) {
+						t.Errorf("round %d, reply from %v: verdict %s, frame\n%x\nwant redirect of\n%x", round+1, r.in.src, verdictName(v), out, want)
+					}
+					if !h.cached(t, cpu, r.in.src, r.in.dst, r.proto) {
+						t.Errorf("round %d, reply from %v: not cached", round+1, r.in.src)
+					}
+				}
+			}
+			// Served from the cache, the second round left the reply entries idle.
+			jiffy := time.Second/time.Duration(h.dp.HZ()) + time.Millisecond
+			idle := map[netip.AddrPort]time.Duration{}
+			if _, _, err := h.dp.ScanFlows(func(f *loader.Flow) bool {
+				if f.Reply {
+					idle[f.Src] = f.Idle
+				}
+				return false
+			}); err != nil {
 				t.Fatal(err)
 			}
-			if want := r.in.with(natReplyFrom(r.vip)).bytes(); v != xdpRedirect || !bytes.Equal(out, want) {
-				t.Errorf("round %d, reply from %v: verdict %s, frame\n%x\nwant redirect of\n%x", round+1, r.in.src, verdictName(v), out, want)
+			for _, r := range replies {
+				if got, ok := idle[r.in.src]; !ok || got < pause-2*jiffy {
+					t.Errorf("reply entry of %v: idle %v (found %v) after a reply %v after the last, want it served from the cache, not the table", r.in.src, got, ok, pause)
+				}
 			}
-			if !h.cached(t, 0, r.in.src, r.in.dst, r.proto) {
-				t.Errorf("round %d, reply from %v: not cached", round+1, r.in.src)
-			}
-		}
+		})
 	}
 }
 

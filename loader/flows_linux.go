@@ -174,7 +174,7 @@ func (d *Dataplane) deleteFlows(keys []xlbFlowKey) (gone []Flow, err error) {
 
 // flowCacheSlots is how many flows each CPU's flow cache holds: the
 // established flows whose packets skip the connection table's lookup
-// (bpf/flowcache.h).
+// (bpf/flowcache.h). flow_cache_reply has as many, for the NAT replies.
 const flowCacheSlots = uint32(xlbLimitsXLB_FLOW_CACHE_SLOTS)
 
 // flushFlowCacheFor empties every CPU's flow cache after entries left the
