@@ -673,22 +673,6 @@ func newBenchHarness(b *testing.B, st *control.State) *xdpHarness {
 	return h
 }
 
-// lastCPU is the highest CPU the calling thread may run on.
-func lastCPU(b testing.TB) int {
-	b.Helper()
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		b.Fatalf("read CPU affinity: %v", err)
-	}
-	for cpu := len(set)*int(unsafe.Sizeof(set[0]))*8 - 1; cpu >= 0; cpu-- {
-		if set.IsSet(cpu) {
-			return cpu
-		}
-	}
-	b.Fatal("no CPU in the affinity mask")
-	return 0
-}
-
 // establish runs f's SYN and then an ACK through the program, so that the
 // flow is in the connection table (and established, for TCP).
 func (h *xdpHarness) establish(b *testing.B, syn frame) {

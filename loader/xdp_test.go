@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
@@ -357,6 +358,22 @@ func (h *xdpHarness) onCPU(t testing.TB, cpu int) {
 	if err != nil {
 		t.Fatalf("run on CPU %d: %v", cpu, err)
 	}
+}
+
+// lastCPU is the highest CPU the calling thread may run on.
+func lastCPU(b testing.TB) int {
+	b.Helper()
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		b.Fatalf("read CPU affinity: %v", err)
+	}
+	for cpu := len(set)*int(unsafe.Sizeof(set[0]))*8 - 1; cpu >= 0; cpu-- {
+		if set.IsSet(cpu) {
+			return cpu
+		}
+	}
+	b.Fatal("no CPU in the affinity mask")
+	return 0
 }
 
 func (h *xdpHarness) apply(st *control.State) error {
