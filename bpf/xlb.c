@@ -298,6 +298,14 @@ int xlb_xdp(struct xdp_md *ctx)
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
 	if (proto < 0)
 		return count_reason(&p, XLB_PASS_MALFORMED, XDP_PASS);
+	/*
+	 * The filter first: a packet to no VIP and from no NAT real passes at
+	 * the least cost, whatever its headers hold (a malformed or fragmented
+	 * one too, as "no service").
+	 */
+	flags = dp_flags_now();
+	if ((flags & XLB_DP_F_ADDR_FILTER) && not_for_xlb(c.pos, data_end, proto))
+		return count_reason(&p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		proto = parse_iphdr(&c, data_end, &p.ip);
 		if (proto < 0)
@@ -348,18 +356,6 @@ int xlb_xdp(struct xdp_md *ctx)
 		return count_reason(&p, XLB_PASS_NOT_TCP_UDP, XDP_PASS);
 	}
 	p.proto = proto;
-
-	flags = dp_flags_now();
-	if (flags & XLB_DP_F_ADDR_FILTER) {
-		__be32 a[4];
-
-		pkt_daddr(&p, a);
-		if (!addr_maybe(a, 0)) {
-			pkt_saddr(&p, a);
-			if (!addr_maybe(a, 1))
-				return count_reason(&p, XLB_PASS_NO_SERVICE, XDP_PASS);
-		}
-	}
 	return to_service(&p, flags);
 }
 

@@ -170,8 +170,8 @@ func TestIntegrationXDPGoldenIPv6(t *testing.T) {
 			verdict: xdpPass, count: countWant{reason: loader.PassIPv6Ext}},
 		{desc: "IPv6 fragment: passed untouched", ingress: ifNameA, in: frag.bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassFragment}},
-		{desc: "ICMPv6 neighbour solicitation for the VIP: passed untouched", ingress: ifNameA, in: neighbourSolicitation(vip6DR),
-			verdict: xdpPass, count: countWant{reason: loader.PassNotTCPUDP}},
+		{desc: "ICMPv6 neighbour solicitation for the VIP (to its solicited-node address, no VIP): passed untouched", ingress: ifNameA, in: neighbourSolicitation(vip6DR),
+			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
 		{desc: "IPv6 payload length beyond the frame: malformed", ingress: ifNameA, in: syn.bytes()[:len(syn.bytes())-1],
 			verdict: xdpPass, count: countWant{reason: loader.PassMalformed}},
 	})

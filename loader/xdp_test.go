@@ -830,6 +830,12 @@ func goldenCases() []goldenCase {
 
 		{desc: "other destination: passed untouched", ingress: ifNameA, in: fromClient(netip.MustParseAddr("198.18.0.200"), 80, 40700, layers.IPProtocolTCP).bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
+		{desc: "other destination, TCP header cut short: passed by the address filter before any header is checked", ingress: ifNameA,
+			in:      fromClient(netip.MustParseAddr("198.18.0.200"), 80, 40705, layers.IPProtocolTCP).bytes()[:14+20+10],
+			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
+		{desc: "VIP, TCP header cut short: malformed", ingress: ifNameA,
+			in:      fromClient(vipDR, 80, 40706, layers.IPProtocolTCP).bytes()[:14+20+10],
+			verdict: xdpPass, count: countWant{reason: loader.PassMalformed}},
 		{desc: "director's own address: passed untouched", ingress: ifNameA, in: fromClient(prefixDirA.Addr(), 22, 40701, layers.IPProtocolTCP).bytes(),
 			verdict: xdpPass, count: countWant{reason: loader.PassNoService}},
 		{desc: "VIP, other port: passed untouched", ingress: ifNameA, in: fromClient(vipDR, 81, 40702, layers.IPProtocolTCP).bytes(),
