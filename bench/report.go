@@ -65,6 +65,7 @@ func report(r *Results) string {
 		p("through the kernel's bridge, which runs on the same CPUs as everything else, each packet cost about 1 µs more in every setup and the bridge bounded every rate. ")
 		p("The generator is an XDP program run with `BPF_PROG_TEST_RUN` in live-frames mode on the client: %d-byte UDP frames, ", e.FrameBytes)
 		p("a random source port among %d (so %d flows), transmitted out of the client's eth0; each run at most %.0f s and %d packets, after a warm-up. ", e.Flows, e.Flows, e.MaxSeconds, e.MaxPackets)
+		p("The generator's thread is pinned to one CPU (the last the process may use), as a NIC queue's interrupts go to one: the director's XDP runs in that CPU's softirq, with that CPU's flow cache, in every round. ")
 		p("Delivered packets are counted by an XDP program on each real's eth0 (it counts and drops them). ")
 		p("\"generator\" counts at the director's eth0 instead: the rate the generator reaches the director at, the ceiling of every other line. ")
 		p("All of it runs on the same %d CPUs, so the generator, the director, the switch and the reals share them: ", r.Machine.CPUs)
@@ -252,7 +253,7 @@ func notes(b *strings.Builder, r *Results) {
 		g, fl := e.pps("generator"), e.pps("xdp-floor")
 		if g > 0 && fl > 0 {
 			p("- End to end, the generator reaches the director at %.0f pps, %.1fx the floor's delivered rate, so the director's side bounds every other line. ", g, g/fl)
-			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the CPU that runs the generator, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.", r.Machine.CPUs)
+			p("The generator, the director's XDP, the LAN's switch and the reals run in softirq on the same %d CPUs, mostly on the generator's CPU, and other work on this shared machine varies between rounds: compare the rounds before reading much into a few percent.", r.Machine.CPUs)
 			if fn, dr := e.ppsRatio("xdp-floor", "nftables-dnat"), e.ppsRatio("xlb-dr", "xdp-floor"); fn > 0 && dr > 0 {
 				p(" The floor itself runs at %.2fx nftables DNAT's rate: no XDP balancer's ratio to nftables can exceed it", fn)
 				if need := nftablesTarget / fn; need <= 1 {

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
@@ -363,17 +362,11 @@ func (h *xdpHarness) onCPU(t testing.TB, cpu int) {
 // lastCPU is the highest CPU the calling thread may run on.
 func lastCPU(b testing.TB) int {
 	b.Helper()
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		b.Fatalf("read CPU affinity: %v", err)
+	cpu, err := testenv.LastCPU()
+	if err != nil {
+		b.Fatal(err)
 	}
-	for cpu := len(set)*int(unsafe.Sizeof(set[0]))*8 - 1; cpu >= 0; cpu-- {
-		if set.IsSet(cpu) {
-			return cpu
-		}
-	}
-	b.Fatal("no CPU in the affinity mask")
-	return 0
+	return cpu
 }
 
 func (h *xdpHarness) apply(st *control.State) error {

@@ -32,3 +32,11 @@ func (h *Host) Sysctl(key, value string) error {
 func (h *Host) ServeUDPEcho(port uint16) (stop func(), err error) {
 	return nil, fmt.Errorf("serve UDP echo: %w", ErrNotSupported)
 }
+
+// LastCPU fails: CPU affinity is read only on Linux.
+func LastCPU() (int, error) { return 0, fmt.Errorf("read CPU affinity: %w", ErrNotSupported) }
+
+// OnLastCPU fails: CPU affinity is set only on Linux.
+func OnLastCPU(fn func() error) error {
+	return fmt.Errorf("pin to a CPU: %w", ErrNotSupported)
+}
