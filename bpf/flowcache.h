@@ -8,8 +8,9 @@
  * the set is not cached. Replacing the slot filled longer ago instead made
  * three or more busy flows of a set take turns, each packet a miss that
  * also wrote a slot: with 65,536 flows a CPU, 370-410 ns a packet above
- * the floor against 250-270 (the bench's "DR established, 65536 flows"),
- * and more than with no cache at all (300-320). When a slot's TTL has
+ * the floor against 250-270 (the bench's "DR established, 65536 flows",
+ * before its calls ran on one CPU), and more than with no cache at all
+ * (300-320). When a slot's TTL has
  * passed, the next packet of its set that misses takes it: its owner's,
  * which refills it, or another flow's, so a busy flow keeps its slot and
  * one kept out gets in within about the TTL. A hit
