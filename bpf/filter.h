@@ -8,7 +8,6 @@
 #define XLB_FILTER_H
 
 #include "maps.h"
-#include "packet.h"
 
 /* dp_flags_now is dp_flags[0], enum dp_flags. */
 static __always_inline __u32 dp_flags_now(void)
@@ -27,9 +26,9 @@ static __always_inline int any_port(void)
 
 /*
  * addr_maybe: is an address's bit set in half (0: VIPs, 1: NAT reals) of
- * addr_filter? folded is the XOR of the address's four words, each read
- * as little-endian (an IPv4 address: its one word); the bit is its
- * Fibonacci hash. The control plane computes the same (loader.AddrHash).
+ * addr_filter? folded is the address as peek_addrs folds it, its words
+ * read as little-endian; the bit is its Fibonacci hash. The control plane
+ * computes the same (loader.AddrHash).
  */
 static __always_inline int addr_maybe(__u32 folded, __u32 half)
 {
@@ -38,35 +37,6 @@ static __always_inline int addr_maybe(__u32 folded, __u32 half)
 	__u64 *word = bpf_map_lookup_elem(&addr_filter, &key);
 
 	return word && (*word >> (h & 63)) & 1;
-}
-
-/* addr_fold6 is an IPv6 address folded for addr_maybe. */
-static __always_inline __u32 addr_fold6(const __be32 *a)
-{
-	return a[0] ^ a[1] ^ a[2] ^ a[3];
-}
-
-/*
- * not_for_xlb: does the filter say that the network header at l3 (of
- * EtherType proto) is to no VIP and from no NAT real? Such a packet is
- * none of xlb's whatever else it holds, so only the addresses are read,
- * before the header is checked.
- */
-static __always_inline int not_for_xlb(void *l3, void *data_end, int proto)
-{
-	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = l3;
-
-		return (void *)(ip + 1) <= data_end && !addr_maybe(ip->daddr, 0) &&
-		       !addr_maybe(ip->saddr, 1);
-	}
-	if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = l3;
-
-		return (void *)(ip6 + 1) <= data_end && !addr_maybe(addr_fold6(ip6->daddr), 0) &&
-		       !addr_maybe(addr_fold6(ip6->saddr), 1);
-	}
-	return 0;
 }
 
 #endif /* XLB_FILTER_H */

@@ -10,11 +10,10 @@
  * also wrote a slot: with 65,536 flows a CPU, 370-410 ns a packet above
  * the floor against 250-270 (the bench's "DR established, 65536 flows",
  * before its calls ran on one CPU), and more than with no cache at all
- * (300-320). When a slot's TTL has
- * passed, the next packet of its set that misses takes it: its owner's,
- * which refills it, or another flow's, so a busy flow keeps its slot and
- * one kept out gets in within about the TTL. A hit
- * costs an inlined array read and a 40-byte compare (two for the set's
+ * (300-320). When a slot's TTL has passed, the next packet of its set that
+ * misses takes it: its owner's, which refills it, or another flow's, so a
+ * busy flow keeps its slot and one kept out gets in within about the TTL.
+ * A hit costs an inlined array read and a 40-byte compare (two for the set's
  * second slot, on the same 128-byte block), and for a NAT reply one more
  * line (flow_cache_reply); the table costs a jhash of the key, a bucket
  * walk and the LRU's bookkeeping, about half of what an established

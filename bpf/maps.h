@@ -120,7 +120,7 @@ struct {
 } fib_gen SEC(".maps");
 
 /*
- * A filter of addresses, one bit per hash (addr_hash): words
+ * A filter of addresses, one bit per hash (filter.h, addr_maybe): words
  * [0, XLB_ADDR_FILTER_WORDS) have the bits of every VIP, the rest those of
  * every NAT real. A packet whose destination and source bits are both
  * clear is for no service and from no NAT real: it passes after two array

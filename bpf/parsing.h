@@ -194,6 +194,37 @@ static __always_inline int parse_ipv6hdr(struct cursor *c, void *data_end, struc
 	return next;
 }
 
+/*
+ * peek_addrs reads the source and destination of the IPv4 or IPv6 header
+ * at the cursor (EtherType proto), not checking the rest of it, each
+ * folded to one word: an IPv4 address, or the XOR of an IPv6 address's
+ * four. It returns -1 when proto is neither or the fixed header does not
+ * fit. The cursor stays.
+ */
+static __always_inline int peek_addrs(struct cursor *c, void *data_end, int proto, __u32 *src,
+				      __u32 *dst)
+{
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = c->pos;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		*src = ip->saddr;
+		*dst = ip->daddr;
+		return 0;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = c->pos;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		*src = ip6->saddr[0] ^ ip6->saddr[1] ^ ip6->saddr[2] ^ ip6->saddr[3];
+		*dst = ip6->daddr[0] ^ ip6->daddr[1] ^ ip6->daddr[2] ^ ip6->daddr[3];
+		return 0;
+	}
+	return -1;
+}
+
 static __always_inline int parse_tcphdr(struct cursor *c, void *data_end, struct tcphdr **tcph)
 {
 	struct tcphdr *t = c->pos;

@@ -292,7 +292,7 @@ int xlb_xdp(struct xdp_md *ctx)
 	struct tcphdr *tcp;
 	struct udphdr *udp;
 	struct icmphdr *icmp;
-	__u32 flags;
+	__u32 flags, src, dst;
 	int proto;
 
 	proto = parse_ethhdr(&c, data_end, &p.eth, &p.vlans);
@@ -304,7 +304,8 @@ int xlb_xdp(struct xdp_md *ctx)
 	 * one too, as "no service").
 	 */
 	flags = dp_flags_now();
-	if ((flags & XLB_DP_F_ADDR_FILTER) && not_for_xlb(c.pos, data_end, proto))
+	if ((flags & XLB_DP_F_ADDR_FILTER) && peek_addrs(&c, data_end, proto, &src, &dst) == 0 &&
+	    !addr_maybe(dst, 0) && !addr_maybe(src, 1))
 		return count_reason(&p, XLB_PASS_NO_SERVICE, XDP_PASS);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		proto = parse_iphdr(&c, data_end, &p.ip);

@@ -6,8 +6,9 @@ import (
 )
 
 // AddrHash is an address's bit in a half of the program's address filter
-// (bpf/filter.h addr_hash): the XOR of its 32-bit words read as
-// little-endian (an IPv4 address is one word), by Fibonacci hashing.
+// (bpf/filter.h addr_maybe): the XOR of its 32-bit words read as
+// little-endian (an IPv4 address is one word; bpf/parsing.h peek_addrs
+// folds them), by Fibonacci hashing.
 func AddrHash(a netip.Addr) uint32 {
 	var x uint32
 	if a.Is4() {
