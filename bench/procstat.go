@@ -34,9 +34,9 @@ func statCPUTicks(stat string) (uint64, error) {
 	return ticks, nil
 }
 
-// machineCPU is CPU time of the whole machine: busy (all but idle and
-// iowait), and the part of it spent in softirq, where every host's packet
-// receive runs, XDP programs included.
+// machineCPU is CPU time of the whole machine: busy (user, nice, system,
+// irq and softirq), and the part of it spent in softirq, where every
+// host's packet receive runs, XDP programs included.
 type machineCPU struct{ busy, softirq time.Duration }
 
 func (m machineCPU) minus(o machineCPU) machineCPU {
@@ -44,7 +44,10 @@ func (m machineCPU) minus(o machineCPU) machineCPU {
 }
 
 // parseStatCPU reads /proc/stat's first line: "cpu" and clock ticks of
-// user, nice, system, idle, iowait, irq, softirq, steal and more.
+// user, nice, system, idle, iowait, irq, softirq, then steal, guest and
+// guest_nice where the kernel has them. Only the first seven are this
+// machine's own time: steal is the hypervisor's, and guest and guest_nice
+// are already in user and nice.
 func parseStatCPU(line string) (machineCPU, error) {
 	f := strings.Fields(line)
 	if len(f) < 8 || f[0] != "cpu" {
@@ -62,7 +65,9 @@ func parseStatCPU(line string) (machineCPU, error) {
 		case 6:
 			softirq = n
 		}
-		busy += n
+		if i < 7 {
+			busy += n
+		}
 	}
 	return machineCPU{busy: clockTicks(busy), softirq: clockTicks(softirq)}, nil
 }

@@ -17,12 +17,12 @@ func TestStatCPUTicks(t *testing.T) {
 
 func TestParseStatCPU(t *testing.T) {
 	// user nice system idle iowait irq softirq steal guest guest_nice
-	m, err := parseStatCPU("cpu  700 1 2000 4500 15 3 400 9 0 0")
+	m, err := parseStatCPU("cpu  700 1 2000 4500 15 3 400 9 50 1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clockTicks(700 + 1 + 2000 + 3 + 400 + 9); m.busy != want {
-		t.Errorf("busy = %v, want %v (all but idle and iowait)", m.busy, want)
+	if want := clockTicks(700 + 1 + 2000 + 3 + 400); m.busy != want {
+		t.Errorf("busy = %v, want %v (user, nice, system, irq, softirq: guest is in user already)", m.busy, want)
 	}
 	if want := clockTicks(400); m.softirq != want {
 		t.Errorf("softirq = %v, want %v", m.softirq, want)
