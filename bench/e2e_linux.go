@@ -93,7 +93,7 @@ type blaster struct {
 }
 
 func (e *e2e) newBlaster(setup string, frame []byte, counters []*ebpf.Map) (*blaster, error) {
-	gen, err := generatorProg(frame)
+	gen, err := generatorProg(frame, e.res.Flows)
 	if err != nil {
 		return nil, fmt.Errorf("load generator: %w", err)
 	}
@@ -281,8 +281,8 @@ type iface struct {
 }
 
 // benchE2E builds the topology and measures every setup in turn.
-func benchE2E(ctx context.Context) (*E2EResults, error) {
-	res := &E2EResults{FrameBytes: 64, Flows: genSports, MaxSeconds: genMaxTime.Seconds(), MaxPackets: genMaxPackets, Rounds: ppsRounds,
+func benchE2E(ctx context.Context, flows int) (*E2EResults, error) {
+	res := &E2EResults{FrameBytes: 64, Flows: flows, MaxSeconds: genMaxTime.Seconds(), MaxPackets: genMaxPackets, Rounds: ppsRounds,
 		WrkSeconds: wrkSeconds, WrkConnections: wrkConns, ConnRounds: connRounds}
 	topo, err := testenv.New(testenv.Options{Reals: 3, DR: true, VIPs: []netip.Addr{e2eVIP}})
 	if err != nil {

@@ -2,8 +2,25 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 )
+
+// defaultGenFlows is how many source ports, so flows, the end-to-end
+// generator cycles through unless -flows says otherwise: more than the
+// CPU's caches keep the state of while the packets pass, as on a busy
+// director.
+const defaultGenFlows = 4096
+
+// checkGenFlows: the generator masks a random number to pick among flows
+// source ports from 1024 up, so flows is a power of two that keeps them
+// below 65536.
+func checkGenFlows(flows int) error {
+	if flows < 1 || flows > 32768 || flows&(flows-1) != 0 {
+		return fmt.Errorf("%d flows: want a power of two from 1 to 32768", flows)
+	}
+	return nil
+}
 
 func main() {
 	var o options
@@ -11,8 +28,13 @@ func main() {
 	flag.StringVar(&o.json, "json", "bench/results.json", "write the machine-readable results here")
 	flag.IntVar(&o.calls, "calls", 1000000, "BPF_PROG_TEST_RUN calls per per-packet case")
 	flag.StringVar(&o.only, "only", "", "run only these parts, comma-separated: program,e2e,control,health,vrrp (default all)")
+	flag.IntVar(&o.flows, "flows", defaultGenFlows, "flows (source ports) of the end-to-end packet generator: a power of two, 1 to 32768")
 	renderOnly := flag.Bool("render", false, "only rewrite -doc from the results in -json (no measuring)")
 	flag.Parse()
+	if err := checkGenFlows(o.flows); err != nil {
+		logf("-flows: %v", err)
+		os.Exit(2)
+	}
 	if *renderOnly {
 		if err := render(o.json, o.doc); err != nil {
 			logf("%v", err)

@@ -7,6 +7,7 @@ import "errors"
 type options struct {
 	doc, json string
 	calls     int
+	flows     int
 	only      string
 }
 

@@ -19,25 +19,24 @@ const (
 // benchPort is the UDP port the generator sends to and the counters count.
 const benchPort = 9
 
-// genSports is how many source ports the generator cycles through: as
-// many flows.
-const genSports = 4096
-
 // generatorProg is the traffic generator, run in BPF_PROG_TEST_RUN's
 // live-frames mode on the client. Each run writes frame's Ethernet, IPv4
 // and UDP headers (42 bytes) into the packet anew, since live frames are
 // recycled with whatever the programs they passed through (the director's)
-// wrote into them, gives it a random source port among genSports (1024 up)
+// wrote into them, gives it a random source port among flows (1024 up)
 // and transmits it (XDP_TX on the client's eth0, so to the director). The
 // UDP checksum is 0 (none), so the port can change without an update.
-func generatorProg(frame []byte) (*ebpf.Program, error) {
+func generatorProg(frame []byte, flows int) (*ebpf.Program, error) {
 	if len(frame) < 42 {
 		return nil, fmt.Errorf("generator frame of %d bytes: want at least 42", len(frame))
+	}
+	if err := checkGenFlows(flows); err != nil {
+		return nil, err
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetPrandomU32.Call(),
-		asm.And.Imm(asm.R0, genSports-1),
+		asm.And.Imm(asm.R0, int32(flows-1)),
 		asm.Add.Imm(asm.R0, 1024),
 		asm.HostTo(asm.BE, asm.R0, asm.Half),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word),

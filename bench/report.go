@@ -267,6 +267,8 @@ func notes(b *strings.Builder, r *Results) {
 				d, f := dr.CPUNsPerPacket, fl.CPUNsPerPacket
 				p(" Per delivered packet the machine spent %.0f CPU ns with xlb DR and %.0f with the floor, %.0f more; 95%% of the floor's rate leaves room for %.0f more.", d, f, d-f, f/0.95-f)
 			}
+			p(" The floor keeps no state; xlb reads each packet's flow from the CPU's flow cache, a cache line a flow, and with %d flows those lines do not all stay in the CPU's nearest caches between a flow's packets (the per-packet cost of one flow against 4,096, above). "+
+				"`go run ./bench -only e2e -flows 4` measures this section with 4 flows, whose state stays there: what is left between xlb and the floor is then the program's own work.", e.Flows)
 			p("\n")
 		}
 		if d := e.cps("direct"); d > 0 {

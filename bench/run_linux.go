@@ -12,6 +12,7 @@ import (
 type options struct {
 	doc, json string
 	calls     int
+	flows     int
 	only      string
 }
 
@@ -59,7 +60,7 @@ func run(o options) error {
 		}
 	}
 	if o.want("e2e") {
-		e, err := benchE2E(ctx)
+		e, err := benchE2E(ctx, o.flows)
 		res.E2E = e
 		if err != nil {
 			fail("end to end", err)
