@@ -92,8 +92,8 @@ type blaster struct {
 	cpu      time.Duration
 }
 
-func (e *e2e) newBlaster(setup string, frame []byte, counters []*ebpf.Map) (*blaster, error) {
-	gen, err := generatorProg(frame, e.res.Flows)
+func (e *e2e) newBlaster(setup string, frame []byte, flows int, counters []*ebpf.Map) (*blaster, error) {
+	gen, err := generatorProg(frame, flows)
 	if err != nil {
 		return nil, fmt.Errorf("load generator: %w", err)
 	}
@@ -185,7 +185,7 @@ func (b *blaster) result(err error) PPSCase {
 // blast runs the generator with frame for one slice of genMaxTime and
 // genMaxPackets and counts what the counters saw.
 func (e *e2e) blast(setup string, frame []byte, counters []*ebpf.Map) PPSCase {
-	b, err := e.newBlaster(setup, frame, counters)
+	b, err := e.newBlaster(setup, frame, e.res.Flows, counters)
 	if err != nil {
 		return PPSCase{Setup: setup, Error: err.Error()}
 	}
@@ -409,18 +409,18 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 	return out
 }
 
-// turnOrders are the orders in which the floor and xlb DR and NAT take
-// their turns within a round: every order of the three once, so that each
-// follows each other one equally often (xlb's first packets after the
-// floor's turn find the caches as the floor left them).
-var turnOrders = [][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+// turnOrders are the orders in which floorAndXLB's four setups take their
+// turns within a round: each is at each place once, and each follows each
+// other one once (a balanced Latin square), as the setup before a turn
+// leaves the CPU's caches to it.
+var turnOrders = [][4]int{{0, 1, 3, 2}, {1, 2, 0, 3}, {2, 3, 1, 0}, {3, 0, 2, 1}}
 
-// floorAndXLB measures the floor and xlb DR and NAT in turns, each turn a
-// slice of genMaxTime, in every order of turnOrders: other guests' load on
-// this shared machine comes and goes within seconds, and taking turns
-// spreads it over the three alike, so that their ratios compare like with
-// like. xlb is attached (withXLB) and leaves eth0 to the floor for the
-// floor's turns.
+// floorAndXLB measures the floor, xlb DR and NAT, and xlb DR with
+// fewFlows in turns, each turn a slice of genMaxTime, in every order of
+// turnOrders: other guests' load on this shared machine comes and goes
+// within seconds, and taking turns spreads it over the four alike, so that
+// their ratios compare like with like. xlb is attached (withXLB) and
+// leaves eth0 to the floor for the floor's turns.
 func (e *e2e) floorAndXLB(dp *loader.Dataplane) []PPSCase {
 	floor, err := e.floorProg()
 	if err != nil {
@@ -444,16 +444,18 @@ func (e *e2e) floorAndXLB(dp *loader.Dataplane) []PPSCase {
 	turns := []struct {
 		setup string
 		frame []byte
+		flows int
 		on    func(measure func() error) error
 	}{
-		{"xdp-floor", e.udpFrame(e2eVIP, benchPort), onFloor},
-		{"xlb-dr", e.udpFrame(e2eVIP, benchPort), nil},
-		{"xlb-nat", e.udpFrame(e2eVIP, benchPort+1), nil},
+		{"xdp-floor", e.udpFrame(e2eVIP, benchPort), e.res.Flows, onFloor},
+		{"xlb-dr", e.udpFrame(e2eVIP, benchPort), e.res.Flows, nil},
+		{"xlb-nat", e.udpFrame(e2eVIP, benchPort+1), e.res.Flows, nil},
+		{fewFlowsSetup, e.udpFrame(e2eVIP, benchPort), fewFlows, nil},
 	}
 	blasters := make([]*blaster, len(turns))
 	errs := make([]error, len(turns))
 	for i, t := range turns {
-		if blasters[i], errs[i] = e.newBlaster(t.setup, t.frame, e.counters); errs[i] != nil {
+		if blasters[i], errs[i] = e.newBlaster(t.setup, t.frame, t.flows, e.counters); errs[i] != nil {
 			return []PPSCase{{Setup: t.setup, Error: errs[i].Error()}}
 		}
 		defer blasters[i].close()

@@ -12,6 +12,14 @@ import (
 // director.
 const defaultGenFlows = 4096
 
+// fewFlowsSetup is xlb DR with fewFlows flows, measured beside the floor:
+// few enough that their state stays in the CPU's nearest caches, so that
+// what is left between it and the floor is the program's own work.
+const (
+	fewFlows      = 4
+	fewFlowsSetup = "xlb-dr-4-flows"
+)
+
 // checkGenFlows: the generator masks a random number to pick among flows
 // source ports from 1024 up, so flows is a power of two that keeps them
 // below 65536.

@@ -71,7 +71,7 @@ func report(r *Results) string {
 		p("All of it runs on the same %d CPUs, so the generator, the director, the switch and the reals share them: ", r.Machine.CPUs)
 		p("CPU ns/packet is the machine's busy CPU time per delivered packet.\n\n")
 		p("Each setup is measured %d times, the rounds interleaved (every round runs every setup); the table gives the median round, and every round's rate. ", e.Rounds)
-		p("Within a round, `xdp-floor`, `xlb-dr` and `xlb-nat` take turns: six slices each of the round's time, in every order of the three once, xlb giving eth0 to the floor for the floor's slices, so that the load other guests put on this shared machine, which comes and goes within seconds, falls on the three alike. ")
+		p("Within a round, `xdp-floor`, `xlb-dr`, `xlb-nat` and `%s` take turns: four slices each of the round's time, each setup at each place of the four once and after each other setup once, xlb giving eth0 to the floor for the floor's slices, so that the load other guests put on this shared machine, which comes and goes within seconds, falls on the four alike. ", fewFlowsSetup)
 		p("A ratio is the median of the ratios within each round (the two setups measured minutes apart at most), not the ratio of the medians.\n\n")
 		p("| setup | delivered pps | x xdp-floor | x nftables | CPU ns/packet | sent | delivered | rounds pps |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, c := range e.PPS {
@@ -87,6 +87,7 @@ func report(r *Results) string {
 		}
 		p("\nSetups: `xdp-floor` rewrites both MACs and redirects to the director's eth1, toward the 3 reals in turn (by the source port), as the balancers spread the flows; `kernel-forward` sends to a real's address, routed by the director's kernel; ")
 		p("`xlb-dr`/`xlb-nat` are xlb's data plane, filled by control.Reconciler, round robin over the 3 reals, attached (native XDP) to the director's eth0 and eth1; ")
+		p("`%s` is `xlb-dr` with the generator's source ports cut to %d, few enough that their flows' state stays in the CPU's nearest caches; ", fewFlowsSetup, fewFlows)
 		p("`nftables-dnat` is kube-proxy style: `numgen inc mod 3 vmap` jumping to per-real `dnat` chains, with conntrack.\n\n")
 		p("TCP connections per second: wrk from the client, %d connections, %d s, `Connection: close` so each request is a new connection, ", e.WrkConnections, e.WrkSeconds)
 		p("to Go HTTP servers on the 3 reals (in this process), a server port per setup so that no setup meets another's TIME_WAIT sockets. `direct` is to one real without a balancer; HAProxy runs its default threads, one per CPU. ")
@@ -267,8 +268,10 @@ func notes(b *strings.Builder, r *Results) {
 				d, f := dr.CPUNsPerPacket, fl.CPUNsPerPacket
 				p(" Per delivered packet the machine spent %.0f CPU ns with xlb DR and %.0f with the floor, %.0f more; 95%% of the floor's rate leaves room for %.0f more.", d, f, d-f, f/0.95-f)
 			}
-			p(" The floor keeps no state; xlb reads each packet's flow from the CPU's flow cache, a cache line a flow, and with %d flows those lines do not all stay in the CPU's nearest caches between a flow's packets (the per-packet cost of one flow against 4,096, above). "+
-				"`go run ./bench -only e2e -flows 4` measures this section with 4 flows, whose state stays there: what is left between xlb and the floor is then the program's own work.", e.Flows)
+			p(" The floor keeps no state; xlb reads each packet's flow from the CPU's flow cache, a cache line a flow, and with %d flows those lines do not all stay in the CPU's nearest caches between a flow's packets (as the per-packet cost of one flow against 4,096 shows, above).", e.Flows)
+			if few := e.ppsRatio(fewFlowsSetup, "xdp-floor"); few > 0 {
+				p(" With %d flows, whose state stays there, xlb DR ran at %.1f%% of the floor: that gap is the program's own work, and the rest of xlb DR's gap with %d flows is reaching their state, which a balancer that keeps state per flow reads for each packet and the floor does not.", fewFlows, 100*few, e.Flows)
+			}
 			p("\n")
 		}
 		if d := e.cps("direct"); d > 0 {
