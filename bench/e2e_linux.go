@@ -410,9 +410,9 @@ func (e *e2e) ppsRound(ctx context.Context) []PPSCase {
 }
 
 // turnOrders are the orders in which floorAndXLB's four setups take their
-// turns within a round: each is at each place once, and each follows each
-// other one once (a balanced Latin square), as the setup before a turn
-// leaves the CPU's caches to it.
+// turns within a round: each is at each place once, and within the orders
+// each follows each other one once (a balanced Latin square), as the
+// setup before a turn leaves the CPU's caches to it.
 var turnOrders = [][4]int{{0, 1, 3, 2}, {1, 2, 0, 3}, {2, 3, 1, 0}, {3, 0, 2, 1}}
 
 // floorAndXLB measures the floor, xlb DR and NAT, and xlb DR with
@@ -452,11 +452,21 @@ func (e *e2e) floorAndXLB(dp *loader.Dataplane) []PPSCase {
 		{"xlb-nat", e.udpFrame(e2eVIP, benchPort+1), e.res.Flows, nil},
 		{fewFlowsSetup, e.udpFrame(e2eVIP, benchPort), fewFlows, nil},
 	}
+	failed := func(err error) []PPSCase {
+		out := make([]PPSCase, len(turns))
+		for i, t := range turns {
+			out[i] = PPSCase{Setup: t.setup, Error: err.Error()}
+		}
+		return out
+	}
+	if len(turns) != len(turnOrders[0]) {
+		return failed(fmt.Errorf("%d setups take turns in orders of %d", len(turns), len(turnOrders[0])))
+	}
 	blasters := make([]*blaster, len(turns))
 	errs := make([]error, len(turns))
 	for i, t := range turns {
 		if blasters[i], errs[i] = e.newBlaster(t.setup, t.frame, t.flows, e.counters); errs[i] != nil {
-			return []PPSCase{{Setup: t.setup, Error: errs[i].Error()}}
+			return failed(fmt.Errorf("%s: %w", t.setup, errs[i]))
 		}
 		defer blasters[i].close()
 	}

@@ -2,13 +2,22 @@ package main
 
 import "testing"
 
-// TestTurnOrders: every setup takes each place once, and follows each
-// other setup once, so no setup always finds the caches as one other
-// left them.
+// TestTurnOrders: every order measures every setup once, every setup
+// takes each place once, and within the orders follows each other setup
+// once, so no setup always finds the caches as one other left them.
 func TestTurnOrders(t *testing.T) {
 	n := len(turnOrders[0])
 	if len(turnOrders) != n {
 		t.Fatalf("%d orders of %d setups, want %d", len(turnOrders), n, n)
+	}
+	for _, order := range turnOrders {
+		seen := map[int]bool{}
+		for _, s := range order {
+			if s < 0 || s >= n || seen[s] {
+				t.Errorf("order %v: setup %d out of range or twice", order, s)
+			}
+			seen[s] = true
+		}
 	}
 	follows := map[[2]int]int{}
 	for place := range n {

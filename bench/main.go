@@ -4,7 +4,29 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 )
+
+// options are the command line's.
+type options struct {
+	doc, json string
+	calls     int
+	flows     int
+	only      string
+}
+
+// want: is part among those -only names (every part when it names none)?
+func (o options) want(part string) bool {
+	if o.only == "" {
+		return true
+	}
+	for _, p := range strings.Split(o.only, ",") {
+		if p == part {
+			return true
+		}
+	}
+	return false
+}
 
 // defaultGenFlows is how many source ports, so flows, the end-to-end
 // generator cycles through unless -flows says otherwise: more than the
@@ -15,14 +37,13 @@ const defaultGenFlows = 4096
 // fewFlowsSetup is xlb DR with fewFlows flows, measured beside the floor:
 // few enough that their state stays in the CPU's nearest caches, so that
 // what is left between it and the floor is the program's own work.
-const (
-	fewFlows      = 4
-	fewFlowsSetup = "xlb-dr-4-flows"
-)
+const fewFlows = 4
 
-// checkGenFlows: the generator masks a random number to pick among flows
-// source ports from 1024 up, so flows is a power of two that keeps them
-// below 65536.
+var fewFlowsSetup = fmt.Sprintf("xlb-dr-%d-flows", fewFlows)
+
+// checkGenFlows returns an error unless flows is a power of two from 1 to
+// 32768: the generator masks a random number to pick among flows source
+// ports from 1024 up, which must stay below 65536.
 func checkGenFlows(flows int) error {
 	if flows < 1 || flows > 32768 || flows&(flows-1) != 0 {
 		return fmt.Errorf("%d flows: want a power of two from 1 to 32768", flows)

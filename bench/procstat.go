@@ -54,7 +54,7 @@ func parseStatCPU(line string) (machineCPU, error) {
 		return machineCPU{}, fmt.Errorf("not a cpu line with 7 or more times: %q", line)
 	}
 	var busy, softirq uint64
-	for i, v := range f[1:] {
+	for i, v := range f[1:8] {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return machineCPU{}, fmt.Errorf("time %d: %w", i+1, err)
@@ -65,9 +65,7 @@ func parseStatCPU(line string) (machineCPU, error) {
 		case 6:
 			softirq = n
 		}
-		if i < 7 {
-			busy += n
-		}
+		busy += n
 	}
 	return machineCPU{busy: clockTicks(busy), softirq: clockTicks(softirq)}, nil
 }

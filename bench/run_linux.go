@@ -9,25 +9,6 @@ import (
 	"time"
 )
 
-type options struct {
-	doc, json string
-	calls     int
-	flows     int
-	only      string
-}
-
-func (o options) want(part string) bool {
-	if o.only == "" {
-		return true
-	}
-	for _, p := range strings.Split(o.only, ",") {
-		if p == part {
-			return true
-		}
-	}
-	return false
-}
-
 // run measures every part and writes the results; a part that fails is
 // recorded in Errors and the others still run.
 func run(o options) error {
