@@ -57,7 +57,7 @@ demo: deps build
 # bench measures xlb beside its floors and peers in one run (per-packet
 # cost, end-to-end pps and TCP connections/s, control plane, health checks,
 # VRRP failover) and writes docs/PERFORMANCE.md and bench/results.json.
-# Root; about 10 minutes. BENCH_CALLS: BPF_PROG_TEST_RUN calls per case.
+# Root; about 7 minutes. BENCH_CALLS: BPF_PROG_TEST_RUN calls per case.
 BENCH_DEPS := wrk:/usr/bin/wrk haproxy:/usr/sbin/haproxy nftables:/usr/sbin/nft
 BENCH_CALLS ?= 1000000
 bench:

@@ -19,7 +19,6 @@ func TestTurnOrders(t *testing.T) {
 			seen[s] = true
 		}
 	}
-	follows := map[[2]int]int{}
 	for place := range n {
 		seen := map[int]bool{}
 		for _, order := range turnOrders {
@@ -29,6 +28,7 @@ func TestTurnOrders(t *testing.T) {
 			t.Errorf("place %d holds %d setups over the orders, want all %d", place, len(seen), n)
 		}
 	}
+	follows := map[[2]int]int{}
 	for _, order := range turnOrders {
 		for i := 1; i < n; i++ {
 			follows[[2]int{order[i-1], order[i]}]++

@@ -34,9 +34,9 @@ func (o options) want(part string) bool {
 // director.
 const defaultGenFlows = 4096
 
-// fewFlowsSetup is xlb DR with fewFlows flows, measured beside the floor:
-// few enough that their state stays in the CPU's nearest caches, so that
-// what is left between it and the floor is the program's own work.
+// fewFlows is the flows of fewFlowsSetup, xlb DR measured beside the
+// floor: few enough that their state stays in the CPU's nearest caches,
+// so that what is left between it and the floor is the program's own work.
 const fewFlows = 4
 
 var fewFlowsSetup = fmt.Sprintf("xlb-dr-%d-flows", fewFlows)
